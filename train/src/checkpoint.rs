@@ -1,0 +1,216 @@
+//! Checkpoints: one folder per save holding the four networks, both optimizers and both image
+//! pools as safetensors, plus `state.json`. A folder is written under a temporary name and
+//! renamed into place, and `latest` is a symlink swapped by rename, so a crash at any moment
+//! leaves either the old or the new checkpoint, never a half-written one.
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use crate::config::TrainConfig;
+use crate::error::{Error, Result};
+use crate::trainer::{CycleGan, NETWORKS};
+
+pub const STATE_FILE: &str = "state.json";
+pub const LATEST: &str = "latest";
+const FORMAT_VERSION: u32 = 1;
+
+/// Where training stands, enough to continue exactly.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainState {
+    pub format_version: u32,
+    pub tool_version: String,
+    /// The epoch (from 1) and batch (from 0) the next step runs.
+    pub next_epoch: usize,
+    pub next_batch: usize,
+    /// Steps done so far.
+    pub iteration: u64,
+    pub lr: f64,
+    pub seed: u64,
+    pub loss_scale: f64,
+    pub config: TrainConfig,
+}
+
+impl TrainState {
+    pub fn new(config: &TrainConfig) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            next_epoch: 1,
+            next_batch: 0,
+            iteration: 0,
+            lr: config.train.lr,
+            seed: config.train.seed,
+            loss_scale: 1.0,
+            config: config.clone(),
+        }
+    }
+}
+
+/// `path` itself when it holds `state.json`, else `path/latest`.
+pub fn resolve(path: &Path) -> Result<PathBuf> {
+    if path.join(STATE_FILE).is_file() {
+        return Ok(path.to_path_buf());
+    }
+    let latest = path.join(LATEST);
+    if latest.join(STATE_FILE).is_file() {
+        return Ok(latest);
+    }
+    let message = if path.exists() {
+        "no state.json here or in latest/: not a checkpoint or run folder (pass the run folder, e.g. checkpoints/NAME)"
+    } else {
+        "does not exist"
+    };
+    Err(Error::checkpoint(path, message))
+}
+
+pub fn read_state(dir: &Path) -> Result<TrainState> {
+    let file = dir.join(STATE_FILE);
+    let text = fs::read_to_string(&file).map_err(|e| Error::checkpoint(&file, e.to_string()))?;
+    let state: TrainState = serde_json::from_str(&text)
+        .map_err(|e| Error::checkpoint(&file, format!("corrupt or from another tool: {e}")))?;
+    if state.format_version != FORMAT_VERSION {
+        return Err(Error::checkpoint(&file, format!("format version {} is not supported", state.format_version)));
+    }
+    Ok(state)
+}
+
+fn net_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.safetensors"))
+}
+
+fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
+    let cpu: Vec<(&str, Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t.to_device(tch::Device::Cpu))).collect();
+    Tensor::write_safetensors(&cpu, path).map_err(|e| Error::checkpoint(path, e.to_string()))?;
+    sync_file(path)
+}
+
+fn sync_file(path: &Path) -> Result<()> {
+    fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| Error::io(format!("cannot sync {}", path.display()), e))
+}
+
+fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
+    if !path.is_file() {
+        return Err(Error::checkpoint(path, "missing; the checkpoint is incomplete"));
+    }
+    Tensor::read_safetensors(path).map_err(|e| Error::checkpoint(path, format!("unreadable: {e}")))
+}
+
+fn pool_tensors(model: &CycleGan) -> Vec<(String, Tensor)> {
+    let mut out = Vec::new();
+    for (domain, pool) in [("A", &model.pool_a), ("B", &model.pool_b)] {
+        for (i, t) in pool.images().iter().enumerate() {
+            out.push((format!("{domain}.{i:03}"), t.shallow_clone()));
+        }
+    }
+    out
+}
+
+/// Writes a checkpoint folder `run_dir/name` atomically.
+pub fn save(run_dir: &Path, name: &str, model: &CycleGan, state: &TrainState) -> Result<PathBuf> {
+    let tmp = run_dir.join(format!(".tmp-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
+    for (name, vs) in NETWORKS.iter().zip(&model.stores) {
+        let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        write_tensors(&net_file(&tmp, name), &vars)?;
+    }
+    write_tensors(&tmp.join("optim_G.safetensors"), &model.opt_g.state())?;
+    write_tensors(&tmp.join("optim_D.safetensors"), &model.opt_d.state())?;
+    write_tensors(&tmp.join("pools.safetensors"), &pool_tensors(model))?;
+    let json = serde_json::to_string_pretty(state).expect("state serialises");
+    let state_path = tmp.join(STATE_FILE);
+    fs::write(&state_path, json).map_err(|e| Error::io(format!("cannot write {}", state_path.display()), e))?;
+    sync_file(&state_path)?;
+
+    let dest = run_dir.join(name);
+    if dest.exists() {
+        fs::remove_dir_all(&dest).map_err(|e| Error::io(format!("cannot replace {}", dest.display()), e))?;
+    }
+    fs::rename(&tmp, &dest).map_err(|e| Error::io(format!("cannot move checkpoint to {}", dest.display()), e))?;
+    sync_dir(run_dir);
+    Ok(dest)
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Points `run_dir/latest` at `target` (a folder name in `run_dir`) atomically and returns the
+/// folder it pointed at before.
+pub fn point_latest(run_dir: &Path, target: &str) -> Result<Option<String>> {
+    let link = run_dir.join(LATEST);
+    let previous = fs::read_link(&link).ok().map(|p| p.to_string_lossy().into_owned());
+    let tmp = run_dir.join(format!(".tmp-latest-{}", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp)
+        .and_then(|_| fs::rename(&tmp, &link))
+        .map_err(|e| Error::io(format!("cannot update {}", link.display()), e))?;
+    sync_dir(run_dir);
+    Ok(previous.filter(|p| p != target))
+}
+
+/// Copies saved tensors into a network's variables; names and shapes must match exactly.
+pub fn load_network(vs: &tch::nn::VarStore, file: &Path) -> Result<()> {
+    let saved = read_tensors(file)?;
+    let vars = vs.variables();
+    let mut problems = Vec::new();
+    for (name, var) in &vars {
+        match saved.iter().find(|(n, _)| n == name) {
+            None => problems.push(format!("missing {name}")),
+            Some((_, t)) if t.size() != var.size() => {
+                problems.push(format!("{name}: saved {:?}, model needs {:?}", t.size(), var.size()))
+            }
+            Some(_) => {}
+        }
+    }
+    for (name, _) in &saved {
+        if !vars.contains_key(name) {
+            problems.push(format!("unexpected {name}"));
+        }
+    }
+    if !problems.is_empty() {
+        problems.truncate(8);
+        return Err(Error::checkpoint(
+            file,
+            format!("does not fit the configured network ({}); check ngf/ndf/n_blocks", problems.join("; ")),
+        ));
+    }
+    tch::no_grad(|| {
+        for (name, mut var) in vars {
+            let (_, t) = saved.iter().find(|(n, _)| *n == name).expect("checked above");
+            var.copy_(t);
+        }
+    });
+    Ok(())
+}
+
+/// Restores every network, optimizer and pool of a checkpoint folder.
+pub fn load(dir: &Path, model: &mut CycleGan) -> Result<TrainState> {
+    let state = read_state(dir)?;
+    for (name, vs) in NETWORKS.iter().zip(&model.stores) {
+        load_network(vs, &net_file(dir, name))?;
+    }
+    let opt_g = dir.join("optim_G.safetensors");
+    model.opt_g.load_state(&read_tensors(&opt_g)?, &opt_g)?;
+    let opt_d = dir.join("optim_D.safetensors");
+    model.opt_d.load_state(&read_tensors(&opt_d)?, &opt_d)?;
+    let device = model.stores[0].device();
+    let pools = read_tensors(&dir.join("pools.safetensors"))?;
+    for (domain, pool) in [("A.", &mut model.pool_a), ("B.", &mut model.pool_b)] {
+        let mut images: Vec<(String, Tensor)> = pools
+            .iter()
+            .filter(|(n, _)| n.starts_with(domain))
+            .map(|(n, t)| (n.clone(), t.to_device(device)))
+            .collect();
+        images.sort_by(|a, b| a.0.cmp(&b.0));
+        pool.restore(images.into_iter().map(|(_, t)| t).collect());
+    }
+    model.scaler.scale = state.loss_scale;
+    Ok(state)
+}

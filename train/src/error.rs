@@ -1,0 +1,38 @@
+//! Errors of the training library. Each names the file or setting at fault and what to do.
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config {file}: {message}")]
+    Config { file: PathBuf, message: String },
+    #[error("invalid setting {key}: {message}")]
+    InvalidValue { key: String, message: String },
+    #[error("dataset: {0}")]
+    Dataset(String),
+    #[error("image {path}: {message}")]
+    Image { path: PathBuf, message: String },
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint { path: PathBuf, message: String },
+    #[error("device {device}: {message}")]
+    Device { device: String, message: String },
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io { context: context.into(), source }
+    }
+
+    pub fn checkpoint(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Self::Checkpoint { path: path.into(), message: message.into() }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

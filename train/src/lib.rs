@@ -1,0 +1,16 @@
+//! CycleGAN training with tch: models, data, trainer, checkpoints, translation and a synthetic
+//! dataset with a known answer.
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod eval;
+pub mod imageio;
+pub mod model;
+pub mod report;
+pub mod synth;
+pub mod trainer;
+pub mod translate;
+
+pub use error::{Error, Result};

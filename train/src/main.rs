@@ -1,0 +1,160 @@
+//! `cyclegan-train`: train CycleGAN, translate images, make the synthetic dataset, benchmark.
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::ProgressBar;
+
+use cyclegan_train::checkpoint;
+use cyclegan_train::config::{Overrides, TrainConfig};
+use cyclegan_train::eval::paired_psnr;
+use cyclegan_train::synth::{self, SynthOptions};
+use cyclegan_train::trainer::{FitOptions, fit};
+use cyclegan_train::translate::{Direction, Translator, translate_path};
+
+mod bench;
+
+#[derive(Parser)]
+#[command(name = "cyclegan-train", version, about = "Train CycleGAN (Zhu et al. 2017) with libtorch")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train on DATAROOT/trainA and DATAROOT/trainB.
+    Fit {
+        /// TOML recipe (configs/train/*.toml); without it the paper's defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Continue a run: its folder (checkpoints/NAME) or one checkpoint folder in it. The
+        /// run's saved configuration is used; flags still override it.
+        #[arg(long, conflicts_with = "config")]
+        resume: Option<PathBuf>,
+        /// Stop after this many steps in total, saving `latest`.
+        #[arg(long)]
+        max_iters: Option<u64>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        overrides: Box<Overrides>,
+    },
+    /// Translate an image or a folder of images with a trained generator.
+    Translate {
+        /// Run folder (uses its `latest`) or checkpoint folder.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, value_enum)]
+        direction: Direction,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Mean PSNR of G_A(testA) against same-named testB images (synthetic datasets).
+    Eval {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        dataroot: PathBuf,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Generate the synthetic summer-to-winter dataset with a known mapping.
+    Synth {
+        #[arg(long)]
+        out: PathBuf,
+        /// Training images per domain.
+        #[arg(long, default_value_t = SynthOptions::default().train)]
+        train: usize,
+        /// Test images (testA and its ground truth testB).
+        #[arg(long, default_value_t = SynthOptions::default().test)]
+        test: usize,
+        /// Side of the square images in pixels.
+        #[arg(long, default_value_t = SynthOptions::default().size)]
+        size: u32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Speed against PyTorch, and quality on the synthetic task after a fixed budget.
+    Bench(bench::BenchArgs),
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    match Cli::parse().command {
+        Command::Fit { config, resume, max_iters, quiet, overrides } => {
+            let mut cfg = match (&config, &resume) {
+                (Some(path), _) => TrainConfig::from_file(path)?,
+                (None, Some(path)) => checkpoint::read_state(&checkpoint::resolve(path)?)?.config,
+                (None, None) => TrainConfig::default(),
+            };
+            overrides.apply(&mut cfg);
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            ctrlc::set_handler(move || {
+                if flag.swap(true, Ordering::SeqCst) {
+                    std::process::exit(130);
+                }
+                eprintln!("\nstopping after this step and saving `latest` (Ctrl-C again to quit now)");
+            })
+            .context("cannot install the Ctrl-C handler")?;
+            let options = FitOptions { resume, max_iterations: max_iters, stop: Some(stop), quiet };
+            let summary = fit(&cfg, &options)?;
+            if let Some(l) = summary.last_losses {
+                let names = cyclegan_train::trainer::Losses::NAMES;
+                let text: Vec<String> = names.iter().zip(l.values()).map(|(n, v)| format!("{n} {v:.4}")).collect();
+                println!("last losses: {}", text.join(", "));
+            }
+            match &summary.last_checkpoint {
+                Some(c) => println!("{} steps done; checkpoint {}", summary.iterations, c.display()),
+                None => println!("{} steps done; nothing left to train", summary.iterations),
+            }
+            println!("run folder {} (losses.csv, loss_curves.png, samples/)", summary.run_dir.display());
+            if summary.interrupted {
+                println!("interrupted: continue with `cyclegan-train fit --resume {}`", summary.run_dir.display());
+            }
+        }
+        Command::Translate { checkpoint, direction, input, out, device } => {
+            let device = cyclegan_train::device::open(&device)?;
+            let t = Translator::load(&checkpoint, direction, device)?;
+            let bar = ProgressBar::new(0);
+            let written = translate_path(&t, &input, &out, |i, n| {
+                bar.set_length(n as u64);
+                bar.set_position(i as u64);
+            })?;
+            bar.finish_and_clear();
+            println!("translated {} image(s) into {}", written.len(), out.display());
+        }
+        Command::Eval { checkpoint, dataroot, device } => {
+            let device = cyclegan_train::device::open(&device)?;
+            let t = Translator::load(&checkpoint, Direction::A2b, device)?;
+            let s = paired_psnr(&t, &dataroot)?;
+            println!("images: {}", s.images);
+            println!("PSNR G_A(testA) vs testB: {:.2} dB", s.psnr_model);
+            println!("PSNR testA vs testB (no translation): {:.2} dB", s.psnr_identity);
+        }
+        Command::Synth { out, train, test, size, seed } => {
+            let opts = SynthOptions { train, test, size, seed };
+            let bar = ProgressBar::new((2 * train + test) as u64);
+            synth::generate(&out, &opts, |done, _| bar.set_position(done as u64))
+                .with_context(|| format!("cannot write the synthetic dataset to {}", out.display()))?;
+            bar.finish_and_clear();
+            println!("wrote {} ({train} train images per domain, {test} test pairs, {size}x{size})", out.display());
+        }
+        Command::Bench(args) => bench::run(&args)?,
+    }
+    Ok(())
+}

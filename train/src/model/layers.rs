@@ -1,0 +1,41 @@
+//! Building blocks shared by the generator and the discriminator.
+use tch::{Tensor, nn};
+
+/// Convolution initialised as in the paper: weights from N(0, gain), biases zero.
+pub fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64, gain: f64) -> nn::Conv2D {
+    let config = nn::ConvConfig {
+        stride,
+        padding,
+        ws_init: nn::Init::Randn { mean: 0.0, stdev: gain },
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    };
+    nn::conv2d(p, c_in, c_out, k, config)
+}
+
+/// Stride-2 transposed convolution that exactly doubles the spatial size.
+pub fn up_conv(p: nn::Path, c_in: i64, c_out: i64, gain: f64) -> nn::ConvTranspose2D {
+    let config = nn::ConvTransposeConfig {
+        stride: 2,
+        padding: 1,
+        output_padding: 1,
+        ws_init: nn::Init::Randn { mean: 0.0, stdev: gain },
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    };
+    nn::conv_transpose2d(p, c_in, c_out, 3, config)
+}
+
+/// Instance normalisation without affine parameters or running statistics (the paper's setting).
+pub fn instance_norm(x: &Tensor) -> Tensor {
+    x.instance_norm::<Tensor>(None, None, None, None, true, 0.1, 1e-5, false)
+}
+
+pub fn reflection_pad(x: &Tensor, pad: i64) -> Tensor {
+    x.reflection_pad2d([pad, pad, pad, pad])
+}
+
+/// LeakyReLU with slope 0.2 (tch's `leaky_relu` has a fixed 0.01 slope).
+pub fn leaky_relu(x: &Tensor) -> Tensor {
+    x.maximum(&(x * 0.2))
+}

@@ -1,0 +1,236 @@
+//! The training loop: data, steps, learning-rate schedule, logs, samples and checkpoints.
+mod adam;
+mod amp;
+mod cyclegan;
+mod pool;
+mod schedule;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub use adam::Adam;
+pub use cyclegan::{CycleGan, Losses, NETWORKS, Visuals};
+pub use schedule::learning_rate;
+
+use crate::checkpoint::{self, TrainState};
+use crate::config::TrainConfig;
+use crate::data::{Augment, EpochLoader, UnalignedDataset, loader::derived_rng};
+use crate::error::{Error, Result};
+use crate::imageio::save_png;
+use crate::report::{LossLog, LossRow, plot_losses, sample_grid};
+
+/// Salt that separates the image pools' random stream from the data's.
+const POOL_STREAM: u64 = 0x5EED_0000_0000;
+
+#[derive(Debug, Default, Clone)]
+pub struct FitOptions {
+    /// Continue from this checkpoint (or run folder's `latest`).
+    pub resume: Option<PathBuf>,
+    /// Stop (and save `latest`) after this many steps in total.
+    pub max_iterations: Option<u64>,
+    /// Set by a Ctrl-C handler: finish the step, save `latest`, return.
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Hide the progress bar.
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct FitSummary {
+    pub run_dir: PathBuf,
+    pub iterations: u64,
+    pub last_checkpoint: Option<PathBuf>,
+    pub last_losses: Option<Losses>,
+    pub interrupted: bool,
+}
+
+/// The run folder of a checkpoint: the folder that holds it.
+fn run_dir_of(checkpoint_dir: &Path) -> Result<PathBuf> {
+    let real = checkpoint_dir.canonicalize().map_err(|e| Error::checkpoint(checkpoint_dir, e.to_string()))?;
+    Ok(real.parent().expect("a checkpoint folder has a parent").to_path_buf())
+}
+
+fn prepare_run_dir(dir: &Path) -> Result<()> {
+    let unwritable = |e: std::io::Error| {
+        Error::io(format!("output folder {} is not writable (choose another --checkpoints-dir)", dir.display()), e)
+    };
+    std::fs::create_dir_all(dir.join("samples")).map_err(unwritable)?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"").map_err(unwritable)?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Trains with `config` (or, with `options.resume`, continues a checkpointed run whose
+/// configuration `config` must then be).
+pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
+    config.validate()?;
+    let device = crate::device::open(&config.train.device)?;
+    if config.train.threads > 0 {
+        tch::set_num_threads(config.train.threads as i32);
+    }
+    let t = &config.train;
+
+    let (run_dir, resume_dir) = match &options.resume {
+        Some(path) => {
+            let dir = checkpoint::resolve(path)?;
+            (run_dir_of(&dir)?, Some(dir))
+        }
+        None => {
+            let run_dir = config.run_dir();
+            if run_dir.join(checkpoint::LATEST).exists() {
+                return Err(Error::checkpoint(
+                    &run_dir,
+                    "already holds a training run; pass --resume to continue it or choose another --name",
+                ));
+            }
+            (run_dir, None)
+        }
+    };
+    prepare_run_dir(&run_dir)?;
+
+    tch::manual_seed(t.seed as i64);
+    let mut model = CycleGan::new(config, device);
+    let mut state = TrainState::new(config);
+    if let Some(dir) = &resume_dir {
+        let saved = checkpoint::load(dir, &mut model)?;
+        state.next_epoch = saved.next_epoch;
+        state.next_batch = saved.next_batch;
+        state.iteration = saved.iteration;
+        state.seed = saved.seed;
+    }
+    let config_text = toml::to_string_pretty(config).expect("config serialises");
+    std::fs::write(run_dir.join("config.toml"), config_text)
+        .map_err(|e| Error::io(format!("cannot write {}", run_dir.join("config.toml").display()), e))?;
+
+    let workers = config.data.num_workers.max(1);
+    let data = UnalignedDataset::open(
+        &config.data.dataroot,
+        "train",
+        config.data.max_dataset_size,
+        Augment::from_config(&config.data),
+        config.data.serial_batches,
+        workers,
+    )?;
+    data.check_batchable(config.data.batch_size)?;
+    data.check_min_side(config.min_image_side())?;
+    let data = Arc::new(data);
+    let batches_per_epoch = data.len().div_ceil(config.data.batch_size);
+    let total_steps = (config.total_epochs() * batches_per_epoch) as u64;
+
+    let mut log = LossLog::open(&run_dir.join("losses.csv"), state.iteration)?;
+    let bar = if options.quiet { ProgressBar::hidden() } else { ProgressBar::new(total_steps) };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps, ETA {eta} | {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_position(state.iteration);
+    bar.println(format!(
+        "training {} ({} A / {} B images, {} steps per epoch, {} epochs) on {:?} into {}",
+        config.data.dataroot.display(),
+        data.a.files.len(),
+        data.b.files.len(),
+        batches_per_epoch,
+        config.total_epochs(),
+        device,
+        run_dir.display()
+    ));
+
+    let mut summary = FitSummary {
+        run_dir: run_dir.clone(),
+        iterations: state.iteration,
+        last_checkpoint: None,
+        last_losses: None,
+        interrupted: false,
+    };
+    let mut window = (Instant::now(), 0usize);
+    let out = &config.output;
+
+    'epochs: for epoch in state.next_epoch..=config.total_epochs() {
+        state.lr = learning_rate(t.lr, epoch, t.n_epochs, t.n_epochs_decay);
+        model.set_lr(state.lr);
+        let start = if epoch == state.next_epoch { state.next_batch } else { 0 };
+        let loader = EpochLoader::new(data.clone(), config.data.batch_size, state.seed, epoch as u64, start, workers);
+        for (batch_index, batch) in (start..).zip(loader) {
+            let batch = batch?;
+            let (real_a, real_b) = batch.tensors(device);
+            let mut rng = derived_rng(state.seed ^ POOL_STREAM, epoch as u64, batch_index as u64);
+            let (losses, visuals) = model.train_step(&real_a, &real_b, &mut rng);
+            state.iteration += 1;
+            state.next_epoch = epoch;
+            state.next_batch = batch_index + 1;
+            if state.next_batch == batches_per_epoch {
+                state.next_epoch = epoch + 1;
+                state.next_batch = 0;
+            }
+            state.loss_scale = model.scaler.scale;
+            window.1 += batch.shape_a[0] as usize;
+            summary.last_losses = Some(losses);
+            bar.inc(1);
+
+            if state.iteration.is_multiple_of(out.log_freq as u64) {
+                let images_per_s = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
+                window = (Instant::now(), 0);
+                bar.set_message(format!(
+                    "epoch {epoch}/{} {images_per_s:.2} img/s G {:.3} D {:.3} cyc {:.3}",
+                    config.total_epochs(),
+                    losses.g_a + losses.g_b,
+                    losses.d_a + losses.d_b,
+                    losses.cycle_a + losses.cycle_b
+                ));
+                log.push(LossRow {
+                    iteration: state.iteration,
+                    epoch,
+                    lr: state.lr,
+                    losses: losses.values(),
+                    images_per_s,
+                })?;
+            }
+            if out.sample_freq > 0 && state.iteration.is_multiple_of(out.sample_freq as u64) {
+                let path = run_dir.join("samples").join(format!("iter_{:08}.png", state.iteration));
+                save_png(&sample_grid(&visuals), &path)?;
+            }
+            let stop = options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+                || options.max_iterations.is_some_and(|m| state.iteration >= m);
+            let epoch_done = state.next_batch == 0;
+            if stop && !epoch_done
+                || (!epoch_done
+                    && out.save_latest_freq > 0
+                    && state.iteration.is_multiple_of(out.save_latest_freq as u64))
+            {
+                summary.last_checkpoint =
+                    Some(save_latest(&run_dir, &format!("iter_{:08}", state.iteration), &model, &state)?);
+            }
+            if epoch_done {
+                let keep =
+                    out.save_epoch_freq > 0 && epoch % out.save_epoch_freq == 0 || epoch == config.total_epochs();
+                let name = if keep { format!("epoch_{epoch:04}") } else { format!("iter_{:08}", state.iteration) };
+                summary.last_checkpoint = Some(save_latest(&run_dir, &name, &model, &state)?);
+                plot_losses(&log.rows, &run_dir.join("loss_curves.png"))?;
+            }
+            if stop {
+                summary.interrupted = options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
+                break 'epochs;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    summary.iterations = state.iteration;
+    Ok(summary)
+}
+
+/// Saves a checkpoint, points `latest` at it and removes the previous `latest` unless it is a
+/// kept epoch checkpoint.
+fn save_latest(run_dir: &Path, name: &str, model: &CycleGan, state: &TrainState) -> Result<PathBuf> {
+    let dir = checkpoint::save(run_dir, name, model, state)?;
+    if let Some(previous) = checkpoint::point_latest(run_dir, name)?
+        && previous.starts_with("iter_")
+    {
+        let _ = std::fs::remove_dir_all(run_dir.join(previous));
+    }
+    Ok(dir)
+}

@@ -1,0 +1,101 @@
+//! Test mode: load one generator from a checkpoint and translate images.
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+use image::imageops::{self, FilterType};
+use tch::nn::{self, Module};
+use tch::{Device, Tensor};
+
+use crate::checkpoint;
+use crate::data::list_images;
+use crate::error::{Error, Result};
+use crate::imageio::{rgb_to_tensor, save_png, tensor_to_rgb};
+use crate::model::resnet_generator;
+use crate::trainer::CycleGan;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Direction {
+    /// A to B, with G_A.
+    A2b,
+    /// B to A, with G_B.
+    B2a,
+}
+
+impl Direction {
+    pub fn network(self) -> &'static str {
+        match self {
+            Direction::A2b => "G_A",
+            Direction::B2a => "G_B",
+        }
+    }
+}
+
+/// A generator loaded from a checkpoint, ready to translate.
+pub struct Translator {
+    _vs: nn::VarStore,
+    net: nn::Sequential,
+    device: Device,
+}
+
+impl Translator {
+    pub fn load(checkpoint: &Path, direction: Direction, device: Device) -> Result<Self> {
+        let dir = checkpoint::resolve(checkpoint)?;
+        let state = checkpoint::read_state(&dir)?;
+        let mut vs = nn::VarStore::new(device);
+        let cfg = CycleGan::generator_config(&state.config);
+        let net = resnet_generator(&vs.root(), &cfg, state.config.model.init_gain);
+        checkpoint::load_network(&vs, &dir.join(format!("{}.safetensors", direction.network())))?;
+        vs.freeze();
+        Ok(Self { _vs: vs, net, device })
+    }
+
+    /// Translates a batch `[N, 3, H, W]` in [-1, 1] (H, W multiples of 4).
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        tch::no_grad(|| self.net.forward(&x.to_device(self.device)))
+    }
+
+    /// Translates an image of any size: sides are rounded to multiples of 4 for the network and
+    /// the result is resized back to the input's size.
+    pub fn image(&self, img: &RgbImage) -> RgbImage {
+        let (w, h) = img.dimensions();
+        let (w4, h4) = ((w / 4 * 4).max(4), (h / 4 * 4).max(4));
+        let input =
+            if (w4, h4) == (w, h) { img.clone() } else { imageops::resize(img, w4, h4, FilterType::CatmullRom) };
+        let out = tensor_to_rgb(&self.forward(&rgb_to_tensor(&input)));
+        if (w4, h4) == (w, h) { out } else { imageops::resize(&out, w, h, FilterType::CatmullRom) }
+    }
+}
+
+/// Translates a file or every image in a folder into `out` (PNG, same base names).
+pub fn translate_path(
+    t: &Translator,
+    input: &Path,
+    out: &Path,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Vec<PathBuf>> {
+    let files = if input.is_dir() {
+        list_images(input, 0)?
+    } else if input.is_file() {
+        vec![input.to_path_buf()]
+    } else {
+        return Err(Error::Image {
+            path: input.into(),
+            message: "does not exist; pass an image or a folder of images".into(),
+        });
+    };
+    if files.is_empty() {
+        return Err(Error::Dataset(format!("{} holds no images", input.display())));
+    }
+    std::fs::create_dir_all(out)
+        .map_err(|e| Error::io(format!("output folder {} is not writable", out.display()), e))?;
+    let mut written = Vec::with_capacity(files.len());
+    for (i, file) in files.iter().enumerate() {
+        let img = crate::data::load_rgb(file)?;
+        let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+        let dest = out.join(format!("{stem}.png"));
+        save_png(&t.image(&img), &dest)?;
+        written.push(dest);
+        progress(i + 1, files.len());
+    }
+    Ok(written)
+}

@@ -1,0 +1,46 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Python with PyTorch: `CYCLEGAN_PYTHON`, else the workspace's `.venv` (scripts/install.sh).
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("CYCLEGAN_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = workspace().join(".venv/bin/python");
+    assert!(venv.exists(), "no Python with PyTorch: run scripts/install.sh or set CYCLEGAN_PYTHON");
+    venv
+}
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn reference_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("python/cyclegan_reference.py")
+}
+
+pub fn run_python(args: &[&str]) {
+    let out = Command::new(python()).arg(reference_script()).args(args).output().expect("python runs");
+    assert!(out.status.success(), "reference script failed:\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cyclegan-train"))
+}
+
+/// Runs the binary; returns (success, stdout + stderr).
+pub fn run_bin(args: &[&str]) -> (bool, String) {
+    let out = bin().args(args).output().expect("binary runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// A small synthetic dataset.
+pub fn synth(dir: &Path, train: usize, size: u32) -> PathBuf {
+    let out = dir.join("synth");
+    let opts = cyclegan_train::synth::SynthOptions { train, test: 6, size, seed: 3 };
+    cyclegan_train::synth::generate(&out, &opts, |_, _| {}).unwrap();
+    out
+}
