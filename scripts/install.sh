@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs everything the workspace needs on Debian/Ubuntu: system packages, a Rust toolchain
+# (if none), and a Python venv in .venv with PyTorch (libtorch for tch, and the reference peer).
+# Safe to run again: finished steps are skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_packages=(build-essential pkg-config libgomp1 fonts-dejavu-core ca-certificates curl)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== apt: installing ${missing[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    echo "== rustup: installing the stable Rust toolchain"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy,rustfmt
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+fi
+
+stamp=.venv/.requirements-$(sha256sum requirements.txt | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "== pip: installing requirements.txt into .venv (PyTorch is a large download)"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -r requirements.txt
+  rm -f .venv/.requirements-*
+  touch "$stamp"
+fi
+
+# A stable path to the wheel's libtorch for .cargo/config.toml (LIBTORCH).
+torch_dir=$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+ln -sfn "$(realpath --relative-to=.venv "$torch_dir")" .venv/libtorch
+echo "== ready: $(cargo --version), torch $(.venv/bin/python -c 'import torch; print(torch.__version__)')"
