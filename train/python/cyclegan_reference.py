@@ -2,6 +2,8 @@
 reference implementation, as the peer that `cyclegan-train` is checked and benchmarked against.
 
 Modes:
+  save-pth ...     save a generator variant with torch.save and its output on an input
+  save-hostile ... write .pth files whose loading would run code
   parity DIR   load DIR/weights_*.safetensors and DIR/inputs.safetensors, write DIR/torch_out.safetensors
                and DIR/torch_losses.json (forward passes and the losses of consecutive training steps)
   bench ...    time training steps and generator inference; print one JSON line
@@ -14,34 +16,37 @@ import torch
 import torch.nn as nn
 
 
-def instance_norm(ch):
-    return nn.InstanceNorm2d(ch, affine=False, track_running_stats=False)
+def instance_norm(ch, affine=False):
+    return nn.InstanceNorm2d(ch, affine=affine, track_running_stats=False)
 
 
 class ResnetBlock(nn.Module):
-    def __init__(self, dim):
+    def __init__(self, dim, affine=False, bias=True):
         super().__init__()
         self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), instance_norm(dim), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), instance_norm(dim))
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), instance_norm(dim, affine), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), instance_norm(dim, affine))
 
     def forward(self, x):
         return x + self.conv_block(x)
 
 
 class ResnetGenerator(nn.Module):
-    def __init__(self, ngf=64, n_blocks=9):
+    """`affine` and `bias` give the variants other PyTorch code bases use (the reference's
+    defaults for instance norm are affine=False, bias=True)."""
+
+    def __init__(self, ngf=64, n_blocks=9, affine=False, bias=True):
         super().__init__()
-        layers = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7, bias=True), instance_norm(ngf), nn.ReLU(True)]
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7, bias=bias), instance_norm(ngf, affine), nn.ReLU(True)]
         for i in range(2):
             m = 2 ** i
-            layers += [nn.Conv2d(ngf * m, ngf * m * 2, 3, stride=2, padding=1, bias=True),
-                       instance_norm(ngf * m * 2), nn.ReLU(True)]
-        layers += [ResnetBlock(ngf * 4) for _ in range(n_blocks)]
+            layers += [nn.Conv2d(ngf * m, ngf * m * 2, 3, stride=2, padding=1, bias=bias),
+                       instance_norm(ngf * m * 2, affine), nn.ReLU(True)]
+        layers += [ResnetBlock(ngf * 4, affine, bias) for _ in range(n_blocks)]
         for i in range(2):
             m = 2 ** (2 - i)
-            layers += [nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, stride=2, padding=1, output_padding=1, bias=True),
-                       instance_norm(ngf * m // 2), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
+                       instance_norm(ngf * m // 2, affine), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
@@ -70,7 +75,8 @@ def init_weights(net, gain=0.02):
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(m.weight, 0.0, gain)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 class CycleGAN:
@@ -133,6 +139,40 @@ def parity(args):
     json.dump(losses, open(f"{args.dir}/torch_losses.json", "w"))
 
 
+def save_pth(args):
+    """A generator variant with random weights saved by torch.save, and its output on an input."""
+    from safetensors.torch import load_file, save_file
+    torch.manual_seed(args.seed)
+    g = ResnetGenerator(args.ngf, args.n_blocks, affine=args.affine, bias=not args.no_bias)
+    init_weights(g)
+    with torch.no_grad():
+        for p in g.parameters():
+            if p.dim() == 1:
+                p.add_(torch.randn_like(p) * 0.1)
+    state = g.state_dict()
+    if args.rename_blocks:
+        state = type(state)((k.replace("conv_block", "block"), v) for k, v in state.items())
+    torch.save(state, args.out, _use_new_zipfile_serialization=not args.legacy)
+    with torch.no_grad():
+        y = g(load_file(args.input)["x"])
+    save_file({"y": y.contiguous()}, args.output)
+
+
+def save_hostile(args):
+    """Files that must be refused: a pickle whose loading would run a shell command, inside the
+    zip container and as a bare (legacy-looking) stream."""
+    import os
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {args.marker}",))
+
+    torch.save({"model.1.weight": Payload()}, args.out + ".zip.pth")
+    with open(args.out + ".legacy.pth", "wb") as f:
+        pickle.dump({"model.1.weight": Payload()}, f, protocol=2)
+
+
 def bench(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -160,12 +200,22 @@ def main():
     sub = p.add_subparsers(dest="mode", required=True)
     pp = sub.add_parser("parity")
     pp.add_argument("dir")
+    ps = sub.add_parser("save-pth")
+    for name in ("out", "input", "output"):
+        ps.add_argument(f"--{name}", required=True)
+    for name, default in (("ngf", 8), ("n_blocks", 6), ("seed", 0)):
+        ps.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=default)
+    for flag in ("affine", "no_bias", "rename_blocks", "legacy"):
+        ps.add_argument(f"--{flag.replace('_', '-')}", dest=flag, action="store_true")
+    ph = sub.add_parser("save-hostile")
+    ph.add_argument("--out", required=True)
+    ph.add_argument("--marker", required=True)
     pb = sub.add_parser("bench")
     for name, default in (("size", 128), ("iters", 5), ("warmup", 2), ("threads", 2), ("ngf", 64), ("n_blocks", 9)):
         pb.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=default)
     args = p.parse_args()
     torch.set_grad_enabled(True)
-    {"parity": parity, "bench": bench}[args.mode](args)
+    {"parity": parity, "bench": bench, "save-pth": save_pth, "save-hostile": save_hostile}[args.mode](args)
 
 
 if __name__ == "__main__":

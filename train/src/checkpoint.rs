@@ -31,6 +31,9 @@ pub struct TrainState {
     pub seed: u64,
     pub loss_scale: f64,
     pub config: TrainConfig,
+    /// The PyTorch file a generator-only checkpoint was imported from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_from: Option<String>,
 }
 
 impl TrainState {
@@ -45,6 +48,7 @@ impl TrainState {
             seed: config.train.seed,
             loss_scale: 1.0,
             config: config.clone(),
+            imported_from: None,
         }
     }
 }
@@ -108,31 +112,57 @@ fn pool_tensors(model: &CycleGan) -> Vec<(String, Tensor)> {
     out
 }
 
-/// Writes a checkpoint folder `run_dir/name` atomically.
-pub fn save(run_dir: &Path, name: &str, model: &CycleGan, state: &TrainState) -> Result<PathBuf> {
-    let tmp = run_dir.join(format!(".tmp-{name}-{}", std::process::id()));
+/// Writes the files of a checkpoint into a temporary folder beside `dest`, then renames it to
+/// `dest` (replacing an older one).
+fn write_atomically(dest: &Path, state: &TrainState, files: &[(String, Vec<(String, Tensor)>)]) -> Result<PathBuf> {
+    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = dest.file_name().ok_or_else(|| Error::checkpoint(dest, "is not a folder path"))?;
+    fs::create_dir_all(parent)
+        .map_err(|e| Error::io(format!("output folder {} is not writable", parent.display()), e))?;
+    let tmp = parent.join(format!(".tmp-{}-{}", name.to_string_lossy(), std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
-    for (name, vs) in NETWORKS.iter().zip(&model.stores) {
-        let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        write_tensors(&net_file(&tmp, name), &vars)?;
+    for (file, tensors) in files {
+        write_tensors(&tmp.join(file), tensors)?;
     }
-    write_tensors(&tmp.join("optim_G.safetensors"), &model.opt_g.state())?;
-    write_tensors(&tmp.join("optim_D.safetensors"), &model.opt_d.state())?;
-    write_tensors(&tmp.join("pools.safetensors"), &pool_tensors(model))?;
     let json = serde_json::to_string_pretty(state).expect("state serialises");
     let state_path = tmp.join(STATE_FILE);
     fs::write(&state_path, json).map_err(|e| Error::io(format!("cannot write {}", state_path.display()), e))?;
     sync_file(&state_path)?;
-
-    let dest = run_dir.join(name);
     if dest.exists() {
-        fs::remove_dir_all(&dest).map_err(|e| Error::io(format!("cannot replace {}", dest.display()), e))?;
+        fs::remove_dir_all(dest).map_err(|e| Error::io(format!("cannot replace {}", dest.display()), e))?;
     }
-    fs::rename(&tmp, &dest).map_err(|e| Error::io(format!("cannot move checkpoint to {}", dest.display()), e))?;
-    sync_dir(run_dir);
-    Ok(dest)
+    fs::rename(&tmp, dest).map_err(|e| Error::io(format!("cannot move checkpoint to {}", dest.display()), e))?;
+    sync_dir(parent);
+    Ok(dest.to_path_buf())
+}
+
+/// Writes a checkpoint folder `run_dir/name` atomically.
+pub fn save(run_dir: &Path, name: &str, model: &CycleGan, state: &TrainState) -> Result<PathBuf> {
+    let mut files: Vec<(String, Vec<(String, Tensor)>)> = NETWORKS
+        .iter()
+        .zip(&model.stores)
+        .map(|(net, vs)| {
+            let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+            vars.sort_by(|a, b| a.0.cmp(&b.0));
+            (format!("{net}.safetensors"), vars)
+        })
+        .collect();
+    files.push(("optim_G.safetensors".into(), model.opt_g.state()));
+    files.push(("optim_D.safetensors".into(), model.opt_d.state()));
+    files.push(("pools.safetensors".into(), pool_tensors(model)));
+    write_atomically(&run_dir.join(name), state, &files)
+}
+
+/// Writes a generator-only checkpoint (`network` is `G_A` or `G_B`): enough to translate and
+/// export, not to resume training.
+pub fn save_generator(
+    dest: &Path,
+    network: &str,
+    tensors: Vec<(String, Tensor)>,
+    state: &TrainState,
+) -> Result<PathBuf> {
+    write_atomically(dest, state, &[(format!("{network}.safetensors"), tensors)])
 }
 
 fn sync_dir(dir: &Path) {

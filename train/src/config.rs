@@ -37,6 +37,10 @@ pub struct DataConfig {
     pub num_workers: usize,
     /// Use at most this many images per domain (0: all).
     pub max_dataset_size: usize,
+    /// Name of domain A (recorded in exported models).
+    pub domain_a: String,
+    /// Name of domain B.
+    pub domain_b: String,
 }
 
 impl Default for DataConfig {
@@ -51,6 +55,8 @@ impl Default for DataConfig {
             batch_size: 1,
             num_workers: 4,
             max_dataset_size: 0,
+            domain_a: "A".into(),
+            domain_b: "B".into(),
         }
     }
 }
@@ -68,11 +74,14 @@ pub struct ModelConfig {
     pub n_layers_d: i64,
     /// Standard deviation of the N(0, gain) weight initialisation.
     pub init_gain: f64,
+    /// Learnable scale and shift in the generator's instance norms (the paper has none; some
+    /// PyTorch variants do).
+    pub affine_norm: bool,
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { ngf: 64, ndf: 64, n_blocks: 9, n_layers_d: 3, init_gain: 0.02 }
+        Self { ngf: 64, ndf: 64, n_blocks: 9, n_layers_d: 3, init_gain: 0.02, affine_norm: false }
     }
 }
 
@@ -285,6 +294,10 @@ pub struct Overrides {
     pub num_workers: Option<usize>,
     #[arg(long, help_heading = "Data")]
     pub max_dataset_size: Option<usize>,
+    #[arg(long, help_heading = "Data")]
+    pub domain_a: Option<String>,
+    #[arg(long, help_heading = "Data")]
+    pub domain_b: Option<String>,
     #[arg(long, help_heading = "Model")]
     pub ngf: Option<i64>,
     #[arg(long, help_heading = "Model")]
@@ -295,6 +308,8 @@ pub struct Overrides {
     pub n_layers_d: Option<i64>,
     #[arg(long, help_heading = "Model")]
     pub init_gain: Option<f64>,
+    #[arg(long, help_heading = "Model")]
+    pub affine_norm: Option<bool>,
     #[arg(long, help_heading = "Training")]
     pub n_epochs: Option<usize>,
     #[arg(long, help_heading = "Training")]
@@ -351,11 +366,14 @@ impl Overrides {
         set(&mut c.data.batch_size, &self.batch_size);
         set(&mut c.data.num_workers, &self.num_workers);
         set(&mut c.data.max_dataset_size, &self.max_dataset_size);
+        set(&mut c.data.domain_a, &self.domain_a);
+        set(&mut c.data.domain_b, &self.domain_b);
         set(&mut c.model.ngf, &self.ngf);
         set(&mut c.model.ndf, &self.ndf);
         set(&mut c.model.n_blocks, &self.n_blocks);
         set(&mut c.model.n_layers_d, &self.n_layers_d);
         set(&mut c.model.init_gain, &self.init_gain);
+        set(&mut c.model.affine_norm, &self.affine_norm);
         set(&mut c.train.n_epochs, &self.n_epochs);
         set(&mut c.train.n_epochs_decay, &self.n_epochs_decay);
         set(&mut c.train.lr, &self.lr);

@@ -21,6 +21,12 @@ pub enum Error {
     Checkpoint { path: PathBuf, message: String },
     #[error("device {device}: {message}")]
     Device { device: String, message: String },
+    #[error("import {path}: {message}")]
+    Import { path: PathBuf, message: String },
+    #[error("export: {0}")]
+    Export(String),
+    #[error(transparent)]
+    Onnx(#[from] cyclegan_onnx::Error),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
 }

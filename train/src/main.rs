@@ -10,11 +10,27 @@ use indicatif::ProgressBar;
 use cyclegan_train::checkpoint;
 use cyclegan_train::config::{Overrides, TrainConfig};
 use cyclegan_train::eval::paired_psnr;
+use cyclegan_train::export::{ExportOptions, export_generator};
 use cyclegan_train::synth::{self, SynthOptions};
 use cyclegan_train::trainer::{FitOptions, fit};
 use cyclegan_train::translate::{Direction, Translator, translate_path};
 
 mod bench;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PrecisionArg {
+    Fp32,
+    Fp16,
+}
+
+impl From<PrecisionArg> for cyclegan_onnx::Precision {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::Fp32 => Self::Fp32,
+            PrecisionArg::Fp16 => Self::Fp16,
+        }
+    }
+}
 
 #[derive(Parser)]
 #[command(name = "cyclegan-train", version, about = "Train CycleGAN (Zhu et al. 2017) with libtorch")]
@@ -56,6 +72,39 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value = "cpu")]
         device: String,
+    },
+    /// Export a generator as ONNX (the input of calibration and of the edge runtime).
+    Export {
+        /// Run folder (uses its `latest`) or checkpoint folder.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, value_enum)]
+        direction: Direction,
+        /// Weights and arithmetic: fp16 is what TensorRT's strongly typed networks need.
+        #[arg(long, value_enum, default_value = "fp32")]
+        precision: PrecisionArg,
+        /// Element type of `image` and `translated` (default: fp32).
+        #[arg(long, value_enum, default_value = "fp32")]
+        io_precision: PrecisionArg,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Import a ResNet generator saved by PyTorch (a state_dict .pth) as a checkpoint folder.
+    Import {
+        #[arg(long)]
+        pth: PathBuf,
+        /// Checkpoint folder to create.
+        #[arg(long)]
+        out: PathBuf,
+        /// Which generator the file is: a2b (G_A) or b2a (G_B).
+        #[arg(long, value_enum, default_value = "a2b")]
+        direction: Direction,
+        /// Refuse the file unless its generator has this many filters.
+        #[arg(long)]
+        ngf: Option<i64>,
+        /// List every matched tensor.
+        #[arg(long)]
+        verbose: bool,
     },
     /// Mean PSNR of G_A(testA) against same-named testB images (synthetic datasets).
     Eval {
@@ -137,6 +186,42 @@ fn run() -> Result<()> {
             })?;
             bar.finish_and_clear();
             println!("translated {} image(s) into {}", written.len(), out.display());
+        }
+        Command::Export { checkpoint, direction, precision, io_precision, out } => {
+            let opts = ExportOptions { direction, precision: precision.into(), io_precision: io_precision.into() };
+            let model = export_generator(&checkpoint, &opts)?;
+            cyclegan_onnx::write_model(&out, &model)?;
+            let meta = cyclegan_onnx::GeneratorMetadata::read_from(&model)?;
+            println!(
+                "wrote {} ({} graph, {} I/O, {} -> {}, trained at {}px)",
+                out.display(),
+                meta.precision,
+                opts.io_precision.name(),
+                meta.source_domain,
+                meta.target_domain,
+                meta.training_resolution
+            );
+        }
+        Command::Import { pth, out, direction, ngf, verbose } => {
+            let (dir, report) = cyclegan_train::import::import_pth(&pth, &out, direction, ngf)?;
+            if verbose {
+                for (theirs, ours, shape) in &report.matched {
+                    println!("  {theirs:<40} -> {ours:<32} {shape:?}");
+                }
+            }
+            println!(
+                "imported {} tensors: ResNet generator, ngf {}, {} blocks, {} instance norm{}",
+                report.matched.len(),
+                report.ngf,
+                report.n_blocks,
+                if report.affine_norm { "affine" } else { "plain" },
+                if report.zero_biases.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} convolutions without bias (zero)", report.zero_biases.len())
+                }
+            );
+            println!("wrote {} ({}); translate or export from it", dir.display(), direction.network());
         }
         Command::Eval { checkpoint, dataroot, device } => {
             let device = cyclegan_train::device::open(&device)?;

@@ -22,6 +22,13 @@ pub enum Direction {
 }
 
 impl Direction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::A2b => "a2b",
+            Direction::B2a => "b2a",
+        }
+    }
+
     pub fn network(self) -> &'static str {
         match self {
             Direction::A2b => "G_A",
@@ -32,7 +39,7 @@ impl Direction {
 
 /// A generator loaded from a checkpoint, ready to translate.
 pub struct Translator {
-    _vs: nn::VarStore,
+    vs: nn::VarStore,
     net: nn::Sequential,
     device: Device,
 }
@@ -46,7 +53,12 @@ impl Translator {
         let net = resnet_generator(&vs.root(), &cfg, state.config.model.init_gain);
         checkpoint::load_network(&vs, &dir.join(format!("{}.safetensors", direction.network())))?;
         vs.freeze();
-        Ok(Self { _vs: vs, net, device })
+        Ok(Self { vs, net, device })
+    }
+
+    /// The generator's weights by reference `state_dict` name.
+    pub fn variables(&self) -> std::collections::HashMap<String, Tensor> {
+        self.vs.variables()
     }
 
     /// Translates a batch `[N, 3, H, W]` in [-1, 1] (H, W multiples of 4).

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 
-use super::layers::{conv, instance_norm, reflection_pad, up_conv};
+use super::layers::{Norm, conv, reflection_pad, up_conv};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneratorConfig {
@@ -11,6 +11,9 @@ pub struct GeneratorConfig {
     pub out_channels: i64,
     pub ngf: i64,
     pub n_blocks: i64,
+    /// Instance norms with learnable scale (`weight`) and shift (`bias`).
+    #[serde(default)]
+    pub affine_norm: bool,
 }
 
 /// Builds the generator under `p`. Sub-module indices match the reference `ResnetGenerator`'s
@@ -20,14 +23,17 @@ pub fn resnet_generator(p: &nn::Path, cfg: &GeneratorConfig, gain: f64) -> nn::S
     let ngf = cfg.ngf;
     let mut seq = nn::seq();
 
+    let norm = |idx: String, ch: i64| Norm::new(&m / idx.as_str(), ch, cfg.affine_norm);
     let stem = conv(&m / 1, cfg.in_channels, ngf, 7, 1, 0, gain);
-    seq = seq.add_fn(move |x| instance_norm(&stem.forward(&reflection_pad(x, 3))).relu());
+    let n = norm("2".into(), ngf);
+    seq = seq.add_fn(move |x| n.forward(&stem.forward(&reflection_pad(x, 3))).relu());
 
     let mut idx = 4;
     let mut ch = ngf;
     for _ in 0..2 {
         let down = conv(&m / idx, ch, ch * 2, 3, 2, 1, gain);
-        seq = seq.add_fn(move |x| instance_norm(&down.forward(x)).relu());
+        let n = norm((idx + 1).to_string(), ch * 2);
+        seq = seq.add_fn(move |x| n.forward(&down.forward(x)).relu());
         idx += 3;
         ch *= 2;
     }
@@ -36,16 +42,19 @@ pub fn resnet_generator(p: &nn::Path, cfg: &GeneratorConfig, gain: f64) -> nn::S
         let block = &m / idx / "conv_block";
         let c1 = conv(&block / 1, ch, ch, 3, 1, 0, gain);
         let c2 = conv(&block / 5, ch, ch, 3, 1, 0, gain);
+        let n1 = Norm::new(&block / 2, ch, cfg.affine_norm);
+        let n2 = Norm::new(&block / 6, ch, cfg.affine_norm);
         seq = seq.add_fn(move |x| {
-            let h = instance_norm(&c1.forward(&reflection_pad(x, 1))).relu();
-            x + instance_norm(&c2.forward(&reflection_pad(&h, 1)))
+            let h = n1.forward(&c1.forward(&reflection_pad(x, 1))).relu();
+            x + n2.forward(&c2.forward(&reflection_pad(&h, 1)))
         });
         idx += 1;
     }
 
     for _ in 0..2 {
         let up = up_conv(&m / idx, ch, ch / 2, gain);
-        seq = seq.add_fn(move |x| instance_norm(&up.forward(x)).relu());
+        let n = norm((idx + 1).to_string(), ch / 2);
+        seq = seq.add_fn(move |x| n.forward(&up.forward(x)).relu());
         idx += 3;
         ch /= 2;
     }
@@ -61,7 +70,7 @@ mod tests {
 
     fn build(n_blocks: i64) -> (nn::VarStore, nn::Sequential) {
         let vs = nn::VarStore::new(Device::Cpu);
-        let cfg = GeneratorConfig { in_channels: 3, out_channels: 3, ngf: 64, n_blocks };
+        let cfg = GeneratorConfig { in_channels: 3, out_channels: 3, ngf: 64, n_blocks, affine_norm: false };
         let g = resnet_generator(&vs.root(), &cfg, 0.02);
         (vs, g)
     }

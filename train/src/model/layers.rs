@@ -31,11 +31,35 @@ pub fn instance_norm(x: &Tensor) -> Tensor {
     x.instance_norm::<Tensor>(None, None, None, None, true, 0.1, 1e-5, false)
 }
 
+/// Instance norm, optionally with a learnable per-channel scale and shift (PyTorch's
+/// `InstanceNorm2d(affine=True)`, initialised to 1 and 0).
+#[derive(Debug)]
+pub struct Norm {
+    affine: Option<(Tensor, Tensor)>,
+}
+
+impl Norm {
+    pub fn new(p: nn::Path, channels: i64, affine: bool) -> Self {
+        let affine = affine.then(|| {
+            (p.var("weight", &[channels], nn::Init::Const(1.0)), p.var("bias", &[channels], nn::Init::Const(0.0)))
+        });
+        Self { affine }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        match &self.affine {
+            None => instance_norm(x),
+            Some((w, b)) => x.instance_norm(Some(w), Some(b), None, None, true, 0.1, 1e-5, false),
+        }
+    }
+}
+
 pub fn reflection_pad(x: &Tensor, pad: i64) -> Tensor {
     x.reflection_pad2d([pad, pad, pad, pad])
 }
 
-/// LeakyReLU with slope 0.2 (tch's `leaky_relu` has a fixed 0.01 slope).
+/// LeakyReLU with slope 0.2 (tch's `leaky_relu` has a fixed 0.01 slope): PReLU with a
+/// constant slope is the same function in one fused op.
 pub fn leaky_relu(x: &Tensor) -> Tensor {
-    x.maximum(&(x * 0.2))
+    x.prelu(&Tensor::full([1], 0.2, (x.kind(), x.device())))
 }

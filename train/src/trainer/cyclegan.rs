@@ -70,7 +70,13 @@ fn named_params(prefix: &str, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
 
 impl CycleGan {
     pub fn generator_config(c: &TrainConfig) -> GeneratorConfig {
-        GeneratorConfig { in_channels: 3, out_channels: 3, ngf: c.model.ngf, n_blocks: c.model.n_blocks }
+        GeneratorConfig {
+            in_channels: 3,
+            out_channels: 3,
+            ngf: c.model.ngf,
+            n_blocks: c.model.n_blocks,
+            affine_norm: c.model.affine_norm,
+        }
     }
 
     pub fn discriminator_config(c: &TrainConfig) -> DiscriminatorConfig {

@@ -1,0 +1,68 @@
+//! Reading and writing `.onnx` files. Reading is bounded (size limit, protobuf decoding never
+//! trusts lengths beyond the buffer) and writing is atomic (temporary file, then rename).
+use std::path::Path;
+
+use prost::Message;
+
+use crate::pb::ModelProto;
+use crate::{Error, Result};
+
+/// Generators are tens of MB at most; refuse to read anything absurdly large.
+pub const MAX_MODEL_BYTES: u64 = 2 << 30;
+
+fn file_error(path: &Path, message: impl Into<String>) -> Error {
+    Error::File { path: path.to_path_buf(), message: message.into() }
+}
+
+pub fn decode_model(bytes: &[u8]) -> std::result::Result<ModelProto, String> {
+    let model = ModelProto::decode(bytes).map_err(|e| format!("not a valid ONNX protobuf ({e})"))?;
+    if model.graph.is_none() {
+        return Err("the ONNX model has no graph".into());
+    }
+    Ok(model)
+}
+
+pub fn read_model(path: &Path) -> Result<ModelProto> {
+    let size = std::fs::metadata(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?.len();
+    if size > MAX_MODEL_BYTES {
+        return Err(file_error(path, format!("{size} bytes is larger than any generator ({MAX_MODEL_BYTES} max)")));
+    }
+    let bytes = std::fs::read(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+    decode_model(&bytes).map_err(|m| file_error(path, m))
+}
+
+pub fn write_model(path: &Path, model: &ModelProto) -> Result<()> {
+    let file_name = path.file_name().ok_or_else(|| file_error(path, "is not a file path"))?;
+    let tmp = path.with_file_name(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
+    let bytes = model.encode_to_vec();
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        file_error(path, format!("cannot write: {e}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_and_truncation_are_errors_not_crashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.onnx");
+        std::fs::write(&path, b"\x0a\xff\xff\xff\xff\x0fgarbage").unwrap();
+        assert!(read_model(&path).unwrap_err().to_string().contains("x.onnx"));
+        let model = ModelProto { ir_version: 8, graph: Some(Default::default()), ..Default::default() };
+        write_model(&path, &model).unwrap();
+        assert_eq!(read_model(&path).unwrap(), model);
+        let bytes = model.encode_to_vec();
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        assert!(read_model(&path).is_err());
+    }
+}

@@ -1,0 +1,263 @@
+//! `cyclegan-train import`: a ResNet generator saved by PyTorch (`torch.save(state_dict)`, as the
+//! reference implementation's `latest_net_G_A.pth`) into our checkpoint format. Tensors are
+//! matched by the generator's structure (module order and shapes), not by key names, so that
+//! renamed blocks, convolutions without bias and affine instance norms load too.
+mod pickle;
+mod pth;
+
+use std::path::{Path, PathBuf};
+
+use tch::Tensor;
+
+pub use pth::{NamedTensor, parse_state_dict, read_state_dict};
+
+use crate::checkpoint::{self, TrainState};
+use crate::config::TrainConfig;
+use crate::error::{Error, Result};
+use crate::translate::Direction;
+
+/// What was matched, for the user.
+#[derive(Debug, Clone)]
+pub struct ImportReport {
+    pub ngf: i64,
+    pub n_blocks: i64,
+    pub affine_norm: bool,
+    /// (key in the file, our key, shape)
+    pub matched: Vec<(String, String, Vec<i64>)>,
+    /// Our bias tensors the file did not have (set to zero).
+    pub zero_biases: Vec<String>,
+}
+
+struct Module {
+    prefix: String,
+    weight: Option<NamedTensor>,
+    bias: Option<NamedTensor>,
+}
+
+fn group_modules(tensors: Vec<NamedTensor>) -> std::result::Result<Vec<Module>, String> {
+    let mut modules: Vec<Module> = Vec::new();
+    for t in tensors {
+        let (prefix, leaf) = t.name.rsplit_once('.').unwrap_or(("", t.name.as_str()));
+        let prefix = prefix.to_string();
+        if matches!(leaf, "running_mean" | "running_var" | "num_batches_tracked") {
+            return Err(format!(
+                "`{}`: the generator normalises with running statistics (BatchNorm, or InstanceNorm with \
+                 track_running_stats); only instance norm without them (the CycleGAN default) is supported",
+                t.name
+            ));
+        }
+        let idx = match modules.iter().position(|m| m.prefix == prefix) {
+            Some(i) => i,
+            None => {
+                modules.push(Module { prefix, weight: None, bias: None });
+                modules.len() - 1
+            }
+        };
+        let slot = match leaf {
+            "weight" => &mut modules[idx].weight,
+            "bias" => &mut modules[idx].bias,
+            _ => return Err(format!("`{}`: unexpected tensor in a ResNet generator", t.name)),
+        };
+        *slot = Some(t);
+    }
+    Ok(modules)
+}
+
+/// Our convolution keys and shapes, in module order, for a generator of this size.
+fn expected_convs(ngf: i64, n_blocks: i64) -> Vec<(String, Vec<i64>)> {
+    let mut out = vec![
+        ("model.1".to_string(), vec![ngf, 3, 7, 7]),
+        ("model.4".into(), vec![2 * ngf, ngf, 3, 3]),
+        ("model.7".into(), vec![4 * ngf, 2 * ngf, 3, 3]),
+    ];
+    for i in 0..n_blocks {
+        for j in [1, 5] {
+            out.push((format!("model.{}.conv_block.{j}", 10 + i), vec![4 * ngf, 4 * ngf, 3, 3]));
+        }
+    }
+    out.push((format!("model.{}", 10 + n_blocks), vec![4 * ngf, 2 * ngf, 3, 3]));
+    out.push((format!("model.{}", 13 + n_blocks), vec![2 * ngf, ngf, 3, 3]));
+    out.push((format!("model.{}", 17 + n_blocks), vec![3, ngf, 7, 7]));
+    out
+}
+
+/// Our instance-norm keys and channel counts, in module order.
+fn expected_norms(ngf: i64, n_blocks: i64) -> Vec<(String, i64)> {
+    let mut out = vec![("model.2".to_string(), ngf), ("model.5".into(), 2 * ngf), ("model.8".into(), 4 * ngf)];
+    for i in 0..n_blocks {
+        for j in [2, 6] {
+            out.push((format!("model.{}.conv_block.{j}", 10 + i), 4 * ngf));
+        }
+    }
+    out.push((format!("model.{}", 11 + n_blocks), 2 * ngf));
+    out.push((format!("model.{}", 14 + n_blocks), ngf));
+    out
+}
+
+/// Maps a state dict onto our generator; returns our named tensors and the report.
+pub fn match_generator(
+    tensors: Vec<NamedTensor>,
+    claimed_ngf: Option<i64>,
+) -> std::result::Result<(Vec<NamedTensor>, ImportReport), String> {
+    let modules = group_modules(tensors)?;
+    let (convs, norms): (Vec<Module>, Vec<Module>) =
+        modules.into_iter().partition(|m| m.weight.as_ref().is_some_and(|w| w.shape.len() == 4));
+    let first = convs.first().and_then(|m| m.weight.as_ref()).ok_or("no convolution weights: not a generator")?;
+    let ngf = first.shape[0];
+    if first.shape[1..] != [3, 7, 7] {
+        return Err(format!(
+            "the first convolution `{}` has shape {:?}; a ResNet generator starts with [ngf, 3, 7, 7] \
+             (U-Net and other generators are not supported)",
+            first.name, first.shape
+        ));
+    }
+    if let Some(claimed) = claimed_ngf
+        && claimed != ngf
+    {
+        return Err(format!("--ngf {claimed} was given, but the file's generator has ngf {ngf}"));
+    }
+    if convs.len() < 8 || (convs.len() - 6) % 2 != 0 {
+        return Err(format!(
+            "{} convolutions do not make a ResNet generator (6 plus 2 per residual block)",
+            convs.len()
+        ));
+    }
+    let n_blocks = (convs.len() as i64 - 6) / 2;
+    let affine_norm = !norms.is_empty();
+    let norm_keys = expected_norms(ngf, n_blocks);
+    if affine_norm && norms.len() != norm_keys.len() {
+        return Err(format!(
+            "{} normalisation layers with parameters, but a {n_blocks}-block ResNet generator has {}",
+            norms.len(),
+            norm_keys.len()
+        ));
+    }
+
+    let mut out = Vec::new();
+    let mut report = ImportReport { ngf, n_blocks, affine_norm, matched: Vec::new(), zero_biases: Vec::new() };
+    let mut mismatches = Vec::new();
+    for (module, (key, shape)) in convs.into_iter().zip(expected_convs(ngf, n_blocks)) {
+        let weight = module.weight.expect("convolutions have weights");
+        if weight.shape != shape {
+            mismatches.push(format!("`{}` is {:?}, {key}.weight needs {shape:?}", weight.name, weight.shape));
+            continue;
+        }
+        report.matched.push((weight.name.clone(), format!("{key}.weight"), shape.clone()));
+        out.push(NamedTensor { name: format!("{key}.weight"), ..weight });
+        let channels = if key == format!("model.{}", 10 + n_blocks) || key == format!("model.{}", 13 + n_blocks) {
+            shape[1]
+        } else {
+            shape[0]
+        };
+        match module.bias {
+            Some(b) if b.shape == [channels] => {
+                report.matched.push((b.name.clone(), format!("{key}.bias"), b.shape.clone()));
+                out.push(NamedTensor { name: format!("{key}.bias"), ..b });
+            }
+            Some(b) => mismatches.push(format!("`{}` is {:?}, {key}.bias needs [{channels}]", b.name, b.shape)),
+            None => {
+                report.zero_biases.push(format!("{key}.bias"));
+                out.push(NamedTensor {
+                    name: format!("{key}.bias"),
+                    shape: vec![channels],
+                    data: vec![0.0; channels as usize],
+                });
+            }
+        }
+    }
+    for (module, (key, channels)) in norms.into_iter().zip(norm_keys) {
+        for (t, leaf) in [(module.weight, "weight"), (module.bias, "bias")] {
+            let Some(t) = t else {
+                mismatches.push(format!("norm `{}` has no {leaf}", module.prefix));
+                continue;
+            };
+            if t.shape != [channels] {
+                mismatches.push(format!("`{}` is {:?}, {key}.{leaf} needs [{channels}]", t.name, t.shape));
+                continue;
+            }
+            report.matched.push((t.name.clone(), format!("{key}.{leaf}"), t.shape.clone()));
+            out.push(NamedTensor { name: format!("{key}.{leaf}"), ..t });
+        }
+    }
+    if !mismatches.is_empty() {
+        return Err(format!(
+            "the file does not fit a ResNet generator with ngf {ngf} and {n_blocks} blocks:\n  {}",
+            mismatches.join("\n  ")
+        ));
+    }
+    Ok((out, report))
+}
+
+/// Imports `pth` into a checkpoint folder `out` holding the generator of `direction`.
+pub fn import_pth(
+    pth: &Path,
+    out: &Path,
+    direction: Direction,
+    claimed_ngf: Option<i64>,
+) -> Result<(PathBuf, ImportReport)> {
+    let fail = |message: String| Error::Import { path: pth.to_path_buf(), message };
+    let tensors = read_state_dict(pth).map_err(fail)?;
+    let (named, report) = match_generator(tensors, claimed_ngf).map_err(fail)?;
+
+    let mut config = TrainConfig::default();
+    config.model.ngf = report.ngf;
+    config.model.n_blocks = report.n_blocks;
+    config.model.affine_norm = report.affine_norm;
+    let mut state = TrainState::new(&config);
+    state.imported_from = Some(pth.display().to_string());
+
+    let tensors: Vec<(String, Tensor)> =
+        named.iter().map(|t| (t.name.clone(), Tensor::from_slice(&t.data).reshape(&t.shape))).collect();
+    let dir = checkpoint::save_generator(out, direction.network(), tensors, &state)?;
+    Ok((dir, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tensor(name: &str, shape: &[i64]) -> NamedTensor {
+        let n = shape.iter().product::<i64>() as usize;
+        NamedTensor { name: name.into(), shape: shape.to_vec(), data: vec![0.5; n] }
+    }
+
+    /// A state dict in the reference layout, with other key names to show they do not matter.
+    fn generator(ngf: i64, n_blocks: i64, prefix: &str) -> Vec<NamedTensor> {
+        let mut out = Vec::new();
+        for (i, (_, shape)) in expected_convs(ngf, n_blocks).into_iter().enumerate() {
+            let bias = if i == 6 + 2 * n_blocks as usize - 3 || i == 6 + 2 * n_blocks as usize - 2 {
+                shape[1]
+            } else {
+                shape[0]
+            };
+            out.push(tensor(&format!("{prefix}.{i}.weight"), &shape));
+            out.push(tensor(&format!("{prefix}.{i}.bias"), &[bias]));
+        }
+        out
+    }
+
+    #[test]
+    fn matches_by_structure_whatever_the_names() {
+        let (named, report) = match_generator(generator(16, 6, "net.layer"), None).unwrap();
+        assert_eq!((report.ngf, report.n_blocks, report.affine_norm), (16, 6, false));
+        assert_eq!(named.len(), 2 * 18);
+        assert_eq!(named[0].name, "model.1.weight");
+        assert_eq!(named.last().unwrap().name, "model.23.bias");
+        assert!(named.iter().any(|t| t.name == "model.16.weight" && t.shape == [64, 32, 3, 3]));
+    }
+
+    #[test]
+    fn explains_what_does_not_fit() {
+        let mut unet = generator(8, 6, "m");
+        unet[0] = tensor("m.0.weight", &[8, 3, 4, 4]);
+        assert!(match_generator(unet, None).unwrap_err().contains("U-Net"));
+        assert!(match_generator(generator(8, 6, "m"), Some(64)).unwrap_err().contains("--ngf 64"));
+        let mut wrong = generator(8, 6, "m");
+        wrong[4] = tensor("m.2.weight", &[32, 16, 5, 5]);
+        let err = match_generator(wrong, None).unwrap_err();
+        assert!(err.contains("m.2.weight") && err.contains("model.7.weight"), "{err}");
+        let mut bn = generator(8, 6, "m");
+        bn.push(tensor("m.2.running_mean", &[8]));
+        assert!(match_generator(bn, None).unwrap_err().contains("running statistics"));
+    }
+}

@@ -1,0 +1,123 @@
+//! Exported generators checked by the ONNX tools themselves: `onnx.checker` (full check) and
+//! ONNX Runtime, whose outputs on real images must equal ours (FP32 within 1e-4, FP16 graph at
+//! 45 dB PSNR or better) at two resolutions with batch 2.
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::Command;
+
+use cyclegan_onnx::{GeneratorMetadata, Precision, read_model};
+use cyclegan_train::config::{Preprocess, TrainConfig};
+use cyclegan_train::export::{ExportOptions, export_generator};
+use cyclegan_train::imageio::rgb_to_tensor;
+use cyclegan_train::trainer::{FitOptions, fit};
+use cyclegan_train::translate::{Direction, Translator};
+use tch::{Kind, Tensor};
+
+fn trained_checkpoint(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let data = common::synth(dir, 4, 64);
+    let mut c = TrainConfig::default();
+    c.data.dataroot = data.clone();
+    c.data.preprocess = Preprocess::Crop;
+    c.data.crop_size = 32;
+    c.data.domain_a = "summer".into();
+    c.data.domain_b = "winter".into();
+    c.model.ngf = 8;
+    c.model.ndf = 8;
+    c.model.n_blocks = 6;
+    c.output.checkpoints_dir = dir.join("runs");
+    c.output.name = "export".into();
+    c.output.sample_freq = 0;
+    let run = fit(&c, &FitOptions { max_iterations: Some(4), quiet: true, ..Default::default() }).unwrap().run_dir;
+    (run, data)
+}
+
+/// Two batches of real images: 2 x 64x64 and 2 x 48x80.
+fn inputs(data: &Path) -> Vec<(String, Tensor)> {
+    let img = |i: usize| image::open(data.join(format!("testA/{i:05}.png"))).unwrap().to_rgb8();
+    let wide = |i: usize| image::imageops::resize(&img(i), 80, 48, image::imageops::FilterType::Triangle);
+    vec![
+        ("square".into(), Tensor::cat(&[rgb_to_tensor(&img(0)), rgb_to_tensor(&img(1))], 0)),
+        ("wide".into(), Tensor::cat(&[rgb_to_tensor(&wide(2)), rgb_to_tensor(&wide(3))], 0)),
+    ]
+}
+
+fn onnx_runtime(model: &Path, inputs: &[(String, Tensor)], dir: &Path) -> HashMap<String, Tensor> {
+    let (inp, out) = (dir.join("in.safetensors"), dir.join("out.safetensors"));
+    Tensor::write_safetensors(inputs, &inp).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/onnx_check.py");
+    let res = Command::new(common::python()).args([&script, model, &inp, &out]).output().unwrap();
+    assert!(
+        res.status.success(),
+        "onnx.checker / ONNX Runtime failed on {}:\n{}",
+        model.display(),
+        String::from_utf8_lossy(&res.stderr)
+    );
+    Tensor::read_safetensors(&out).unwrap().into_iter().collect()
+}
+
+#[test]
+fn exports_pass_the_onnx_checker_and_match_onnx_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, data) = trained_checkpoint(dir.path());
+    let inputs = inputs(&data);
+    let ours: HashMap<String, Tensor> = {
+        let t = Translator::load(&run, Direction::A2b, tch::Device::Cpu).unwrap();
+        inputs.iter().map(|(n, x)| (n.clone(), t.forward(x))).collect()
+    };
+    let allowed: HashSet<&str> =
+        ["Pad", "Conv", "ConvTranspose", "InstanceNormalization", "Relu", "Add", "Tanh", "Cast"].into();
+
+    for (precision, io) in
+        [(Precision::Fp32, Precision::Fp32), (Precision::Fp16, Precision::Fp32), (Precision::Fp16, Precision::Fp16)]
+    {
+        let path = dir.path().join(format!("g_{}_{}.onnx", precision.name(), io.name()));
+        let opts = ExportOptions { direction: Direction::A2b, precision, io_precision: io };
+        cyclegan_onnx::write_model(&path, &export_generator(&run, &opts).unwrap()).unwrap();
+
+        let model = read_model(&path).unwrap();
+        let meta = GeneratorMetadata::read_from(&model).unwrap();
+        assert_eq!(
+            (meta.direction.as_str(), meta.source_domain.as_str(), meta.target_domain.as_str()),
+            ("a2b", "summer", "winter")
+        );
+        assert_eq!(
+            (meta.training_resolution, meta.precision.as_str(), meta.input_range.as_str()),
+            (32, precision.name(), "[-1,1]")
+        );
+        assert_eq!(meta.source_sha256.len(), 64);
+        assert!(model.opset_import[0].version >= 17);
+        let graph = model.graph.as_ref().unwrap();
+        for node in &graph.node {
+            assert!(
+                allowed.contains(node.op_type.as_str()) && node.domain.is_empty(),
+                "unexpected op {}",
+                node.op_type
+            );
+        }
+
+        let theirs = onnx_runtime(&path, &inputs, dir.path());
+        for (name, y) in &ours {
+            let diff = (y - &theirs[name]).abs().max().double_value(&[]);
+            let mse = (y - &theirs[name]).square().mean(Kind::Float).double_value(&[]);
+            let psnr = 10.0 * (4.0 / mse.max(1e-20)).log10();
+            assert_eq!(y.size(), theirs[name].size());
+            match precision {
+                Precision::Fp32 => assert!(diff < 1e-4, "{name} fp32: max abs difference {diff}"),
+                Precision::Fp16 => assert!(psnr >= 45.0, "{name} fp16 ({}) I/O: PSNR {psnr:.1} dB", io.name()),
+            }
+        }
+    }
+
+    let b2a = export_generator(
+        &run,
+        &ExportOptions { direction: Direction::B2a, precision: Precision::Fp32, io_precision: Precision::Fp32 },
+    )
+    .unwrap();
+    let meta = GeneratorMetadata::read_from(&b2a).unwrap();
+    assert_eq!(
+        (meta.direction.as_str(), meta.source_domain.as_str(), meta.target_domain.as_str()),
+        ("b2a", "winter", "summer")
+    );
+}
