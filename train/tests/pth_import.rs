@@ -74,6 +74,31 @@ fn torch_save_variants_import_and_translate_like_pytorch() {
         d.join("cli").to_str().unwrap(),
     ]);
     assert!(ok && text.contains("ngf 8, 9 blocks"), "{text}");
+
+    let cli = d.join("cli");
+    let export = |direction: &str, precision: &str, out: &Path| {
+        common::run_bin(&[
+            "export",
+            "--checkpoint",
+            cli.to_str().unwrap(),
+            "--direction",
+            direction,
+            "--precision",
+            precision,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let (ok, text) = export("a2b", "fp16", &d.join("g.onnx"));
+    assert!(ok && text.contains("fp16 graph"), "{text}");
+    let (ok, text) = export("b2a", "fp32", &d.join("g.onnx"));
+    assert!(!ok && text.contains("G_B.safetensors"), "{text}");
+    let (ok, text) = export("a2b", "int8", &d.join("g.onnx"));
+    assert!(!ok && text.contains("int8") && text.contains("fp16"), "{text}");
+    let (ok, text) = export("sideways", "fp32", &d.join("g.onnx"));
+    assert!(!ok && text.contains("sideways") && text.contains("a2b"), "{text}");
+    let (ok, text) = export("a2b", "fp32", &d.join("x.pth/g.onnx"));
+    assert!(!ok && text.contains("cannot write"), "{text}");
 }
 
 #[test]
