@@ -6,9 +6,6 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-# cargo-fuzz passes -Z sanitizer flags; this lets the stable toolchain accept them.
-export RUSTC_BOOTSTRAP=1
-export LD_LIBRARY_PATH="$PWD/.venv/libtorch/lib:${LD_LIBRARY_PATH:-}"
 
 corpus=fuzz/corpus
 mkdir -p "$corpus"/{pth_reader,onnx_reader,checkpoint_reader}
@@ -26,6 +23,10 @@ if [ -z "$(ls -A "$corpus/pth_reader")" ]; then
   rm -rf "$seeds"
 fi
 
+# cargo-fuzz passes -Z sanitizer flags; this lets the stable toolchain accept them. Set only
+# now: cargo rebuilds everything when it changes.
+export RUSTC_BOOTSTRAP=1
+export LD_LIBRARY_PATH="$PWD/.venv/libtorch/lib:${LD_LIBRARY_PATH:-}"
 for target in pth_reader onnx_reader checkpoint_reader; do
   echo "== fuzzing $target for ${secs}s"
   cargo fuzz run "$target" "$corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=4096 -max_len=65536
