@@ -50,23 +50,15 @@ fn torch_save_variants_import_and_translate_like_pytorch() {
         export_generator(&ckpt, &opts).unwrap_or_else(|e| panic!("{name}: export: {e}"));
     }
 
-    let (ok, text) = common::run_bin(&[
-        "import",
-        "--pth",
-        d.join("reference.pth").to_str().unwrap(),
-        "--out",
-        d.join("cli").to_str().unwrap(),
-        "--ngf",
-        "16",
-    ]);
+    let (pth, cli_out) = (d.join("reference.pth"), d.join("cli"));
+    let import = |extra: &[&str]| {
+        let mut args = vec!["import", "--pth", pth.to_str().unwrap(), "--out", cli_out.to_str().unwrap()];
+        args.extend(extra);
+        common::run_bin(&args)
+    };
+    let (ok, text) = import(&["--ngf", "16"]);
     assert!(!ok && text.contains("--ngf 16") && text.contains("ngf 8"), "{text}");
-    let (ok, text) = common::run_bin(&[
-        "import",
-        "--pth",
-        d.join("reference.pth").to_str().unwrap(),
-        "--out",
-        d.join("cli").to_str().unwrap(),
-    ]);
+    let (ok, text) = import(&[]);
     assert!(ok && text.contains("ngf 8, 9 blocks"), "{text}");
 
     let cli = d.join("cli");
