@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs everything the workspace needs on Debian/Ubuntu: system packages, a Rust toolchain
-# (if none), and a Python venv in .venv with PyTorch (libtorch for tch, and the reference peer).
+# (if none), GStreamer with its development files, and a Python venv in .venv with PyTorch
+# (libtorch for tch, and the reference peer) and ONNX Runtime (the edge runtime's CPU engine).
 # Safe to run again: finished steps are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-apt_packages=(build-essential pkg-config libgomp1 fonts-dejavu-core ca-certificates curl)
+apt_packages=(build-essential pkg-config libgomp1 fonts-dejavu-core ca-certificates curl
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

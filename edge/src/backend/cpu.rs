@@ -1,0 +1,69 @@
+//! The portable backend: ONNX Runtime's CPU execution provider, loaded at run time. Measured
+//! 2-4x faster than tract on these generators, and as fast as ONNX Runtime from Python.
+use std::path::PathBuf;
+
+use half::f16;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorRef;
+
+use super::{Backend, BackendOptions, runtime};
+use crate::model::{Model, TensorType};
+use crate::{Error, Result};
+
+pub struct CpuBackend {
+    session: Session,
+    io_type: TensorType,
+    library: PathBuf,
+    threads: usize,
+    half_in: Vec<f16>,
+}
+
+impl CpuBackend {
+    pub fn open(model: &Model, options: &BackendOptions) -> Result<Self> {
+        let (library, env) = runtime::environment(options.onnxruntime.as_deref())?;
+        let bad = |e: ort::Error| Error::BadModel { path: model.origin.clone(), reason: format!("ONNX Runtime: {e}") };
+        let mut builder = Session::builder(&env)
+            .map_err(bad)?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| bad(e.into()))?;
+        if options.threads > 0 {
+            builder = builder.with_intra_threads(options.threads).map_err(|e| bad(e.into()))?;
+        }
+        let session = builder.commit_from_memory(&model.bytes).map_err(bad)?;
+        Ok(Self { session, io_type: model.io_type, library, threads: options.threads, half_in: Vec::new() })
+    }
+}
+
+impl Backend for CpuBackend {
+    fn describe(&self) -> String {
+        let threads = if self.threads == 0 { "all cores".to_string() } else { format!("{} threads", self.threads) };
+        let library = self.library.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        format!("cpu ({library}, {threads})")
+    }
+
+    fn run(&mut self, input: &[f32], shape: [usize; 4], output: &mut Vec<f32>) -> Result<()> {
+        let len: usize = shape.iter().product();
+        if input.len() != len {
+            return Err(Error::Invalid(format!("input has {} values, shape {shape:?} needs {len}", input.len())));
+        }
+        let outputs = match self.io_type {
+            TensorType::F32 => self.session.run(ort::inputs![TensorRef::from_array_view((shape, input))?])?,
+            TensorType::F16 => {
+                self.half_in.clear();
+                self.half_in.extend(input.iter().map(|&v| f16::from_f32(v)));
+                self.session.run(ort::inputs![TensorRef::from_array_view((shape, self.half_in.as_slice()))?])?
+            }
+        };
+        let value = &outputs[0];
+        output.clear();
+        match self.io_type {
+            TensorType::F32 => output.extend_from_slice(value.try_extract_tensor::<f32>()?.1),
+            TensorType::F16 => output.extend(value.try_extract_tensor::<f16>()?.1.iter().map(|v| v.to_f32())),
+        }
+        if output.len() != len {
+            return Err(Error::Inference(format!("the model returned {} values for shape {shape:?}", output.len())));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,178 @@
+//! `cyclegan-edge bench`: our CPU backend against ONNX Runtime from Python on the same model and
+//! thread count, and the whole pipeline's frame rate against the backend's alone.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+use crate::backend::{Backend, BackendOptions, CpuBackend};
+use crate::model::Model;
+use crate::stats::percentile;
+use crate::{Error, Result};
+
+pub struct BenchOptions {
+    pub model: Option<PathBuf>,
+    /// Inference (and frame) size.
+    pub size: (usize, usize),
+    pub threads: usize,
+    pub iters: usize,
+    pub warmup: usize,
+    /// Frames through the pipeline.
+    pub frames: u32,
+    /// Python with onnxruntime (the project's .venv by default).
+    pub python: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub measure: String,
+    pub ours: f64,
+    pub peer_name: String,
+    pub peer: f64,
+    /// Ours relative to the peer, higher is better.
+    pub ratio: f64,
+    pub target: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    percentile(&v, 0.5)
+}
+
+/// Milliseconds per frame of the backend alone (median).
+fn backend_ms(backend: &mut dyn Backend, size: (usize, usize), iters: usize, warmup: usize) -> Result<f64> {
+    let shape = [1, 3, size.1, size.0];
+    let input: Vec<f32> = (0..3 * size.0 * size.1).map(|i| ((i * 7919) % 2000) as f32 / 1000.0 - 1.0).collect();
+    let mut output = Vec::new();
+    for _ in 0..warmup {
+        backend.run(&input, shape, &mut output)?;
+    }
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t = Instant::now();
+        backend.run(&input, shape, &mut output)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(median(times))
+}
+
+fn python_ms(opts: &BenchOptions, model_path: &Path) -> Result<(f64, String)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/ort_peer.py");
+    let out = Command::new(&opts.python)
+        .arg(&script)
+        .arg("bench")
+        .arg(model_path)
+        .args([opts.size.0, opts.size.1, opts.threads, opts.iters, opts.warmup].map(|v| v.to_string()))
+        .output()
+        .map_err(|e| Error::Invalid(format!("--python {}: {e} (run ./scripts/install.sh)", opts.python.display())))?;
+    if !out.status.success() {
+        return Err(Error::Invalid(format!(
+            "ONNX Runtime in Python failed: {}",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default()
+        )));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| Error::Invalid(format!("ort_peer.py printed no result: {e}")))?;
+    Ok((v["median_ms"].as_f64().unwrap_or(f64::NAN), v["version"].as_str().unwrap_or("?").to_string()))
+}
+
+/// Frames per second of test pattern -> queue -> cyclegan -> fakesink, frame size = inference size.
+fn pipeline_fps(opts: &BenchOptions) -> Result<f64> {
+    crate::pipeline::init()?;
+    let (w, h) = opts.size;
+    let model = opts.model.as_ref().map(|m| format!(" model=\"{}\"", m.display())).unwrap_or_default();
+    let description = format!(
+        "videotestsrc num-buffers={} pattern=ball ! video/x-raw,format=I420,width={w},height={h},framerate=30/1 \
+         ! queue ! cyclegan name=net backend=cpu inference-size={w}x{h} threads={}{model} ! fakesink name=sink sync=false",
+        opts.frames + opts.warmup as u32,
+        opts.threads
+    );
+    let pipeline = gst::parse::launch(&description)
+        .map_err(|e| Error::Pipeline(format!("{e}")))?
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = pipeline.by_name("sink").expect("named sink");
+    let t = times.clone();
+    sink.static_pad("sink").expect("sink pad").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        t.lock().unwrap().push(Instant::now());
+        gst::PadProbeReturn::Ok
+    });
+    pipeline.set_state(gst::State::Playing).map_err(|e| Error::Pipeline(e.to_string()))?;
+    let bus = pipeline.bus().expect("bus");
+    let result = match bus.timed_pop_filtered(gst::ClockTime::NONE, &[gst::MessageType::Eos, gst::MessageType::Error]) {
+        Some(msg) => match msg.view() {
+            gst::MessageView::Error(e) => Err(Error::Pipeline(e.error().to_string())),
+            _ => Ok(()),
+        },
+        None => Err(Error::Pipeline("no end of stream".into())),
+    };
+    let _ = pipeline.set_state(gst::State::Null);
+    result?;
+    let times = times.lock().unwrap();
+    let measured = &times[opts.warmup.min(times.len().saturating_sub(2))..];
+    let span = measured.last().unwrap().duration_since(measured[0]).as_secs_f64();
+    Ok((measured.len() - 1) as f64 / span)
+}
+
+pub fn run(opts: &BenchOptions) -> Result<Vec<Row>> {
+    let model = Model::load(opts.model.as_deref())?;
+    let temp;
+    let model_path = match &opts.model {
+        Some(p) => p.clone(),
+        None => {
+            temp = std::env::temp_dir().join(format!("cyclegan-edge-bench-{}.onnx", std::process::id()));
+            std::fs::write(&temp, &model.bytes).map_err(|e| Error::Invalid(format!("{}: {e}", temp.display())))?;
+            temp.clone()
+        }
+    };
+    let mut backend = CpuBackend::open(&model, &BackendOptions { threads: opts.threads, onnxruntime: None })?;
+    let ours = backend_ms(&mut backend, opts.size, opts.iters, opts.warmup)?;
+    drop(backend);
+    let peer = python_ms(opts, &model_path);
+    if opts.model.is_none() {
+        let _ = std::fs::remove_file(&model_path);
+    }
+    let (peer_ms, version) = peer?;
+    let fps = pipeline_fps(opts)?;
+    let (w, h) = opts.size;
+    Ok(vec![
+        Row {
+            measure: format!("backend ms/frame {w}x{h}, {} threads", opts.threads),
+            ours,
+            peer_name: format!("ONNX Runtime {version} (Python)"),
+            peer: peer_ms,
+            ratio: peer_ms / ours,
+            target: 0.8,
+        },
+        Row {
+            measure: format!("pipeline fps (I420 {w}x{h})"),
+            ours: fps,
+            peer_name: "backend alone, fps".into(),
+            peer: 1000.0 / ours,
+            ratio: fps * ours / 1000.0,
+            target: 0.95,
+        },
+    ])
+}
+
+/// The table `cyclegan-edge bench` prints (Markdown).
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::from("| measure | ours | peer | peer value | ratio (ours/peer speed) | target |\n");
+    out.push_str("|---|---|---|---|---|---|\n");
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {:.2} | {} | {:.2} | {:.2} | >= {:.2} {} |\n",
+            r.measure,
+            r.ours,
+            r.peer_name,
+            r.peer,
+            r.ratio,
+            r.target,
+            if r.ratio >= r.target { "(met)" } else { "(missed)" }
+        ));
+    }
+    out
+}

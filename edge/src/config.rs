@@ -1,0 +1,231 @@
+//! Pipeline configuration: a TOML file (`configs/edge/*.toml`) whose every field can be
+//! overridden by a `cyclegan-edge run` flag of the same name.
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::BackendKind;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InferenceConfig {
+    /// Generator ONNX; empty: the bundled summer->winter demo.
+    pub model: Option<PathBuf>,
+    pub backend: BackendKind,
+    /// `auto`, a shorter side (`256`) or `WxH`.
+    pub inference_size: String,
+    /// 1: the translation only; 0: the original frame.
+    pub strength: f64,
+    /// CPU inference threads (0: all cores).
+    pub threads: usize,
+}
+
+impl Default for InferenceConfig {
+    fn default() -> Self {
+        Self { model: None, backend: BackendKind::Auto, inference_size: "auto".into(), strength: 1.0, threads: 0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputConfig {
+    /// `test://[PATTERN]`, a file, `v4l2:///dev/videoN`, `rtsp://...`, or any URI.
+    pub input: String,
+    /// Frame size asked of test patterns and cameras (files and streams keep theirs).
+    pub width: u32,
+    pub height: u32,
+    pub framerate: u32,
+    /// Run the test pattern in real time, like a camera (cameras and streams always are).
+    pub live: bool,
+    /// Stop after this many frames (0: when the input ends or on Ctrl-C).
+    pub num_frames: u64,
+    /// Seconds an input may take to deliver a frame before the run fails.
+    pub timeout_s: u64,
+    /// Frames a live input may get ahead of the model before the oldest is dropped.
+    pub queue_frames: u32,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        Self {
+            input: "test://".into(),
+            width: 640,
+            height: 360,
+            framerate: 30,
+            live: false,
+            num_frames: 0,
+            timeout_s: 10,
+            queue_frames: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// `display://`, `null://`, or a `.mp4` / `.mkv` file (H.264).
+    pub output: String,
+    /// H.264 bitrate for file outputs.
+    pub bitrate_kbps: u32,
+    /// Print the live statistics line.
+    pub stats: bool,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self { output: "out.mp4".into(), bitrate_kbps: 4000, stats: true }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeConfig {
+    pub inference: InferenceConfig,
+    pub input: InputConfig,
+    pub output: OutputConfig,
+}
+
+impl EdgeConfig {
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Invalid(format!("config {}: cannot read: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| Error::Invalid(format!("config {}: {e}", path.display())))
+    }
+
+    /// Checks values that do not depend on the machine.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(m));
+        self.inference.inference_size.parse::<crate::preprocess::InferenceSize>()?;
+        if !(0.0..=1.0).contains(&self.inference.strength) {
+            return bad(format!("--strength {}: must be between 0 and 1", self.inference.strength));
+        }
+        let i = &self.input;
+        if i.width == 0 || i.height == 0 || i.framerate == 0 {
+            return bad(format!(
+                "--width {} --height {} --framerate {}: must be positive",
+                i.width, i.height, i.framerate
+            ));
+        }
+        if i.timeout_s == 0 {
+            return bad("--timeout-s 0: an input needs at least a second to start".into());
+        }
+        if i.queue_frames == 0 {
+            return bad("--queue-frames 0: the queue must hold at least one frame".into());
+        }
+        if self.output.bitrate_kbps == 0 {
+            return bad("--bitrate-kbps 0: must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// `cyclegan-edge run` flags; each one replaces the config file's field of the same name.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// Generator ONNX (default: the bundled summer->winter demo).
+    #[arg(long, help_heading = "Inference")]
+    pub model: Option<PathBuf>,
+    #[arg(long, help_heading = "Inference", value_parser = parse_backend)]
+    pub backend: Option<BackendKind>,
+    /// auto (the model's training resolution as the shorter side), a shorter side like 256, or WxH.
+    #[arg(long, help_heading = "Inference")]
+    pub inference_size: Option<String>,
+    /// Blend with the original frame: 1 translation only, 0 passthrough.
+    #[arg(long, help_heading = "Inference")]
+    pub strength: Option<f64>,
+    /// CPU inference threads (0: all cores).
+    #[arg(long, help_heading = "Inference")]
+    pub threads: Option<usize>,
+    /// test://[PATTERN], a video file, v4l2:///dev/videoN, rtsp://HOST/PATH or another URI.
+    #[arg(long, help_heading = "Input")]
+    pub input: Option<String>,
+    #[arg(long, help_heading = "Input")]
+    pub width: Option<u32>,
+    #[arg(long, help_heading = "Input")]
+    pub height: Option<u32>,
+    #[arg(long, help_heading = "Input")]
+    pub framerate: Option<u32>,
+    /// Run test:// in real time like a camera.
+    #[arg(long, help_heading = "Input")]
+    pub live: Option<bool>,
+    /// Stop after N frames (0: at the end of the input or on Ctrl-C).
+    #[arg(long, help_heading = "Input")]
+    pub num_frames: Option<u64>,
+    #[arg(long, help_heading = "Input")]
+    pub timeout_s: Option<u64>,
+    #[arg(long, help_heading = "Input")]
+    pub queue_frames: Option<u32>,
+    /// display://, null://, or a .mp4 / .mkv file.
+    #[arg(long, help_heading = "Output")]
+    pub output: Option<String>,
+    #[arg(long, help_heading = "Output")]
+    pub bitrate_kbps: Option<u32>,
+    #[arg(long, help_heading = "Output")]
+    pub stats: Option<bool>,
+}
+
+fn parse_backend(s: &str) -> Result<BackendKind, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
+impl Overrides {
+    pub fn apply(&self, c: &mut EdgeConfig) {
+        fn set<T: Clone>(slot: &mut T, v: &Option<T>) {
+            if let Some(v) = v {
+                *slot = v.clone();
+            }
+        }
+        if self.model.is_some() {
+            c.inference.model = self.model.clone();
+        }
+        set(&mut c.inference.backend, &self.backend);
+        set(&mut c.inference.inference_size, &self.inference_size);
+        set(&mut c.inference.strength, &self.strength);
+        set(&mut c.inference.threads, &self.threads);
+        set(&mut c.input.input, &self.input);
+        set(&mut c.input.width, &self.width);
+        set(&mut c.input.height, &self.height);
+        set(&mut c.input.framerate, &self.framerate);
+        set(&mut c.input.live, &self.live);
+        set(&mut c.input.num_frames, &self.num_frames);
+        set(&mut c.input.timeout_s, &self.timeout_s);
+        set(&mut c.input.queue_frames, &self.queue_frames);
+        set(&mut c.output.output, &self.output);
+        set(&mut c.output.bitrate_kbps, &self.bitrate_kbps);
+        set(&mut c.output.stats, &self.stats);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_configs_parse_and_validate() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/edge");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                EdgeConfig::from_file(&path).unwrap().validate().unwrap();
+                n += 1;
+            }
+        }
+        assert!(n >= 1);
+    }
+
+    #[test]
+    fn flags_win_and_bad_values_are_named() {
+        let mut c: EdgeConfig = toml::from_str("[input]\nwidth = 320\n[inference]\nstrength = 0.5").unwrap();
+        Overrides { width: Some(128), ..Default::default() }.apply(&mut c);
+        assert_eq!((c.input.width, c.input.height, c.inference.strength), (128, 360, 0.5));
+        let err = toml::from_str::<EdgeConfig>("[input]\nwidht = 3").unwrap_err().to_string();
+        assert!(err.contains("widht"), "{err}");
+        c.inference.strength = 2.0;
+        assert!(c.validate().unwrap_err().to_string().contains("--strength"));
+        c.inference.strength = 1.0;
+        c.inference.inference_size = "17x3".into();
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,34 @@
+use std::path::PathBuf;
+
+/// Errors of the edge runtime library. Messages name the file, property or flag at fault and
+/// what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("model {path}: {source}")]
+    Model { path: String, source: cyclegan_onnx::Error },
+    #[error("model {path}: {reason}")]
+    BadModel { path: String, reason: String },
+    #[error(
+        "ONNX Runtime library not found (looked for {looked}). Install it with `pip install onnxruntime` \
+         (./scripts/install.sh does) or set ORT_DYLIB_PATH to libonnxruntime.so.<version>"
+    )]
+    RuntimeMissing { looked: String },
+    #[error("ONNX Runtime library {path}: {reason}")]
+    RuntimeLoad { path: PathBuf, reason: String },
+    #[error("ONNX Runtime: {0}")]
+    Inference(String),
+    #[error("backend `{0}` is not available: {1}")]
+    BackendUnavailable(String, String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Pipeline(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<ort::Error> for Error {
+    fn from(e: ort::Error) -> Self {
+        Error::Inference(e.to_string())
+    }
+}
