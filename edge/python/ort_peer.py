@@ -3,6 +3,7 @@
 usage:
   ort_peer.py bench MODEL WIDTH HEIGHT THREADS ITERS WARMUP   -> JSON {"median_ms", "version"}
   ort_peer.py run MODEL THREADS IN.f32 OUT.f32 N C H W        -> runs raw little-endian float32
+  ort_peer.py half MODEL OUT                                   -> the same graph in float16
 """
 import json
 import statistics
@@ -45,5 +46,21 @@ def run(model, threads, inp, out, *shape):
     y.astype("<f4").tofile(out)
 
 
+def half(model, out):
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    m = onnx.load(model)
+    for i, t in enumerate(m.graph.initializer):
+        if t.data_type == TensorProto.FLOAT:
+            h = numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), t.name)
+            m.graph.initializer[i].CopyFrom(h)
+    for v in list(m.graph.input) + list(m.graph.output) + list(m.graph.value_info):
+        if v.type.tensor_type.elem_type == TensorProto.FLOAT:
+            v.type.tensor_type.elem_type = TensorProto.FLOAT16
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, out)
+
+
 if __name__ == "__main__":
-    {"bench": bench, "run": run}[sys.argv[1]](*sys.argv[2:])
+    {"bench": bench, "run": run, "half": half}[sys.argv[1]](*sys.argv[2:])

@@ -100,6 +100,10 @@ fn run(config: Option<PathBuf>, overrides: Overrides) -> Result<()> {
         report.dropped,
         if report.interrupted { ", stopped by Ctrl-C" } else { "" }
     );
+    if let pipeline::Output::File(path) = pipeline::Output::parse(&cfg.output.output)? {
+        let video = pipeline::decode_file(&path).with_context(|| format!("checking {}", path.display()))?;
+        println!("{} plays back: {} frames of {}x{}", path.display(), video.frames, video.width, video.height);
+    }
     if let Some(last) = report.last {
         println!("latency p50 {:.1} ms, p95 {:.1} ms (last second) on {}", last.p50_ms, last.p95_ms, last.backend);
     }

@@ -46,7 +46,8 @@ impl Model {
     pub fn load(path: Option<&Path>) -> Result<Self> {
         let Some(path) = path else { return Self::bundled() };
         let origin = path.display().to_string();
-        let model = cyclegan_onnx::io::read_model(path).map_err(|source| Error::Model { path: origin.clone(), source })?;
+        let model =
+            cyclegan_onnx::io::read_model(path).map_err(|source| Error::Model { path: origin.clone(), source })?;
         let bytes = std::fs::read(path).map_err(|e| Error::BadModel { path: origin.clone(), reason: e.to_string() })?;
         Self::checked(model, Cow::Owned(bytes), origin)
     }
@@ -60,7 +61,9 @@ impl Model {
     fn checked(model: ModelProto, bytes: Cow<'static, [u8]>, origin: String) -> Result<Self> {
         let bad = |reason: String| Error::BadModel { path: origin.clone(), reason };
         let metadata = GeneratorMetadata::read_from(&model).map_err(|e| {
-            bad(format!("{e}; export generators with `cyclegan-train export` (or `cyclegan-train import` a .pth first)"))
+            bad(format!(
+                "{e}; export generators with `cyclegan-train export` (or `cyclegan-train import` a .pth first)"
+            ))
         })?;
         if metadata.input_range.replace(' ', "") != INPUT_RANGE {
             return Err(bad(format!(
@@ -71,10 +74,9 @@ impl Model {
         }
         let graph = model.graph.as_ref().expect("decode_model checks the graph");
         let elem_type = |name: &str, values: &[cyclegan_onnx::pb::ValueInfoProto]| -> Result<TensorType> {
-            let value = values
-                .iter()
-                .find(|v| v.name == name)
-                .ok_or_else(|| bad(format!("the graph has no `{name}` tensor (inputs/outputs must be `image` -> `translated`)")))?;
+            let value = values.iter().find(|v| v.name == name).ok_or_else(|| {
+                bad(format!("the graph has no `{name}` tensor (inputs/outputs must be `image` -> `translated`)"))
+            })?;
             let tensor = match value.r#type.as_ref().and_then(|t| t.value.as_ref()) {
                 Some(cyclegan_onnx::pb::type_proto::Value::TensorType(t)) => t,
                 _ => return Err(bad(format!("`{name}` is not a tensor"))),

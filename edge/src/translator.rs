@@ -1,9 +1,9 @@
 //! One video frame through the generator: frame -> RGB -> tensor -> backend -> RGB -> frame.
 //! The GStreamer element, the benchmark and the tests all go through this.
+use crate::Result;
 use crate::backend::Backend;
 use crate::frame::{FrameMut, FrameRef, YuvSpec};
 use crate::preprocess::{InferenceSize, Preprocessor};
-use crate::Result;
 
 pub struct FrameTranslator {
     backend: Box<dyn Backend>,

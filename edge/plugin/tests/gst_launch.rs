@@ -2,9 +2,6 @@
 //! `gst-launch-1.0 ... ! cyclegan ! ... mp4mux` writes a file that decodes to the right frames.
 use std::process::Command;
 
-use gstreamer as gst;
-use gstreamer::prelude::*;
-
 /// A folder holding only the libgstcyclegan.so cargo built for this test (it lies in deps/ next
 /// to the test binary, among other shared objects GStreamer should not scan).
 fn plugin_dir() -> &'static std::path::Path {
@@ -30,37 +27,6 @@ fn gst_tool(tool: &str, args: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("{tool}: {e} (install gstreamer1.0-tools)"))
 }
 
-/// (frames, width, height) of the first video stream, decoded by decodebin.
-fn decode(path: &std::path::Path) -> (usize, i32, i32) {
-    gst::init().unwrap();
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB ! fakesink name=sink",
-        path.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline.by_name("sink").unwrap();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new((0usize, 0, 0)));
-    let s = seen.clone();
-    sink.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |pad, _| {
-        let caps = pad.current_caps().unwrap();
-        let st = caps.structure(0).unwrap();
-        let mut s = s.lock().unwrap();
-        *s = (s.0 + 1, st.get::<i32>("width").unwrap(), st.get::<i32>("height").unwrap());
-        gst::PadProbeReturn::Ok
-    });
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error])
-        .expect("decoding ends");
-    pipeline.set_state(gst::State::Null).unwrap();
-    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{path:?} does not decode: {msg:?}");
-    *seen.lock().unwrap()
-}
-
 #[test]
 fn gst_inspect_lists_the_element_and_its_properties() {
     let out = gst_tool("gst-inspect-1.0", &["cyclegan"]);
@@ -80,20 +46,50 @@ fn gst_launch_writes_an_mp4_with_every_frame() {
     let result = gst_tool(
         "gst-launch-1.0",
         &[
-            "-q", "videotestsrc", "num-buffers=24", "!", "video/x-raw,width=178,height=98,framerate=24/1", "!",
-            "videoconvert", "!", "cyclegan", "inference-size=64", "threads=2", "!", "videoconvert", "!",
-            "video/x-raw,format=I420", "!", "x264enc", "!", "mp4mux", "!", "filesink", &location,
+            "-q",
+            "videotestsrc",
+            "num-buffers=24",
+            "!",
+            "video/x-raw,width=178,height=98,framerate=24/1",
+            "!",
+            "videoconvert",
+            "!",
+            "cyclegan",
+            "inference-size=64",
+            "threads=2",
+            "!",
+            "videoconvert",
+            "!",
+            "video/x-raw,format=I420",
+            "!",
+            "x264enc",
+            "!",
+            "mp4mux",
+            "!",
+            "filesink",
+            &location,
         ],
     );
     assert!(result.status.success(), "gst-launch-1.0 failed: {}", String::from_utf8_lossy(&result.stderr));
-    assert_eq!(decode(&out), (24, 178, 98));
+    let video = cyclegan_edge::pipeline::decode_file(&out).unwrap();
+    assert_eq!((video.frames, video.width, video.height), (24, 178, 98));
 }
 
 #[test]
 fn gst_launch_reports_a_missing_model_and_fails() {
     let result = gst_tool(
         "gst-launch-1.0",
-        &["videotestsrc", "num-buffers=2", "!", "videoconvert", "!", "cyclegan", "model=/no/such/G.onnx", "!", "fakesink"],
+        &[
+            "videotestsrc",
+            "num-buffers=2",
+            "!",
+            "videoconvert",
+            "!",
+            "cyclegan",
+            "model=/no/such/G.onnx",
+            "!",
+            "fakesink",
+        ],
     );
     assert!(!result.status.success());
     let text = format!("{}{}", String::from_utf8_lossy(&result.stdout), String::from_utf8_lossy(&result.stderr));

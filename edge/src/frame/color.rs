@@ -206,7 +206,9 @@ mod tests {
         // Colour constant over 2x2 blocks: 4:2:0 loses nothing but rounding.
         let (w, h) = (9, 7);
         let rgb: Vec<u8> = (0..h)
-            .flat_map(|y| (0..w).flat_map(move |x| [((x / 2) * 60) as u8, ((y / 2) * 70) as u8, 200 - (x / 2 * 30) as u8]))
+            .flat_map(|y| {
+                (0..w).flat_map(move |x| [((x / 2) * 60) as u8, ((y / 2) * 70) as u8, 200 - (x / 2 * 30) as u8])
+            })
             .collect();
         for matrix in [YuvMatrix::Bt601, YuvMatrix::Bt709, YuvMatrix::Bt2020] {
             for range in [YuvRange::Limited, YuvRange::Full] {

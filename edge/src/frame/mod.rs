@@ -82,8 +82,11 @@ impl Frame {
         let (planes, strides) = format
             .plane_sizes(width, height)
             .into_iter()
-            .map(|(row, rows)| {
+            .enumerate()
+            .map(|(i, (row, rows))| {
                 let stride = row.next_multiple_of(4);
+                // GStreamer gives the luma plane of 4:2:0 formats an even number of rows.
+                let rows = if i == 0 && format.is_yuv() { rows.next_multiple_of(2) } else { rows };
                 (vec![0u8; stride * rows], stride)
             })
             .unzip();

@@ -1,6 +1,7 @@
 //! The pipelines `cyclegan-edge run` builds:
 //! input -> queue (leaky for live inputs) -> videoconvert -> cyclegan -> output,
 //! and the loop that watches them: statistics, frame limit, Ctrl-C (EOS), timeouts.
+mod inspect;
 mod sink;
 mod source;
 
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
+pub use inspect::{VideoSummary, decode_file};
 pub use sink::Output;
 pub use source::Input;
 
@@ -140,7 +142,8 @@ fn build_and_watch(
 
     let bus = pipeline.bus().expect("a pipeline has a bus");
     if pipeline.set_state(gst::State::Playing).is_err() {
-        return Err(first_error(&bus).unwrap_or_else(|| Error::Pipeline("the pipeline would not start".into())));
+        return Err(first_error(&bus, &config.input.input)
+            .unwrap_or_else(|| Error::Pipeline("the pipeline would not start".into())));
     }
     let timeout = Duration::from_secs(config.input.timeout_s);
     let started = Instant::now();
@@ -152,7 +155,7 @@ fn build_and_watch(
             use gst::MessageView;
             match msg.view() {
                 MessageView::Eos(_) => break,
-                MessageView::Error(err) => return Err(bus_error(&err)),
+                MessageView::Error(err) => return Err(bus_error(err, &config.input.input)),
                 MessageView::Element(m) => {
                     if let Some(s) = m.structure().filter(|s| s.name() == crate::gst::STATS_MESSAGE) {
                         let stats = LiveStats {
@@ -161,7 +164,10 @@ fn build_and_watch(
                             p50_ms: s.get("latency-p50-ms").unwrap_or(0.0),
                             p95_ms: s.get("latency-p95-ms").unwrap_or(0.0),
                             dropped: dropped.load(Ordering::Relaxed),
-                            inference_size: (s.get("inference-width").unwrap_or(0), s.get("inference-height").unwrap_or(0)),
+                            inference_size: (
+                                s.get("inference-width").unwrap_or(0),
+                                s.get("inference-height").unwrap_or(0),
+                            ),
                             backend: s.get("backend").unwrap_or_default(),
                         };
                         on_stats(&stats);
@@ -210,22 +216,24 @@ fn build_and_watch(
     })
 }
 
-fn bus_error(err: &gst::message::Error) -> Error {
+/// The bus's error as one line naming the element, the cause, and the input it came from.
+fn bus_error(err: &gst::message::Error, input: &str) -> Error {
     let source = err.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".into());
     let debug = err.debug().map(|d| d.to_string()).unwrap_or_default();
     // GStreamer's debug strings start with a source location; the last line says most.
     let detail = debug.lines().last().unwrap_or_default().trim().to_string();
-    if detail.is_empty() || err.error().to_string().contains(&detail) {
-        Error::Pipeline(format!("{source}: {}", err.error()))
+    let detail = if detail.is_empty() || err.error().to_string().contains(&detail) {
+        String::new()
     } else {
-        Error::Pipeline(format!("{source}: {} ({detail})", err.error()))
-    }
+        format!(" ({detail})")
+    };
+    Error::Pipeline(format!("{source}: {}{detail} [--input {input}]", err.error()))
 }
 
-fn first_error(bus: &gst::Bus) -> Option<Error> {
+fn first_error(bus: &gst::Bus, input: &str) -> Option<Error> {
     while let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(500), &[gst::MessageType::Error]) {
         if let gst::MessageView::Error(err) = msg.view() {
-            return Some(bus_error(&err));
+            return Some(bus_error(err, input));
         }
     }
     None

@@ -1,0 +1,186 @@
+//! `cyclegan-edge run` as a user runs it: files that play back with the right frames, Ctrl-C
+//! that still leaves a playable file, frame drops on live inputs, and bad input that fails fast
+//! with a message naming the cause and leaves nothing half-written.
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use cyclegan_edge::pipeline::decode_file;
+
+fn edge() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cyclegan-edge"));
+    // From the checkout's root, where scripts/install.sh put ONNX Runtime (.venv).
+    cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    edge().arg("run").args(args).output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn path_arg(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Only `keep` (if any) is left in `dir`: no partial output.
+fn assert_only(dir: &Path, keep: &[&str]) {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, keep.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+}
+
+#[test]
+fn test_pattern_to_mp4_then_that_file_as_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.mp4");
+    let out = run(&[
+        "--input",
+        "test://ball",
+        "--width",
+        "160",
+        "--height",
+        "120",
+        "--num-frames",
+        "30",
+        "--threads",
+        "2",
+        "--output",
+        path_arg(&first),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let video = decode_file(&first).unwrap();
+    assert_eq!((video.frames, video.width, video.height), (30, 160, 120));
+    assert!(text(&out).contains("30 frames"), "{}", text(&out));
+    assert_only(dir.path(), &["first.mp4"]);
+
+    // A file input, cut after 12 frames, with a config file and a flag overriding it.
+    let config = dir.path().join("edge.toml");
+    std::fs::write(&config, "[inference]\ninference_size = \"96\"\nstrength = 0.5\n[input]\nnum_frames = 50\n")
+        .unwrap();
+    let second = dir.path().join("second.mkv");
+    let out = edge()
+        .args(["run", "--config", path_arg(&config), "--input", path_arg(&first), "--num-frames", "12"])
+        .args(["--output", path_arg(&second)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let video = decode_file(&second).unwrap();
+    assert_eq!((video.frames, video.width, video.height), (12, 160, 120));
+}
+
+#[test]
+fn ctrl_c_mid_recording_leaves_a_playable_file_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.mp4");
+    let mut child = edge()
+        .args(["run", "--input", "test://", "--live", "true", "--width", "160", "--height", "120"])
+        .args(["--framerate", "15", "--output", path_arg(&path)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let out = loop {
+        if child.try_wait().unwrap().is_some() {
+            break child.wait_with_output().unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no exit 30 s after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("stopped by Ctrl-C"), "{}", text(&out));
+    let video = decode_file(&path).unwrap();
+    assert!(video.frames >= 10, "{video:?}");
+    assert!(text(&out).contains(&format!("{} frames in", video.frames)), "{}\n{video:?}", text(&out));
+    assert_only(dir.path(), &["live.mp4"]);
+}
+
+#[test]
+fn a_live_input_faster_than_the_model_drops_frames_instead_of_stalling() {
+    // 600 frames/s for half a second: far more than a CPU translates at 320x240.
+    let out = run(&[
+        "--input",
+        "test://",
+        "--live",
+        "true",
+        "--framerate",
+        "600",
+        "--width",
+        "320",
+        "--height",
+        "240",
+        "--num-frames",
+        "300",
+        "--inference-size",
+        "240",
+        "--threads",
+        "1",
+        "--output",
+        "null://",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    let field = |after: &str| -> u64 {
+        let start = t.rfind(after).unwrap_or_else(|| panic!("no {after:?} in {t}")) + after.len();
+        t[start..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    };
+    let dropped = field("dropped ");
+    assert!(dropped > 50, "{t}");
+    let translated: u64 = t.split(" frames in").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(translated + dropped <= 300 && translated > 0, "{t}");
+}
+
+#[test]
+fn bad_input_fails_fast_names_the_cause_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.mp4");
+    let output = path_arg(&out_path).to_string();
+    let corrupt = dir.path().join("corrupt.onnx");
+    std::fs::write(&corrupt, b"\x12\x05not a model").unwrap();
+    let bad_config = dir.path().join("bad.toml");
+    std::fs::write(&bad_config, "[input]\nframe_rate = 30\n").unwrap();
+    // A server that accepts RTSP connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("rtsp://127.0.0.1:{}/stream", silent.local_addr().unwrap().port());
+    let silent_http = silent_url.replace("rtsp://", "http://");
+    let refused_url = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("rtsp://127.0.0.1:{}/stream", l.local_addr().unwrap().port())
+    };
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--model", "/no/such/G.onnx"], "/no/such/G.onnx"),
+        (vec!["--model", path_arg(&corrupt)], "corrupt.onnx"),
+        (vec!["--input", "/no/such/clip.mp4"], "/no/such/clip.mp4"),
+        (vec!["--input", "v4l2:///dev/video99"], "/dev/video99"),
+        (vec!["--input", &refused_url, "--timeout-s", "3"], "Failed to connect"),
+        (vec!["--input", &silent_url, "--timeout-s", "2"], "Timeout"),
+        (vec!["--input", &silent_http, "--timeout-s", "2"], "no frame within 2 s"),
+        (vec!["--input", "test://nosuchpattern"], "nosuchpattern"),
+        (vec!["--inference-size", "33x10"], "multiples of 4"),
+        (vec!["--strength", "3"], "--strength"),
+        (vec!["--backend", "tensorrt"], "tensorrt"),
+        (vec!["--config", path_arg(&bad_config)], "frame_rate"),
+    ];
+    for (args, expect) in cases {
+        let started = Instant::now();
+        let out = edge().args(["run", "--num-frames", "5", "--output", &output]).args(&args).output().unwrap();
+        let t = text(&out);
+        assert!(!out.status.success(), "{args:?} succeeded: {t}");
+        assert!(t.contains(expect), "{args:?}: expected {expect:?} in: {t}");
+        assert!(started.elapsed() < Duration::from_secs(30), "{args:?} took {:?}", started.elapsed());
+        assert_only(dir.path(), &["bad.toml", "corrupt.onnx"]);
+    }
+    drop(silent);
+    let out = run(&["--output", "/no/such/dir/out.mp4"]);
+    assert!(!out.status.success() && text(&out).contains("/no/such/dir"), "{}", text(&out));
+    let out = run(&["--output", path_arg(&dir.path().join("out.avi"))]);
+    assert!(!out.status.success() && text(&out).contains(".mp4"), "{}", text(&out));
+}

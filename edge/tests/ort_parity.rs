@@ -1,0 +1,79 @@
+//! Our CPU backend against ONNX Runtime from Python on the bundled demo generator, FP32 and FP16.
+mod common;
+
+use cyclegan_edge::backend::{Backend, BackendOptions, CpuBackend};
+use cyclegan_edge::model::{Model, TensorType};
+use cyclegan_edge::preprocess::Preprocessor;
+
+fn to_file(path: &std::path::Path, values: &[f32]) {
+    std::fs::write(path, values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+}
+
+fn from_file(path: &std::path::Path) -> Vec<f32> {
+    std::fs::read(path).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+/// max |ours - ORT Python| on two real frames (a batch of 2 at an odd multiple of 4).
+fn worst_difference(model_path: &std::path::Path, model: &Model) -> f32 {
+    let (w, h) = (132, 76);
+    let mut pre = Preprocessor::default();
+    let mut input = Vec::new();
+    for seed in [0, 5] {
+        let mut one = Vec::new();
+        pre.to_tensor(&common::scene(200, 120, seed), (200, 120), (w, h), &mut one);
+        input.extend(one);
+    }
+    let mut backend = CpuBackend::open(model, &BackendOptions { threads: 2, onnxruntime: None }).unwrap();
+    let mut ours = Vec::new();
+    backend.run(&input, [2, 3, h, w], &mut ours).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (inp, out) = (dir.path().join("in.f32"), dir.path().join("out.f32"));
+    to_file(&inp, &input);
+    let (hs, ws) = (h.to_string(), w.to_string());
+    common::ort_peer(&[
+        "run",
+        model_path.to_str().unwrap(),
+        "2",
+        inp.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "2",
+        "3",
+        &hs,
+        &ws,
+    ]);
+    let theirs = from_file(&out);
+    assert_eq!(ours.len(), theirs.len());
+    // It translates: the output is not the input.
+    assert!(ours.iter().zip(&input).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max) > 0.1);
+    ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn cpu_backend_matches_onnxruntime_python_on_the_bundled_model() {
+    let model = Model::bundled().unwrap();
+    assert_eq!(model.io_type, TensorType::F32);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo.onnx");
+    std::fs::write(&path, &model.bytes).unwrap();
+    let worst = worst_difference(&path, &model);
+    assert!(worst < 1e-4, "FP32: max difference {worst}");
+
+    let half = dir.path().join("demo.fp16.onnx");
+    common::ort_peer(&["half", path.to_str().unwrap(), half.to_str().unwrap()]);
+    let model = Model::load(Some(&half)).unwrap();
+    assert_eq!(model.io_type, TensorType::F16);
+    let worst = worst_difference(&half, &model);
+    assert!(worst < 1e-4, "FP16: max difference {worst}");
+}
+
+#[test]
+fn a_missing_onnxruntime_library_is_reported_by_path() {
+    let model = Model::bundled().unwrap();
+    let missing = std::path::PathBuf::from("/no/such/libonnxruntime.so.1");
+    let err = cyclegan_edge::backend::find_onnxruntime(Some(&missing)).unwrap_err().to_string();
+    assert!(err.contains("/no/such/libonnxruntime.so.1"), "{err}");
+    // The library found by default is the venv's, and it opens the model.
+    let found = cyclegan_edge::backend::find_onnxruntime(None).unwrap();
+    assert!(found.to_string_lossy().contains("onnxruntime"), "{}", found.display());
+    assert!(CpuBackend::open(&model, &BackendOptions::default()).is_ok());
+}
