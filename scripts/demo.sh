@@ -1,20 +1,10 @@
 #!/usr/bin/env bash
-# Installs everything, then a short training run on the synthetic summer->winter dataset,
-# translation of its test images, and the PSNR against the known answer.
+# Installs everything, builds the edge runtime, and runs its default pipeline: the bundled
+# summer->winter generator on the CPU over the bundled summer clip, written to out.mp4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release --locked -j 2 -p cyclegan-train
-bin=target/release/cyclegan-train
-
-[ -d datasets/synth/trainA ] || $bin synth --out datasets/synth --size 64 --train 100 --test 20
-if [ -e checkpoints/synth-demo/latest ]; then
-  $bin fit --resume checkpoints/synth-demo
-else
-  $bin fit --config configs/train/synth-demo.toml
-fi
-$bin translate --checkpoint checkpoints/synth-demo --direction a2b --input datasets/synth/testA --out out/synth-demo/a2b
-$bin eval --checkpoint checkpoints/synth-demo --dataroot datasets/synth
-echo "Look at: checkpoints/synth-demo/samples/ (sample grids), checkpoints/synth-demo/loss_curves.png,"
-echo "         checkpoints/synth-demo/losses.csv, out/synth-demo/a2b/ (translated test images)"
+cargo build --release --locked -j 2 -p cyclegan-edge -p gst-plugin-cyclegan
+target/release/cyclegan-edge run --config configs/edge/desktop-cpu.toml "$@"
+echo "Look at: out.mp4 (winter), models/summer2winter-demo/summer.mp4 (its input)"

@@ -126,6 +126,7 @@ pub struct Overrides {
     /// Generator ONNX (default: the bundled summer->winter demo).
     #[arg(long, help_heading = "Inference")]
     pub model: Option<PathBuf>,
+    /// auto (TensorRT where available, else the CPU), cpu, tensorrt.
     #[arg(long, help_heading = "Inference", value_parser = parse_backend)]
     pub backend: Option<BackendKind>,
     /// auto (the model's training resolution as the shorter side), a shorter side like 256, or WxH.
@@ -140,10 +141,13 @@ pub struct Overrides {
     /// test://[PATTERN], a video file, v4l2:///dev/videoN, rtsp://HOST/PATH or another URI.
     #[arg(long, help_heading = "Input")]
     pub input: Option<String>,
+    /// Frame width asked of test patterns and cameras.
     #[arg(long, help_heading = "Input")]
     pub width: Option<u32>,
+    /// Frame height asked of test patterns and cameras.
     #[arg(long, help_heading = "Input")]
     pub height: Option<u32>,
+    /// Frames per second asked of test patterns and cameras.
     #[arg(long, help_heading = "Input")]
     pub framerate: Option<u32>,
     /// Run test:// in real time like a camera.
@@ -152,15 +156,19 @@ pub struct Overrides {
     /// Stop after N frames (0: at the end of the input or on Ctrl-C).
     #[arg(long, help_heading = "Input")]
     pub num_frames: Option<u64>,
+    /// Seconds an input may take to deliver a frame (at start, and between frames when live).
     #[arg(long, help_heading = "Input")]
     pub timeout_s: Option<u64>,
+    /// Frames a live input may get ahead of the model before the oldest is dropped.
     #[arg(long, help_heading = "Input")]
     pub queue_frames: Option<u32>,
     /// display://, null://, or a .mp4 / .mkv file.
     #[arg(long, help_heading = "Output")]
     pub output: Option<String>,
+    /// H.264 bitrate of file outputs.
     #[arg(long, help_heading = "Output")]
     pub bitrate_kbps: Option<u32>,
+    /// Print the live line (fps, latency, drops) once a second.
     #[arg(long, help_heading = "Output")]
     pub stats: Option<bool>,
 }

@@ -4,8 +4,6 @@ use std::path::PathBuf;
 /// what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("model {path}: {source}")]
-    Model { path: String, source: cyclegan_onnx::Error },
     #[error("model {path}: {reason}")]
     BadModel { path: String, reason: String },
     #[error(

@@ -44,6 +44,9 @@ enum Command {
         /// Frames through the pipeline.
         #[arg(long, default_value_t = 100)]
         frames: u32,
+        /// Interleaved rounds of all measurements; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
         /// Python with onnxruntime.
         #[arg(long, default_value = ".venv/bin/python")]
         python: PathBuf,
@@ -113,12 +116,12 @@ fn run(config: Option<PathBuf>, overrides: Overrides) -> Result<()> {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run { config, overrides } => run(config, overrides),
-        Command::Bench { model, size, threads, iters, warmup, frames, python } => {
+        Command::Bench { model, size, threads, iters, warmup, frames, rounds, python } => {
             let (w, h) = match size.parse::<cyclegan_edge::preprocess::InferenceSize>()? {
                 cyclegan_edge::preprocess::InferenceSize::Exact(w, h) => (w as usize, h as usize),
                 _ => anyhow::bail!("--size {size}: give WxH, like 256x256"),
             };
-            let opts = BenchOptions { model, size: (w, h), threads, iters, warmup, frames, python };
+            let opts = BenchOptions { model, size: (w, h), threads, iters, warmup, frames, rounds, python };
             let rows = bench::run(&opts)?;
             print!("{}", bench::table(&rows));
             Ok(())

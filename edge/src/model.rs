@@ -46,10 +46,13 @@ impl Model {
     pub fn load(path: Option<&Path>) -> Result<Self> {
         let Some(path) = path else { return Self::bundled() };
         let origin = path.display().to_string();
-        let model =
-            cyclegan_onnx::io::read_model(path).map_err(|source| Error::Model { path: origin.clone(), source })?;
-        let bytes = std::fs::read(path).map_err(|e| Error::BadModel { path: origin.clone(), reason: e.to_string() })?;
-        Self::checked(model, Cow::Owned(bytes), origin)
+        let bad = |reason: String| Error::BadModel { path: origin.clone(), reason };
+        let size = std::fs::metadata(path).map_err(|e| bad(format!("cannot read: {e}")))?.len();
+        if size > cyclegan_onnx::io::MAX_MODEL_BYTES {
+            return Err(bad(format!("{size} bytes is larger than any generator")));
+        }
+        let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        Self::from_bytes(Cow::Owned(bytes), &origin)
     }
 
     pub fn from_bytes(bytes: Cow<'static, [u8]>, origin: &str) -> Result<Self> {

@@ -137,7 +137,8 @@ impl Preprocessor {
     ) {
         let plane = size.0 * size.1;
         self.small.resize(plane * 3, 0);
-        let to_u8 = |v: f32| ((v + 1.0) * 127.5).clamp(0.0, 255.0).round() as u8;
+        // +0.5 and truncation: rounding without a libm call per value.
+        let to_u8 = |v: f32| (((v + 1.0) * 127.5).clamp(0.0, 255.0) + 0.5) as u8;
         for (i, px) in self.small.chunks_exact_mut(3).enumerate() {
             px[0] = to_u8(tensor[i]);
             px[1] = to_u8(tensor[plane + i]);

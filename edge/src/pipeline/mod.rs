@@ -28,7 +28,8 @@ pub struct LiveStats {
     pub fps: f64,
     pub p50_ms: f64,
     pub p95_ms: f64,
-    /// Frames a live input delivered while the model was busy, dropped (oldest first).
+    /// Frames dropped: by the leaky queue while the model was busy (oldest first), or skipped
+    /// as too late by the element or a real-time sink (QoS).
     pub dropped: u64,
     pub inference_size: (u32, u32),
     pub backend: String,
@@ -150,12 +151,22 @@ fn build_and_watch(
     let mut eos_sent: Option<Instant> = None;
     let mut interrupted = false;
     let mut last: Option<LiveStats> = None;
+    // Frames elements skipped for being late (QoS), per element: sinks that render in real time
+    // and the element itself, which then skips the work.
+    let mut late = std::collections::HashMap::<String, u64>::new();
+    let total_dropped =
+        |late: &std::collections::HashMap<String, u64>| dropped.load(Ordering::Relaxed) + late.values().sum::<u64>();
     loop {
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
             use gst::MessageView;
             match msg.view() {
                 MessageView::Eos(_) => break,
                 MessageView::Error(err) => return Err(bus_error(err, &config.input.input)),
+                MessageView::Qos(q) => {
+                    if let (Some(src), Some(n)) = (q.src(), u64::try_from(q.dropped().value()).ok()) {
+                        late.insert(src.path_string().to_string(), n);
+                    }
+                }
                 MessageView::Element(m) => {
                     if let Some(s) = m.structure().filter(|s| s.name() == crate::gst::STATS_MESSAGE) {
                         let stats = LiveStats {
@@ -163,7 +174,7 @@ fn build_and_watch(
                             fps: s.get("fps").unwrap_or(0.0),
                             p50_ms: s.get("latency-p50-ms").unwrap_or(0.0),
                             p95_ms: s.get("latency-p95-ms").unwrap_or(0.0),
-                            dropped: dropped.load(Ordering::Relaxed),
+                            dropped: total_dropped(&late),
                             inference_size: (
                                 s.get("inference-width").unwrap_or(0),
                                 s.get("inference-height").unwrap_or(0),
@@ -208,7 +219,7 @@ fn build_and_watch(
     }
     Ok(RunReport {
         frames: frames.load(Ordering::SeqCst),
-        dropped: dropped.load(Ordering::Relaxed),
+        dropped: total_dropped(&late),
         seconds: started.elapsed().as_secs_f64(),
         interrupted,
         last,
