@@ -3,6 +3,7 @@
 //! prost from onnx.proto), the metadata every exported generator carries, a small graph builder
 //! and bounded, validating file I/O.
 pub mod builder;
+pub mod convert;
 pub mod io;
 pub mod metadata;
 

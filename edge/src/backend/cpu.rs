@@ -35,6 +35,25 @@ impl CpuBackend {
     }
 }
 
+impl CpuBackend {
+    /// Every output of a float32 graph, in graph order: how the calibration tool reads
+    /// intermediate activations (it adds them as outputs).
+    pub fn run_all(&mut self, input: &[f32], shape: [usize; 4]) -> Result<Vec<(String, Vec<f32>)>> {
+        if self.io_type != TensorType::F32 {
+            return Err(Error::Invalid("run_all needs a float32 graph".into()));
+        }
+        let names: Vec<String> = self.session.outputs().iter().map(|o| o.name().to_string()).collect();
+        let outputs = self.session.run(ort::inputs![TensorRef::from_array_view((shape, input))?])?;
+        names
+            .into_iter()
+            .map(|name| {
+                let values = outputs[name.as_str()].try_extract_tensor::<f32>()?.1.to_vec();
+                Ok((name, values))
+            })
+            .collect()
+    }
+}
+
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
         let threads = if self.threads == 0 { "all cores".to_string() } else { format!("{} threads", self.threads) };

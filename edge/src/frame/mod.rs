@@ -133,13 +133,6 @@ impl FrameRef<'_> {
 }
 
 impl FrameMut<'_> {
-    /// Overwrites the frame with packed RGB (`width * height * 3` bytes).
-    pub fn write_rgb(&mut self, rgb: &[u8], yuv: YuvSpec) {
-        color::write_rgb(rgb, self, yuv);
-    }
-}
-
-impl<'a> FrameMut<'a> {
     /// A read-only view of the same planes.
     pub fn as_ref(&self) -> FrameRef<'_> {
         FrameRef {
@@ -149,5 +142,10 @@ impl<'a> FrameMut<'a> {
             planes: [&*self.planes[0], &*self.planes[1], &*self.planes[2]],
             strides: self.strides,
         }
+    }
+
+    /// Overwrites the frame with packed RGB (`width * height * 3` bytes).
+    pub fn write_rgb(&mut self, rgb: &[u8], yuv: YuvSpec) {
+        color::write_rgb(rgb, self, yuv);
     }
 }

@@ -1,0 +1,234 @@
+//! The whole calibration: images -> statistics -> scales -> Q/DQ model (with a sensitivity pass
+//! that keeps the most damaging layers in floating point until a PSNR target is met) -> files
+//! and report.
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use cyclegan_edge::preprocess::{InferenceSize, Preprocessor};
+use cyclegan_onnx::metadata::GeneratorMetadata;
+use cyclegan_onnx::pb::{ModelProto, StringStringEntryProto};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::evaluate::{mean_psnr, mean_ssim, outputs};
+use crate::graph::{self, Plan};
+use crate::images::{self, Sample};
+use crate::observe::{self, open};
+use crate::qdq::{self, Quantization};
+use crate::report::{self, LayerReport, Quality, Report};
+use crate::scales::{Histogram, Method, scale_of};
+use crate::trt_cache::{self, TrtVersion};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub model: PathBuf,
+    pub images: PathBuf,
+    /// Calibration images to use at most.
+    pub num: usize,
+    pub method: Method,
+    pub size: InferenceSize,
+    pub out: PathBuf,
+    pub trt_cache: Option<PathBuf>,
+    pub trt_version: TrtVersion,
+    pub keep_fp: Vec<String>,
+    pub target_psnr: Option<f64>,
+    pub report: Option<PathBuf>,
+    /// CPU threads for ONNX Runtime (0: all cores).
+    pub threads: usize,
+    pub quiet: bool,
+}
+
+fn bar(quiet: bool, message: &'static str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>22} [{bar:30}] {pos}/{len} {elapsed_precise}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(message);
+    bar
+}
+
+/// Loads and checks the model: one of our FP32 generator exports, not quantized.
+fn load_model(path: &Path) -> Result<(ModelProto, GeneratorMetadata, Plan)> {
+    let origin = path.display().to_string();
+    let model = cyclegan_onnx::io::read_model(path).map_err(|e| Error::Model(format!("--model {e}")))?;
+    let meta = GeneratorMetadata::read_from(&model).map_err(|e| {
+        Error::Model(format!("--model {origin}: {e} (give a generator exported by `cyclegan-train export`)"))
+    })?;
+    let plan = graph::plan(&model, &origin)?;
+    if meta.precision != "fp32" {
+        return Err(Error::Model(format!(
+            "--model {origin}: a {} graph; calibrate the FP32 export (`cyclegan-train export --precision fp32`)",
+            meta.precision
+        )));
+    }
+    Ok((model, meta, plan))
+}
+
+fn load_samples(paths: &[PathBuf], size: InferenceSize, resolution: u32, progress: &ProgressBar) -> Result<Vec<Sample>> {
+    let mut pre = Preprocessor::default();
+    progress.set_length(paths.len() as u64);
+    paths
+        .iter()
+        .map(|p| {
+            let s = images::load(p, size, resolution, &mut pre);
+            progress.inc(1);
+            s
+        })
+        .collect()
+}
+
+struct Evaluator<'a> {
+    model: &'a ModelProto,
+    plan: &'a Plan,
+    held_out: &'a [Sample],
+    reference: Vec<Vec<f32>>,
+    threads: usize,
+}
+
+impl Evaluator<'_> {
+    fn run(&self, q: &Quantization) -> Result<(Vec<Vec<f32>>, Quality)> {
+        let quantized = qdq::rewrite(self.model, self.plan, q)?;
+        let mut backend = open(&quantized, "quantized model", self.threads)?;
+        let out = outputs(&mut backend, self.held_out)?;
+        let quality = Quality {
+            psnr_db: mean_psnr(&out, &self.reference),
+            ssim: mean_ssim(&out, &self.reference, self.held_out),
+        };
+        Ok((out, quality))
+    }
+}
+
+/// Runs the calibration `opts` describes, writes the Q/DQ model (and cache and report), and
+/// returns the report.
+pub fn calibrate(opts: &Options) -> Result<Report> {
+    let (model, meta, plan) = load_model(&opts.model)?;
+    plan.check_names(&opts.keep_fp)?;
+    if let Some(t) = opts.target_psnr
+        && !(t > 0.0 && t < 100.0)
+    {
+        return Err(Error::Invalid(format!("--target-psnr {t}: give a PSNR in dB, e.g. 30")));
+    }
+    let split = images::split(&opts.images, opts.num)?;
+    if !split.skipped.is_empty() && !opts.quiet {
+        eprintln!("skipping {} files that are not images in {}", split.skipped.len(), opts.images.display());
+    }
+    let resolution = meta.training_resolution;
+    let calibration = load_samples(&split.calibration, opts.size, resolution, &bar(opts.quiet, "loading images"))?;
+    let held_out = load_samples(&split.held_out, opts.size, resolution, &bar(opts.quiet, "loading held-out"))?;
+
+    let names = graph::all_activations(&model)?;
+    let hist: BTreeMap<String, Histogram> =
+        observe::histograms(&model, &names, &calibration, opts.threads, &bar(opts.quiet, "collecting statistics"))?;
+    let thresholds: BTreeMap<String, f32> = hist.iter().map(|(n, h)| (n.clone(), h.threshold(opts.method))).collect();
+    let scales: BTreeMap<String, f32> = thresholds.iter().map(|(n, t)| (n.clone(), scale_of(*t))).collect();
+    let quantized_activations = plan.activations();
+    let activation_scales: BTreeMap<String, f32> =
+        scales.iter().filter(|(n, _)| quantized_activations.contains(*n)).map(|(n, s)| (n.clone(), *s)).collect();
+
+    let mut fp32 = open(&model, &opts.model.display().to_string(), opts.threads)?;
+    let reference = outputs(&mut fp32, &held_out)?;
+    drop(fp32);
+    let mut fp16 = open(&cyclegan_onnx::convert::to_fp16(&model)?, "FP16 model", opts.threads)?;
+    let fp16_out = outputs(&mut fp16, &held_out)?;
+    drop(fp16);
+    let fp16_quality =
+        Quality { psnr_db: mean_psnr(&fp16_out, &reference), ssim: mean_ssim(&fp16_out, &reference, &held_out) };
+
+    let eval = Evaluator { model: &model, plan: &plan, held_out: &held_out, reference, threads: opts.threads };
+    let all = Quantization { activation_scales: activation_scales.clone(), keep_fp: BTreeSet::new() };
+    let (_, int8_all) = eval.run(&all)?;
+
+    let mut keep: BTreeSet<String> = opts.keep_fp.iter().cloned().collect();
+    let mut alone: BTreeMap<String, f64> = BTreeMap::new();
+    if let Some(target) = opts.target_psnr {
+        let progress = bar(opts.quiet, "sensitivity");
+        progress.set_length(plan.layers.len() as u64);
+        let everyone: BTreeSet<String> = plan.layers.iter().map(|l| l.name.clone()).collect();
+        for l in &plan.layers {
+            let mut others = everyone.clone();
+            others.remove(&l.name);
+            let (_, q) = eval.run(&Quantization { activation_scales: activation_scales.clone(), keep_fp: others })?;
+            alone.insert(l.name.clone(), q.psnr_db);
+            progress.inc(1);
+        }
+        progress.finish_and_clear();
+        let mut ranked: Vec<(&String, f64)> = alone.iter().map(|(n, p)| (n, *p)).collect();
+        ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let mut current = eval.run(&Quantization { activation_scales: activation_scales.clone(), keep_fp: keep.clone() })?.1;
+        for (name, _) in ranked {
+            if current.psnr_db >= target {
+                break;
+            }
+            if keep.insert(name.clone()) {
+                current = eval.run(&Quantization { activation_scales: activation_scales.clone(), keep_fp: keep.clone() })?.1;
+            }
+        }
+    }
+    let chosen = Quantization { activation_scales, keep_fp: keep.clone() };
+    let (int8_out, int8_quality) = eval.run(&chosen)?;
+
+    let mut quantized = qdq::rewrite(&model, &plan, &chosen)?;
+    let record = serde_json::json!({
+        "method": opts.method.to_string(),
+        "images": split.calibration.len(),
+        "kept_fp": keep.iter().collect::<Vec<_>>(),
+        "held_out_psnr_db": int8_quality.psnr_db,
+    });
+    quantized.metadata_props.retain(|p| p.key != "cyclegan.calibration");
+    quantized
+        .metadata_props
+        .push(StringStringEntryProto { key: "cyclegan.calibration".into(), value: record.to_string() });
+    for p in quantized.metadata_props.iter_mut().filter(|p| p.key == "cyclegan.precision") {
+        p.value = "int8".into();
+    }
+    cyclegan_onnx::io::write_model(&opts.out, &quantized).map_err(|e| Error::Model(format!("--out {e}")))?;
+    if let Some(cache) = &opts.trt_cache {
+        report::write_atomic(cache, trt_cache::write(opts.trt_version, &scales).as_bytes())?;
+    }
+
+    let layers = plan
+        .layers
+        .iter()
+        .map(|l| {
+            let h = &hist[&l.input];
+            LayerReport {
+                name: l.name.clone(),
+                op: l.op.clone(),
+                input: l.input.clone(),
+                amax: h.amax,
+                threshold: thresholds[&l.input],
+                scale: scales[&l.input],
+                alone_psnr_db: alone.get(&l.name).copied(),
+                kept_fp: keep.contains(&l.name),
+            }
+        })
+        .collect();
+    let report = Report {
+        model: opts.model.display().to_string(),
+        method: opts.method.to_string(),
+        calibration_images: split.calibration.len(),
+        held_out_images: split.held_out.iter().map(|p| p.display().to_string()).collect(),
+        fp16: fp16_quality,
+        int8_all,
+        int8: int8_quality,
+        target_psnr_db: opts.target_psnr,
+        kept_fp: keep.into_iter().collect(),
+        layers,
+    };
+    if let Some(dir) = &opts.report {
+        let rows: Vec<[&[f32]; 3]> = eval
+            .reference
+            .iter()
+            .zip(&fp16_out)
+            .zip(&int8_out)
+            .map(|((a, b), c)| [a.as_slice(), b.as_slice(), c.as_slice()])
+            .collect();
+        report::write(dir, &report, &held_out, &rows)?;
+    }
+    Ok(report)
+}

@@ -1,0 +1,22 @@
+/// Errors of the calibration library; messages name the file, flag or layer at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Model(String),
+    #[error("{0}")]
+    Images(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Edge(#[from] cyclegan_edge::Error),
+    #[error("{path}: {message}")]
+    Io { path: std::path::PathBuf, message: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<cyclegan_onnx::Error> for Error {
+    fn from(e: cyclegan_onnx::Error) -> Self {
+        Error::Model(e.to_string())
+    }
+}

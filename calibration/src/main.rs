@@ -1,0 +1,96 @@
+//! `cyclegan-calib`: INT8 Q/DQ quantization of an exported generator, measured against FP32.
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Parser;
+use cyclegan_calibration::calibrate::{Options, calibrate};
+use cyclegan_calibration::scales::Method;
+use cyclegan_calibration::trt_cache::TrtVersion;
+use cyclegan_edge::preprocess::InferenceSize;
+
+#[derive(Parser)]
+#[command(version, about = "Quantize a CycleGAN generator to INT8 (Q/DQ) for TensorRT 10/11 and measure the cost")]
+struct Cli {
+    /// Generator ONNX exported by `cyclegan-train export` (FP32).
+    #[arg(long)]
+    model: PathBuf,
+    /// Folder of calibration images (like the frames the model will see); the last fifth is held
+    /// out to measure quality.
+    #[arg(long)]
+    images: PathBuf,
+    /// Calibration images to use at most.
+    #[arg(long, default_value_t = 256)]
+    num: usize,
+    /// Activation thresholds: entropy (TensorRT's KL method), percentile (99.99), percentile:P, minmax.
+    #[arg(long, default_value = "entropy", value_parser = parse_method)]
+    method: Method,
+    /// Inference size as the edge runtime's `inference-size`: auto, a shorter side, or WxH.
+    #[arg(long, default_value = "auto", value_parser = parse_size)]
+    size: InferenceSize,
+    /// Where the Q/DQ model goes.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write a TensorRT calibration cache (implicit INT8 on TensorRT 10).
+    #[arg(long)]
+    trt_cache: Option<PathBuf>,
+    /// TensorRT version named in the cache header.
+    #[arg(long, default_value = "10.3.0", value_parser = parse_version)]
+    trt_version: TrtVersion,
+    /// Layers to leave in floating point (comma-separated node names).
+    #[arg(long, value_delimiter = ',', conflicts_with = "target_psnr")]
+    keep_fp: Vec<String>,
+    /// Keep the most damaging layers in floating point until the INT8 model reaches this PSNR
+    /// (dB, vs FP32 on held-out images).
+    #[arg(long)]
+    target_psnr: Option<f64>,
+    /// Folder for report.json, report.md, compare.png and heldout.safetensors.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// CPU threads for ONNX Runtime (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_method(s: &str) -> Result<Method, String> {
+    s.parse().map_err(|e: cyclegan_calibration::Error| e.to_string())
+}
+
+fn parse_size(s: &str) -> Result<InferenceSize, String> {
+    s.parse().map_err(|e: cyclegan_edge::Error| e.to_string())
+}
+
+fn parse_version(s: &str) -> Result<TrtVersion, String> {
+    s.parse().map_err(|e: cyclegan_calibration::Error| e.to_string())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let opts = Options {
+        model: cli.model,
+        images: cli.images,
+        num: cli.num,
+        method: cli.method,
+        size: cli.size,
+        out: cli.out,
+        trt_cache: cli.trt_cache,
+        trt_version: cli.trt_version,
+        keep_fp: cli.keep_fp,
+        target_psnr: cli.target_psnr,
+        report: cli.report,
+        threads: cli.threads,
+        quiet: cli.quiet,
+    };
+    let report = calibrate(&opts)?;
+    print!("{}", report.table());
+    println!("\nwrote {}", opts.out.display());
+    if let Some(cache) = &opts.trt_cache {
+        println!("wrote {}", cache.display());
+    }
+    if let Some(dir) = &opts.report {
+        println!("wrote {}/report.json, report.md, compare.png, heldout.safetensors", dir.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! Writes the quantized model: QuantizeLinear/DequantizeLinear pairs (INT8, symmetric, zero point
+//! 0) on the chosen activations, INT8 weights with per-channel DequantizeLinear, everything else
+//! untouched. TensorRT 10 and 11 build such explicitly quantized networks.
+use std::collections::{BTreeMap, BTreeSet};
+
+use cyclegan_onnx::convert::tensor_f32;
+use cyclegan_onnx::pb::{ModelProto, NodeProto, TensorProto, tensor_proto::DataType};
+
+use crate::graph::Plan;
+use crate::scales::weight_scales;
+use crate::{Error, Result};
+
+/// What to quantize: activation scales by tensor name, and the layers to leave in float.
+#[derive(Debug, Clone, Default)]
+pub struct Quantization {
+    pub activation_scales: BTreeMap<String, f32>,
+    pub keep_fp: BTreeSet<String>,
+}
+
+fn scalar_f32(name: &str, v: f32) -> TensorProto {
+    TensorProto { name: name.into(), data_type: DataType::Float as i32, raw_data: v.to_le_bytes().to_vec(), ..Default::default() }
+}
+
+fn int8(name: &str, dims: Vec<i64>, values: &[i8]) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims,
+        data_type: DataType::Int8 as i32,
+        raw_data: values.iter().map(|v| *v as u8).collect(),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, name: String, inputs: [&str; 3], output: &str, axis: Option<i64>) -> NodeProto {
+    NodeProto {
+        op_type: op.into(),
+        name,
+        input: inputs.iter().map(|s| (*s).into()).collect(),
+        output: vec![output.into()],
+        attribute: axis.map(|a| cyclegan_onnx::builder::attr_int("axis", a)).into_iter().collect(),
+        ..Default::default()
+    }
+}
+
+/// ONNX QuantizeLinear's rounding (half to even) and saturation.
+pub fn quantize(v: f32, scale: f32) -> i8 {
+    (v / scale).round_ties_even().clamp(-128.0, 127.0) as i8
+}
+
+/// The Q/DQ model for `plan`; layers named in `q.keep_fp` keep float inputs and weights.
+pub fn rewrite(model: &ModelProto, plan: &Plan, q: &Quantization) -> Result<ModelProto> {
+    let mut out = model.clone();
+    let graph = out.graph.as_mut().ok_or_else(|| Error::Model("the model has no graph".into()))?;
+    let input_name = graph.input.first().map(|i| i.name.clone()).unwrap_or_default();
+    // New nodes, each with the value after whose producer it goes ("" = before everything).
+    let mut new_nodes: Vec<(String, NodeProto)> = Vec::new();
+    let mut done = BTreeSet::new();
+    for l in plan.layers.iter().filter(|l| !q.keep_fp.contains(&l.name)) {
+        let tensor = &l.input;
+        let dq = format!("{tensor}_DequantizeLinear_out");
+        if done.insert(tensor.clone()) {
+            let scale =
+                *q.activation_scales.get(tensor).ok_or_else(|| Error::Model(format!("no scale for `{tensor}`")))?;
+            let (s, z, qv) =
+                (format!("{tensor}_scale"), format!("{tensor}_zero_point"), format!("{tensor}_QuantizeLinear_out"));
+            graph.initializer.push(scalar_f32(&s, scale));
+            graph.initializer.push(int8(&z, vec![], &[0]));
+            let after = if *tensor == input_name { String::new() } else { tensor.clone() };
+            new_nodes.push((after.clone(), node("QuantizeLinear", format!("{tensor}_QuantizeLinear"), [tensor, &s, &z], &qv, None)));
+            new_nodes.push((after, node("DequantizeLinear", format!("{tensor}_DequantizeLinear"), [&qv, &s, &z], &dq, None)));
+        }
+        let n = graph.node.iter_mut().find(|n| n.name == l.name).expect("planned from this graph");
+        n.input[l.input_index] = dq;
+        let Some((weight, axis)) = &l.weight else { continue };
+        let at = graph.initializer.iter().position(|t| &t.name == weight).expect("planned from this graph");
+        let w = graph.initializer.remove(at);
+        let values = tensor_f32(&w)?;
+        let scales = weight_scales(&values, &w.dims, *axis);
+        let channels = scales.len();
+        let inner: usize = w.dims[axis + 1..].iter().product::<i64>() as usize;
+        let quantized: Vec<i8> =
+            values.iter().enumerate().map(|(i, v)| quantize(*v, scales[(i / inner) % channels])).collect();
+        let (wq, s, z, wdq) = (
+            format!("{weight}_quantized"),
+            format!("{weight}_scale"),
+            format!("{weight}_zero_point"),
+            format!("{weight}_DequantizeLinear_out"),
+        );
+        graph.initializer.push(int8(&wq, w.dims.clone(), &quantized));
+        graph.initializer.push(TensorProto {
+            name: s.clone(),
+            dims: vec![channels as i64],
+            data_type: DataType::Float as i32,
+            raw_data: scales.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+        graph.initializer.push(int8(&z, vec![channels as i64], &vec![0; channels]));
+        new_nodes.push((
+            String::new(),
+            node("DequantizeLinear", format!("{weight}_DequantizeLinear"), [&wq, &s, &z], &wdq, Some(*axis as i64)),
+        ));
+        let n = graph.node.iter_mut().find(|n| n.name == l.name).expect("planned from this graph");
+        n.input[1] = wdq;
+    }
+    // Keep the node list topologically sorted: each new node right after its producer.
+    let mut nodes: Vec<NodeProto> =
+        new_nodes.iter().filter(|(after, _)| after.is_empty()).map(|(_, n)| n.clone()).collect();
+    for n in std::mem::take(&mut graph.node) {
+        let outputs = n.output.clone();
+        nodes.push(n);
+        nodes.extend(new_nodes.iter().filter(|(after, _)| outputs.contains(after)).map(|(_, n)| n.clone()));
+    }
+    graph.node = nodes;
+    Ok(out)
+}

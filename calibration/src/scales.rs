@@ -1,0 +1,246 @@
+//! Symmetric INT8 scales: activations per tensor from a histogram of |x| (entropy as TensorRT's
+//! KL-divergence calibrator, percentile, or min-max), weights per output channel.
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{Error, Result};
+
+/// Histogram bins over [0, amax], as TensorRT's entropy calibrator.
+pub const BINS: usize = 2048;
+/// Positive INT8 levels of a symmetric quantizer.
+pub const LEVELS: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Method {
+    Entropy,
+    /// The given percentile of |x| (e.g. 99.99).
+    Percentile(f64),
+    MinMax,
+}
+
+impl FromStr for Method {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "entropy" => Ok(Self::Entropy),
+            "minmax" => Ok(Self::MinMax),
+            "percentile" => Ok(Self::Percentile(99.99)),
+            _ => match s.strip_prefix("percentile:").and_then(|p| p.parse::<f64>().ok()) {
+                Some(p) if p > 0.0 && p <= 100.0 => Ok(Self::Percentile(p)),
+                _ => Err(Error::Invalid(format!(
+                    "--method {s}: use entropy, percentile (99.99), percentile:P (0 < P <= 100) or minmax"
+                ))),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Entropy => write!(f, "entropy"),
+            Self::Percentile(p) => write!(f, "percentile:{p}"),
+            Self::MinMax => write!(f, "minmax"),
+        }
+    }
+}
+
+/// Counts of |x| in [`BINS`] equal bins over [0, amax].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    pub amax: f32,
+    pub counts: Vec<u64>,
+}
+
+impl Histogram {
+    pub fn new(amax: f32) -> Self {
+        Self { amax, counts: vec![0; BINS] }
+    }
+
+    pub fn width(&self) -> f32 {
+        self.amax / BINS as f32
+    }
+
+    pub fn add(&mut self, values: &[f32]) {
+        if self.amax <= 0.0 {
+            self.counts[0] += values.len() as u64;
+            return;
+        }
+        let scale = BINS as f32 / self.amax;
+        for v in values {
+            let bin = ((v.abs() * scale) as usize).min(BINS - 1);
+            self.counts[bin] += 1;
+        }
+    }
+
+    /// The clipping threshold `method` picks.
+    pub fn threshold(&self, method: Method) -> f32 {
+        match method {
+            Method::MinMax => self.amax,
+            Method::Percentile(p) => percentile_threshold(&self.counts, self.width(), p),
+            Method::Entropy => entropy_threshold(&self.counts, self.width()),
+        }
+    }
+}
+
+/// The upper edge of the first bin where the cumulative count reaches `p` percent.
+pub fn percentile_threshold(counts: &[u64], width: f32, p: f64) -> f32 {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return 0.0;
+    }
+    let target = total as f64 * p / 100.0;
+    let mut cumulative = 0u64;
+    for (k, c) in counts.iter().enumerate() {
+        cumulative += c;
+        if cumulative as f64 >= target {
+            return (k + 1) as f32 * width;
+        }
+    }
+    counts.len() as f32 * width
+}
+
+/// Moves a little mass onto empty bins so KL(p||q) stays finite (the usual smoothing of
+/// KL-based calibrators); `None` when the distribution is empty.
+fn smooth(d: &mut [f64]) -> Option<()> {
+    const EPS: f64 = 1e-4;
+    let zeros = d.iter().filter(|v| **v == 0.0).count();
+    let nonzeros = d.len() - zeros;
+    if nonzeros == 0 {
+        return None;
+    }
+    let take = EPS * zeros as f64 / nonzeros as f64;
+    for v in d.iter_mut() {
+        *v = if *v == 0.0 { EPS } else { (*v - take).max(EPS * 0.01) };
+    }
+    Some(())
+}
+
+/// TensorRT's entropy calibration: for every candidate of `i` bins (128 up to all of them), the
+/// reference distribution P is the first `i` bins with everything beyond folded into the last;
+/// Q is those `i` bins quantized to 128 levels and expanded back (each level's count spread over
+/// its non-empty bins). The threshold is `(i + 0.5) * width` for the `i` with the smallest
+/// KL(P||Q).
+pub fn entropy_threshold(counts: &[u64], width: f32) -> f32 {
+    let n = counts.len();
+    let last_nonzero = match counts.iter().rposition(|c| *c > 0) {
+        Some(k) => k,
+        None => return 0.0,
+    };
+    let mut best = (f64::INFINITY, n);
+    for i in LEVELS..=n {
+        let mut p: Vec<f64> = counts[..i].iter().map(|c| *c as f64).collect();
+        p[i - 1] += counts[i..].iter().sum::<u64>() as f64;
+        let mut q = vec![0f64; i];
+        let merged = i / LEVELS;
+        for level in 0..LEVELS {
+            let start = level * merged;
+            let end = if level == LEVELS - 1 { i } else { start + merged };
+            let bins = &counts[start..end];
+            let nonzero = bins.iter().filter(|c| **c > 0).count();
+            if nonzero == 0 {
+                continue;
+            }
+            let each = bins.iter().sum::<u64>() as f64 / nonzero as f64;
+            for (k, c) in bins.iter().enumerate() {
+                if *c > 0 {
+                    q[start + k] = each;
+                }
+            }
+        }
+        let (sp, sq) = (p.iter().sum::<f64>(), q.iter().sum::<f64>());
+        if sq == 0.0 {
+            continue;
+        }
+        p.iter_mut().for_each(|v| *v /= sp);
+        q.iter_mut().for_each(|v| *v /= sq);
+        if smooth(&mut p).is_none() || smooth(&mut q).is_none() {
+            continue;
+        }
+        let kl: f64 = p.iter().zip(&q).map(|(a, b)| a * (a / b).ln()).sum();
+        // Ties (exact quantization) go to the smallest threshold that keeps every value.
+        if kl < best.0 - 1e-12 {
+            best = (kl, i);
+        }
+        // Past the last non-empty bin, wider ranges only add empty bins.
+        if i > last_nonzero + 1 {
+            break;
+        }
+    }
+    (best.1 as f32 + 0.5) * width
+}
+
+/// Per-channel symmetric scales `max|w| / 127` along `axis` of a weight of shape `dims`.
+pub fn weight_scales(weights: &[f32], dims: &[i64], axis: usize) -> Vec<f32> {
+    let channels = dims[axis] as usize;
+    let inner: usize = dims[axis + 1..].iter().product::<i64>() as usize;
+    let mut amax = vec![0f32; channels];
+    for (i, w) in weights.iter().enumerate() {
+        let c = (i / inner) % channels;
+        amax[c] = amax[c].max(w.abs());
+    }
+    amax.into_iter().map(scale_of).collect()
+}
+
+/// The scale for a clipping threshold; never zero (a channel or tensor that is all zeros).
+pub fn scale_of(threshold: f32) -> f32 {
+    (threshold / 127.0).max(f32::MIN_POSITIVE * 1e3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_of_a_uniform_histogram() {
+        // 1000 equally filled bins of width 0.01: 99.9 % of the mass lies below bin 999's edge.
+        let mut counts = vec![0u64; BINS];
+        counts[..1000].fill(50);
+        assert_eq!(percentile_threshold(&counts, 0.01, 99.9), 999.0 * 0.01);
+        assert_eq!(percentile_threshold(&counts, 0.01, 100.0), 1000.0 * 0.01);
+        assert_eq!(percentile_threshold(&counts, 0.01, 50.0), 500.0 * 0.01);
+    }
+
+    #[test]
+    fn entropy_keeps_a_uniform_range_whole() {
+        // Uniform over the first 1000 bins: Q reproduces P exactly from i = 1000 on, and any
+        // smaller i folds real mass into the last bin. The threshold is 1000.5 bins.
+        let mut counts = vec![0u64; BINS];
+        counts[..1000].fill(1000);
+        assert_eq!(entropy_threshold(&counts, 0.5), 1000.5 * 0.5);
+    }
+
+    #[test]
+    fn entropy_clips_a_long_thin_tail() {
+        // Laplace-like |x|: most mass near zero, a tail to the last bin. Min-max would spend the
+        // 127 levels on the tail; entropy clips well inside it but keeps nearly all the mass.
+        let counts: Vec<u64> = (0..BINS).map(|k| (1e7 * (-(k as f64) / 60.0).exp()) as u64 + 1).collect();
+        let h = Histogram { amax: BINS as f32, counts };
+        let t = h.threshold(Method::Entropy);
+        assert!(t > 128.0 && t < 1000.0, "{t}");
+        let kept = percentile_threshold(&h.counts, 1.0, 99.0);
+        assert!(t >= kept, "entropy threshold {t} below the 99th percentile {kept}");
+        assert_eq!(h.threshold(Method::MinMax), BINS as f32);
+    }
+
+    #[test]
+    fn weight_scales_per_output_channel_for_conv_and_conv_transpose() {
+        // Conv [Cout=2, Cin=1, 1, 2]: channel 0 = {1, -3}, channel 1 = {0.5, 2}.
+        let w = [1.0, -3.0, 0.5, 2.0];
+        assert_eq!(weight_scales(&w, &[2, 1, 1, 2], 0), vec![3.0 / 127.0, 2.0 / 127.0]);
+        // ConvTranspose [Cin=2, Cout=2, 1, 1]: output channel 0 = {w[0], w[2]}, 1 = {w[1], w[3]}.
+        assert_eq!(weight_scales(&w, &[2, 2, 1, 1], 1), vec![1.0 / 127.0, 3.0 / 127.0]);
+        assert!(weight_scales(&[0.0, 0.0], &[2, 1, 1, 1], 0).iter().all(|s| *s > 0.0));
+    }
+
+    #[test]
+    fn histogram_bins_absolute_values() {
+        let mut h = Histogram::new(2.0);
+        h.add(&[0.0, -0.0009, 1.0, -1.0, 2.0, 5.0]);
+        assert_eq!(h.counts[0], 2);
+        assert_eq!(h.counts[1024], 2);
+        assert_eq!(h.counts[BINS - 1], 2);
+        assert_eq!("percentile:99.9".parse::<Method>().unwrap(), Method::Percentile(99.9));
+        assert!("percentile:0".parse::<Method>().is_err());
+    }
+}
