@@ -69,7 +69,12 @@ fn load_model(path: &Path) -> Result<(ModelProto, GeneratorMetadata, Plan)> {
     Ok((model, meta, plan))
 }
 
-fn load_samples(paths: &[PathBuf], size: InferenceSize, resolution: u32, progress: &ProgressBar) -> Result<Vec<Sample>> {
+fn load_samples(
+    paths: &[PathBuf],
+    size: InferenceSize,
+    resolution: u32,
+    progress: &ProgressBar,
+) -> Result<Vec<Sample>> {
     let mut pre = Preprocessor::default();
     progress.set_length(paths.len() as u64);
     paths
@@ -159,13 +164,15 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
         progress.finish_and_clear();
         let mut ranked: Vec<(&String, f64)> = alone.iter().map(|(n, p)| (n, *p)).collect();
         ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
-        let mut current = eval.run(&Quantization { activation_scales: activation_scales.clone(), keep_fp: keep.clone() })?.1;
+        let mut current =
+            eval.run(&Quantization { activation_scales: activation_scales.clone(), keep_fp: keep.clone() })?.1;
         for (name, _) in ranked {
             if current.psnr_db >= target {
                 break;
             }
             if keep.insert(name.clone()) {
-                current = eval.run(&Quantization { activation_scales: activation_scales.clone(), keep_fp: keep.clone() })?.1;
+                current =
+                    eval.run(&Quantization { activation_scales: activation_scales.clone(), keep_fp: keep.clone() })?.1;
             }
         }
     }

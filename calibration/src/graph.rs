@@ -92,7 +92,10 @@ pub fn plan(model: &ModelProto, origin: &str) -> Result<Plan> {
                     _ => return Err(bad(format!("{} `{}` lacks inputs", n.op_type, n.name))),
                 };
                 if initializers.get(weight.as_str()) != Some(&(DataType::Float as i32)) {
-                    return Err(bad(format!("{} `{}`: weight `{weight}` is not a float32 initializer", n.op_type, n.name)));
+                    return Err(bad(format!(
+                        "{} `{}`: weight `{weight}` is not a float32 initializer",
+                        n.op_type, n.name
+                    )));
                 }
                 let axis = if n.op_type == "Conv" { 0 } else { 1 };
                 layers.push(Layer {

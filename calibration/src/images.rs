@@ -50,9 +50,17 @@ pub fn split(dir: &Path, num: usize) -> Result<Split> {
         let others = if skipped.is_empty() {
             String::new()
         } else {
-            let names: Vec<String> =
-                skipped.iter().take(5).map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
-            format!(" and {} other files ({}{})", skipped.len(), names.join(", "), if skipped.len() > 5 { ", ..." } else { "" })
+            let names: Vec<String> = skipped
+                .iter()
+                .take(5)
+                .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
+                .collect();
+            format!(
+                " and {} other files ({}{})",
+                skipped.len(),
+                names.join(", "),
+                if skipped.len() > 5 { ", ..." } else { "" }
+            )
         };
         return Err(Error::Images(format!(
             "--images {}: found {} images ({}){others}; calibration needs at least {needed} \
@@ -71,7 +79,9 @@ pub fn split(dir: &Path, num: usize) -> Result<Split> {
 /// Decodes `path` and preprocesses it exactly as the `cyclegan` element does.
 pub fn load(path: &Path, size: InferenceSize, training_resolution: u32, pre: &mut Preprocessor) -> Result<Sample> {
     let img = image::open(path)
-        .map_err(|e| Error::Images(format!("{}: not a readable image ({e}); remove it from the folder", path.display())))?
+        .map_err(|e| {
+            Error::Images(format!("{}: not a readable image ({e}); remove it from the folder", path.display()))
+        })?
         .to_rgb8();
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (iw, ih) = size.resolve(w, h, training_resolution);

@@ -18,7 +18,12 @@ pub struct Quantization {
 }
 
 fn scalar_f32(name: &str, v: f32) -> TensorProto {
-    TensorProto { name: name.into(), data_type: DataType::Float as i32, raw_data: v.to_le_bytes().to_vec(), ..Default::default() }
+    TensorProto {
+        name: name.into(),
+        data_type: DataType::Float as i32,
+        raw_data: v.to_le_bytes().to_vec(),
+        ..Default::default()
+    }
 }
 
 fn int8(name: &str, dims: Vec<i64>, values: &[i8]) -> TensorProto {
@@ -66,8 +71,14 @@ pub fn rewrite(model: &ModelProto, plan: &Plan, q: &Quantization) -> Result<Mode
             graph.initializer.push(scalar_f32(&s, scale));
             graph.initializer.push(int8(&z, vec![], &[0]));
             let after = if *tensor == input_name { String::new() } else { tensor.clone() };
-            new_nodes.push((after.clone(), node("QuantizeLinear", format!("{tensor}_QuantizeLinear"), [tensor, &s, &z], &qv, None)));
-            new_nodes.push((after, node("DequantizeLinear", format!("{tensor}_DequantizeLinear"), [&qv, &s, &z], &dq, None)));
+            new_nodes.push((
+                after.clone(),
+                node("QuantizeLinear", format!("{tensor}_QuantizeLinear"), [tensor, &s, &z], &qv, None),
+            ));
+            new_nodes.push((
+                after,
+                node("DequantizeLinear", format!("{tensor}_DequantizeLinear"), [&qv, &s, &z], &dq, None),
+            ));
         }
         let n = graph.node.iter_mut().find(|n| n.name == l.name).expect("planned from this graph");
         n.input[l.input_index] = dq;

@@ -9,7 +9,7 @@ pub fn tensor_f32(t: &TensorProto) -> Result<Vec<f32>> {
         return Err(Error::Metadata(format!("tensor {} is not float32", t.name)));
     }
     if !t.raw_data.is_empty() {
-        if t.raw_data.len() % 4 != 0 {
+        if !t.raw_data.len().is_multiple_of(4) {
             return Err(Error::Metadata(format!("tensor {}: raw data is not a whole number of floats", t.name)));
         }
         return Ok(t.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect());
@@ -42,4 +42,37 @@ pub fn to_fp16(model: &ModelProto) -> Result<ModelProto> {
         p.value = "fp16".into();
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::{Dim, GraphBuilder, Precision};
+
+    #[test]
+    fn fp16_conversion_casts_weights_and_io_and_refuses_mixed_graphs() {
+        let mut b = GraphBuilder::new("g");
+        b.input("image", DataType::Float, &[Dim::Named("N"), Dim::Fixed(3)]);
+        let w = b.initializer("w", &[2], &[1.0, 65504.0], Precision::Fp32);
+        let y = b.node("Add", "add", &["image", &w], vec![]);
+        b.rename_value(&y, "translated");
+        b.output("translated", DataType::Float, &[Dim::Named("N"), Dim::Fixed(3)]);
+        let model = b.finish(17, "test", "0");
+        let half = to_fp16(&model).unwrap();
+        let g = half.graph.as_ref().unwrap();
+        let t = &g.initializer[0];
+        assert_eq!(t.data_type, DataType::Float16 as i32);
+        let values: Vec<f32> =
+            t.raw_data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
+        assert_eq!(values, vec![1.0, 65504.0]);
+        let elem = |v: &crate::pb::ValueInfoProto| match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+            Some(type_proto::Value::TensorType(t)) => t.elem_type,
+            _ => 0,
+        };
+        assert_eq!(elem(&g.input[0]), DataType::Float16 as i32);
+        assert_eq!(elem(&g.output[0]), DataType::Float16 as i32);
+        let mut mixed = model.clone();
+        mixed.graph.as_mut().unwrap().node[0].op_type = "Cast".into();
+        assert!(to_fp16(&mixed).is_err());
+    }
 }

@@ -1,0 +1,240 @@
+//! `cyclegan-calib` on the bundled demo generator with real synthetic summer images: the Q/DQ
+//! model passes `onnx.checker`, ONNX Runtime runs it and measures what our report says; the
+//! TensorRT cache and `--keep-fp` do what they claim; bad input is refused with clear messages.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fixtures() -> PathBuf {
+    workspace().join("tests/fixtures/summer96")
+}
+
+fn demo_model() -> PathBuf {
+    workspace().join("models/summer2winter-demo/generator.onnx")
+}
+
+fn calib(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cyclegan-calib"))
+        .current_dir(workspace())
+        .args(["--quiet", "--threads", "2"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn python_check(fp32: &Path, int8: &Path, report: &Path) -> serde_json::Value {
+    let out = Command::new(workspace().join(".venv/bin/python"))
+        .arg(workspace().join("calibration/python/check_qdq.py"))
+        .args([fp32, int8, report])
+        .output()
+        .expect("run ./scripts/install.sh for .venv");
+    assert!(out.status.success(), "check_qdq.py: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn report(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn qdq_model_is_valid_onnx_and_onnxruntime_measures_what_the_report_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let (int8, cache, rep) = (dir.path().join("G.int8.onnx"), dir.path().join("G.calib"), dir.path().join("report"));
+    let out = calib(&[
+        "--model",
+        demo_model().to_str().unwrap(),
+        "--images",
+        fixtures().to_str().unwrap(),
+        "--size",
+        "96",
+        "--out",
+        int8.to_str().unwrap(),
+        "--trt-cache",
+        cache.to_str().unwrap(),
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let ours = report(&rep);
+    let theirs = python_check(&demo_model(), &int8, &rep);
+    let (a, b) = (ours["int8"]["psnr_db"].as_f64().unwrap(), theirs["psnr_db"].as_f64().unwrap());
+    assert!((a - b).abs() < 0.1, "report says {a} dB, ONNX Runtime measures {b} dB");
+    assert!(a > 15.0 && a < 60.0, "{a}");
+    // Every layer quantized: one Q/DQ pair per distinct activation, one DQ per weight.
+    let layers = ours["layers"].as_array().unwrap();
+    let convs = layers.iter().filter(|l| l["op"] != "Add").count() as u64;
+    let mut inputs: Vec<&str> = layers.iter().map(|l| l["input"].as_str().unwrap()).collect();
+    inputs.sort();
+    inputs.dedup();
+    assert_eq!(theirs["quantize_nodes"].as_u64().unwrap(), inputs.len() as u64);
+    assert_eq!(theirs["dequantize_nodes"].as_u64().unwrap(), inputs.len() as u64 + convs);
+    // FP16 is near-lossless, INT8 is not free.
+    assert!(ours["fp16"]["psnr_db"].as_f64().unwrap() > a);
+
+    // The cache: TensorRT 10.3's header, then each activation's scale as big-endian float32 hex.
+    let text = std::fs::read_to_string(&cache).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("TRT-100300-EntropyCalibration2"));
+    let scales: std::collections::HashMap<&str, f32> = lines
+        .map(|l| {
+            let (name, hex) = l.split_once(": ").unwrap();
+            assert_eq!(hex.len(), 8, "{l}");
+            (name, f32::from_bits(u32::from_str_radix(hex, 16).unwrap()))
+        })
+        .collect();
+    assert!(scales.contains_key("image") && scales.contains_key("translated"));
+    for l in layers {
+        let name = l["input"].as_str().unwrap();
+        assert_eq!(scales[name], l["scale"].as_f64().unwrap() as f32, "{name}");
+    }
+}
+
+#[test]
+fn keep_fp_and_target_psnr_leave_layers_in_float() {
+    let dir = tempfile::tempdir().unwrap();
+    let int8 = dir.path().join("keep.onnx");
+    let rep = dir.path().join("report");
+    let out = calib(&[
+        "--model",
+        demo_model().to_str().unwrap(),
+        "--images",
+        fixtures().to_str().unwrap(),
+        "--size",
+        "64",
+        "--method",
+        "percentile",
+        "--keep-fp",
+        "model.1.Conv,model.23.Conv",
+        "--out",
+        int8.to_str().unwrap(),
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let r = report(&rep);
+    assert_eq!(r["kept_fp"], serde_json::json!(["model.1.Conv", "model.23.Conv"]));
+    let model = cyclegan_onnx::io::read_model(&int8).unwrap();
+    let graph = model.graph.unwrap();
+    for kept in ["model.1.Conv", "model.23.Conv"] {
+        let node = graph.node.iter().find(|n| n.name == kept).unwrap();
+        assert!(!node.input.iter().any(|i| i.contains("DequantizeLinear")), "{kept}: {:?}", node.input);
+    }
+    let quantized = graph.node.iter().find(|n| n.name == "model.4.Conv").unwrap();
+    assert!(
+        quantized.input.iter().all(|i| i.contains("DequantizeLinear") || i.ends_with(".bias")),
+        "{:?}",
+        quantized.input
+    );
+
+    // A target above what all-INT8 reaches keeps the most damaging layers until it is met.
+    let all = r["int8_all"]["psnr_db"].as_f64().unwrap();
+    let target = format!("{:.1}", all + 3.0);
+    let out = calib(&[
+        "--model",
+        demo_model().to_str().unwrap(),
+        "--images",
+        fixtures().to_str().unwrap(),
+        "--size",
+        "64",
+        "--target-psnr",
+        &target,
+        "--out",
+        int8.to_str().unwrap(),
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let r = report(&rep);
+    let kept = r["kept_fp"].as_array().unwrap();
+    assert!(!kept.is_empty());
+    assert!(
+        r["int8"]["psnr_db"].as_f64().unwrap() >= target.parse::<f64>().unwrap()
+            || kept.len() == r["layers"].as_array().unwrap().len()
+    );
+    // The kept layers are the ones that hurt most when quantized alone.
+    let layers = r["layers"].as_array().unwrap();
+    let worst_kept = layers
+        .iter()
+        .filter(|l| l["kept_fp"] == true)
+        .map(|l| l["alone_psnr_db"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    let best_quantized = layers
+        .iter()
+        .filter(|l| l["kept_fp"] == false)
+        .map(|l| l["alone_psnr_db"].as_f64().unwrap())
+        .fold(f64::MAX, f64::min);
+    assert!(worst_kept <= best_quantized, "kept {worst_kept} dB layers but quantized a {best_quantized} dB one");
+}
+
+#[test]
+fn bad_input_is_refused_with_a_message_naming_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_model = dir.path().join("out.onnx");
+    let out = out_model.to_str().unwrap();
+    let model = demo_model();
+    let model = model.to_str().unwrap();
+    let images = fixtures();
+    let images = images.to_str().unwrap();
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let tiny = dir.path().join("tiny");
+    std::fs::create_dir(&tiny).unwrap();
+    for name in ["00000.png", "00001.png", "00002.png"] {
+        std::fs::copy(fixtures().join(name), tiny.join(name)).unwrap();
+    }
+    std::fs::write(tiny.join("notes.txt"), "not an image").unwrap();
+    let broken = dir.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    for entry in std::fs::read_dir(fixtures()).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, broken.join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(broken.join("00003.png"), "this is not a png").unwrap();
+
+    // Not one of our generators: metadata stripped; and an already quantized one.
+    let mut proto = cyclegan_onnx::io::read_model(Path::new(model)).unwrap();
+    proto.metadata_props.clear();
+    let bare = dir.path().join("bare.onnx");
+    cyclegan_onnx::io::write_model(&bare, &proto).unwrap();
+    let quantized = dir.path().join("q.onnx");
+    let first = calib(&["--model", model, "--images", images, "--size", "32", "--out", quantized.to_str().unwrap()]);
+    assert!(first.status.success(), "{}", text(&first));
+
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec!["--model", "/no/such/G.onnx", "--images", images], vec!["/no/such/G.onnx"]),
+        (vec!["--model", bare.to_str().unwrap(), "--images", images], vec!["cyclegan.", "bare.onnx"]),
+        (vec!["--model", quantized.to_str().unwrap(), "--images", images], vec!["already quantized"]),
+        (vec!["--model", model, "--images", empty.to_str().unwrap()], vec!["found 0 images", "at least 12"]),
+        (
+            vec!["--model", model, "--images", tiny.to_str().unwrap()],
+            vec!["found 3 images", "1 other files (notes.txt)"],
+        ),
+        (
+            vec!["--model", model, "--images", broken.to_str().unwrap(), "--size", "32"],
+            vec!["00003.png", "not a readable image"],
+        ),
+        (
+            vec!["--model", model, "--images", images, "--keep-fp", "model.99.Conv"],
+            vec!["model.99.Conv", "model.1.Conv, model.4.Conv"],
+        ),
+        (vec!["--model", model, "--images", images, "--method", "median"], vec!["--method median"]),
+        (vec!["--model", model, "--images", images, "--target-psnr=-3"], vec!["--target-psnr"]),
+    ];
+    for (args, expect) in cases {
+        let o = calib(&[args.as_slice(), &["--out", out]].concat());
+        let t = text(&o);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        for e in expect {
+            assert!(t.contains(e), "{args:?}: expected {e:?} in {t}");
+        }
+        assert!(!out_model.exists(), "{args:?} wrote {out}");
+    }
+}
