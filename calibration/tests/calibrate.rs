@@ -204,6 +204,11 @@ fn bad_input_is_refused_with_a_message_naming_the_cause() {
     proto.metadata_props.clear();
     let bare = dir.path().join("bare.onnx");
     cyclegan_onnx::io::write_model(&bare, &proto).unwrap();
+    let mut odd = cyclegan_onnx::io::read_model(Path::new(model)).unwrap();
+    let relu = odd.graph.as_mut().unwrap().node.iter_mut().find(|n| n.op_type == "Relu").unwrap();
+    relu.op_type = "Sigmoid".into();
+    let sigmoid = dir.path().join("sigmoid.onnx");
+    cyclegan_onnx::io::write_model(&sigmoid, &odd).unwrap();
     let quantized = dir.path().join("q.onnx");
     let first = calib(&["--model", model, "--images", images, "--size", "32", "--out", quantized.to_str().unwrap()]);
     assert!(first.status.success(), "{}", text(&first));
@@ -212,6 +217,7 @@ fn bad_input_is_refused_with_a_message_naming_the_cause() {
         (vec!["--model", "/no/such/G.onnx", "--images", images], vec!["/no/such/G.onnx"]),
         (vec!["--model", bare.to_str().unwrap(), "--images", images], vec!["cyclegan.", "bare.onnx"]),
         (vec!["--model", quantized.to_str().unwrap(), "--images", images], vec!["already quantized"]),
+        (vec!["--model", sigmoid.to_str().unwrap(), "--images", images], vec!["unexpected operators Sigmoid"]),
         (vec!["--model", model, "--images", empty.to_str().unwrap()], vec!["found 0 images", "at least 12"]),
         (
             vec!["--model", model, "--images", tiny.to_str().unwrap()],
