@@ -37,15 +37,15 @@ enum Command {
         size: String,
         #[arg(long, default_value_t = 2)]
         threads: usize,
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, default_value_t = 20)]
         iters: usize,
         #[arg(long, default_value_t = 5)]
         warmup: usize,
         /// Frames through the pipeline.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 60)]
         frames: u32,
         /// Interleaved rounds of all measurements; medians are reported.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 5)]
         rounds: usize,
         /// Python with onnxruntime.
         #[arg(long, default_value = ".venv/bin/python")]
