@@ -38,8 +38,8 @@ stamp=.venv/.requirements-$(sha256sum requirements.txt | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "== pip: installing requirements.txt into .venv (PyTorch is a large download)"
   python3 -m venv .venv
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -r requirements.txt
+  .venv/bin/pip install -q --no-cache-dir --upgrade pip
+  .venv/bin/pip install -q --no-cache-dir -r requirements.txt
   rm -f .venv/.requirements-*
   touch "$stamp"
 fi
