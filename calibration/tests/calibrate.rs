@@ -16,13 +16,19 @@ fn demo_model() -> PathBuf {
     workspace().join("models/summer2winter-demo/generator.onnx")
 }
 
+/// `cyclegan-calib`, through `CYCLEGAN_TEST_RUNNER` (qemu) when the tests run emulated for
+/// another architecture (scripts/cross-test.sh).
 fn calib(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cyclegan-calib"))
-        .current_dir(workspace())
-        .args(["--quiet", "--threads", "2"])
-        .args(args)
-        .output()
-        .unwrap()
+    let bin = env!("CARGO_BIN_EXE_cyclegan-calib");
+    let mut cmd = match std::env::var("CYCLEGAN_TEST_RUNNER") {
+        Ok(runner) if !runner.is_empty() => {
+            let mut cmd = Command::new(runner);
+            cmd.arg(bin);
+            cmd
+        }
+        _ => Command::new(bin),
+    };
+    cmd.current_dir(workspace()).args(["--quiet", "--threads", "2"]).args(args).output().unwrap()
 }
 
 fn text(out: &Output) -> String {

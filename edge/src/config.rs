@@ -30,7 +30,7 @@ impl Default for InferenceConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InputConfig {
-    /// `test://[PATTERN]`, a file, `v4l2:///dev/videoN`, `rtsp://...`, or any URI.
+    /// `test://[PATTERN]`, a file, `v4l2:///dev/videoN`, `csi://N` (Jetson), `rtsp://...`, or any URI.
     pub input: String,
     /// Frame size asked of test patterns and cameras (files and streams keep theirs).
     pub width: u32,
@@ -61,6 +61,34 @@ impl Default for InputConfig {
     }
 }
 
+/// The H.264 encoder of file outputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoder {
+    /// The Jetson's hardware encoder where GStreamer has it, else x264enc.
+    #[default]
+    Auto,
+    /// Software, on the CPU.
+    #[value(name = "x264enc")]
+    X264enc,
+    /// NVIDIA's hardware encoder (Jetson Orin NX/AGX; the Orin Nano has none).
+    #[value(name = "nvv4l2h264enc")]
+    Nvv4l2h264enc,
+}
+
+/// The window `display://` opens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DisplaySink {
+    /// nv3dsink where GStreamer has it (Jetson), else autovideosink.
+    #[default]
+    Auto,
+    #[value(name = "autovideosink")]
+    Autovideosink,
+    #[value(name = "nv3dsink")]
+    Nv3dsink,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutputConfig {
@@ -68,13 +96,21 @@ pub struct OutputConfig {
     pub output: String,
     /// H.264 bitrate for file outputs.
     pub bitrate_kbps: u32,
+    pub encoder: Encoder,
+    pub display_sink: DisplaySink,
     /// Print the live statistics line.
     pub stats: bool,
 }
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        Self { output: "out.mp4".into(), bitrate_kbps: 4000, stats: true }
+        Self {
+            output: "out.mp4".into(),
+            bitrate_kbps: 4000,
+            encoder: Encoder::Auto,
+            display_sink: DisplaySink::Auto,
+            stats: true,
+        }
     }
 }
 
@@ -138,7 +174,8 @@ pub struct Overrides {
     /// CPU inference threads (0: all cores).
     #[arg(long, help_heading = "Inference")]
     pub threads: Option<usize>,
-    /// test://[PATTERN], a video file, v4l2:///dev/videoN, rtsp://HOST/PATH or another URI.
+    /// test://[PATTERN], a video file, v4l2:///dev/videoN, csi://N (Jetson CSI camera), rtsp://HOST/PATH
+    /// or another URI.
     #[arg(long, help_heading = "Input")]
     pub input: Option<String>,
     /// Frame width asked of test patterns and cameras.
@@ -168,6 +205,13 @@ pub struct Overrides {
     /// H.264 bitrate of file outputs.
     #[arg(long, help_heading = "Output")]
     pub bitrate_kbps: Option<u32>,
+    /// H.264 encoder: auto (the Jetson's hardware encoder where present, else x264enc), x264enc,
+    /// nvv4l2h264enc.
+    #[arg(long, help_heading = "Output", value_enum)]
+    pub encoder: Option<Encoder>,
+    /// Window of display://: auto (nv3dsink where present, else autovideosink), autovideosink, nv3dsink.
+    #[arg(long, help_heading = "Output", value_enum)]
+    pub display_sink: Option<DisplaySink>,
     /// Print the live line (fps, latency, drops) once a second.
     #[arg(long, help_heading = "Output")]
     pub stats: Option<bool>,
@@ -201,6 +245,8 @@ impl Overrides {
         set(&mut c.input.queue_frames, &self.queue_frames);
         set(&mut c.output.output, &self.output);
         set(&mut c.output.bitrate_kbps, &self.bitrate_kbps);
+        set(&mut c.output.encoder, &self.encoder);
+        set(&mut c.output.display_sink, &self.display_sink);
         set(&mut c.output.stats, &self.stats);
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use cyclegan_edge::bench::{self, BenchOptions};
 use cyclegan_edge::config::{EdgeConfig, Overrides};
-use cyclegan_edge::pipeline::{self, LiveStats};
+use cyclegan_edge::pipeline::{self, Event, LiveStats};
 
 #[derive(Parser)]
 #[command(version, about = "CycleGAN generators on live video (GStreamer), on the CPU or TensorRT")]
@@ -80,14 +80,16 @@ fn run(config: Option<PathBuf>, overrides: Overrides) -> Result<()> {
     }
     let tty = std::io::stderr().is_terminal();
     let show = cfg.output.stats;
-    let report = pipeline::run(&cfg, &interrupt, |s| {
-        if show {
+    let report = pipeline::run(&cfg, &interrupt, |event| match event {
+        Event::Note(note) => eprintln!("note: {note}"),
+        Event::Stats(s) if show => {
             if tty {
                 eprint!("\r{}\x1b[K", stats_line(s));
             } else {
                 eprintln!("{}", stats_line(s));
             }
         }
+        Event::Stats(_) => {}
     })?;
     if show && tty {
         eprintln!();

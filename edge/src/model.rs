@@ -36,6 +36,9 @@ pub struct Model {
     pub quantized: bool,
 }
 
+/// File names TensorRT engines usually get (trtexec's `--saveEngine` examples, DeepStream).
+const ENGINE_EXTENSIONS: [&str; 3] = ["engine", "plan", "trt"];
+
 impl Model {
     /// The embedded demo generator.
     pub fn bundled() -> Result<Self> {
@@ -47,6 +50,12 @@ impl Model {
         let Some(path) = path else { return Self::bundled() };
         let origin = path.display().to_string();
         let bad = |reason: String| Error::BadModel { path: origin.clone(), reason };
+        if path.extension().and_then(|e| e.to_str()).is_some_and(|e| ENGINE_EXTENSIONS.contains(&e)) {
+            return Err(bad("this is a TensorRT engine, not an ONNX generator: an engine only loads on the GPU and \
+                 TensorRT version that built it (one built on an x86_64 desktop will not run on a Jetson). \
+                 Copy the .onnx instead and give it to --model on the device"
+                .into()));
+        }
         let size = std::fs::metadata(path).map_err(|e| bad(format!("cannot read: {e}")))?.len();
         if size > cyclegan_onnx::io::MAX_MODEL_BYTES {
             return Err(bad(format!("{size} bytes is larger than any generator")));

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use cyclegan_edge::pipeline::decode_file;
 
+mod common;
+
 fn edge() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cyclegan-edge"));
+    let mut cmd = common::own_binary(env!("CARGO_BIN_EXE_cyclegan-edge"));
     // From the checkout's root, where scripts/install.sh put ONNX Runtime (.venv).
     cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     cmd
@@ -56,6 +58,10 @@ fn test_pattern_to_mp4_then_that_file_as_input() {
     let video = decode_file(&first).unwrap();
     assert_eq!((video.frames, video.width, video.height), (30, 160, 120));
     assert!(text(&out).contains("30 frames"), "{}", text(&out));
+    // The default encoder is `auto`: where the Jetson's is missing, x264enc does it and says so.
+    if gstreamer::ElementFactory::find("nvv4l2h264enc").is_none() {
+        assert!(text(&out).contains("note: no `nvvidconv` here (Jetson hardware encoding)"), "{}", text(&out));
+    }
     assert_only(dir.path(), &["first.mp4"]);
 
     // A file input, cut after 12 frames, with a config file and a flag overriding it.
@@ -145,6 +151,8 @@ fn bad_input_fails_fast_names_the_cause_and_writes_nothing() {
     let output = path_arg(&out_path).to_string();
     let corrupt = dir.path().join("corrupt.onnx");
     std::fs::write(&corrupt, b"\x12\x05not a model").unwrap();
+    let engine = dir.path().join("G.engine");
+    std::fs::write(&engine, b"a serialized engine").unwrap();
     let bad_config = dir.path().join("bad.toml");
     std::fs::write(&bad_config, "[input]\nframe_rate = 30\n").unwrap();
     // A server that accepts RTSP connections and never answers.
@@ -168,7 +176,19 @@ fn bad_input_fails_fast_names_the_cause_and_writes_nothing() {
         (vec!["--strength", "3"], "--strength"),
         (vec!["--backend", "tensorrt"], "tensorrt"),
         (vec!["--config", path_arg(&bad_config)], "frame_rate"),
+        (vec!["--model", path_arg(&engine)], "TensorRT engine, not an ONNX"),
     ];
+    // NVIDIA's elements, asked for where they are missing (any machine but a Jetson).
+    let jetson_cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--input", "csi://0"], "nvarguscamerasrc"),
+        (vec!["--encoder", "nvv4l2h264enc"], "nvidia-l4t-gstreamer"),
+    ];
+    gstreamer::init().unwrap();
+    let cases = if gstreamer::ElementFactory::find("nvvidconv").is_none() {
+        cases.into_iter().chain(jetson_cases).collect()
+    } else {
+        cases
+    };
     for (args, expect) in cases {
         let started = Instant::now();
         let out = edge().args(["run", "--num-frames", "5", "--output", &output]).args(&args).output().unwrap();
@@ -176,7 +196,7 @@ fn bad_input_fails_fast_names_the_cause_and_writes_nothing() {
         assert!(!out.status.success(), "{args:?} succeeded: {t}");
         assert!(t.contains(expect), "{args:?}: expected {expect:?} in: {t}");
         assert!(started.elapsed() < Duration::from_secs(30), "{args:?} took {:?}", started.elapsed());
-        assert_only(dir.path(), &["bad.toml", "corrupt.onnx"]);
+        assert_only(dir.path(), &["G.engine", "bad.toml", "corrupt.onnx"]);
     }
     drop(silent);
     let out = run(&["--output", "/no/such/dir/out.mp4"]);

@@ -63,7 +63,11 @@ fn cpu_backend_matches_onnxruntime_python_on_the_bundled_model() {
     let model = Model::load(Some(&half)).unwrap();
     assert_eq!(model.io_type, TensorType::F16);
     let worst = worst_difference(&half, &model);
-    assert!(worst < 1e-4, "FP16: max difference {worst}");
+    // The peer is ONNX Runtime in the desktop's Python. On x86_64 both sides run the same kernels;
+    // on aarch64 (emulated, peer native) ONNX Runtime computes FP16 natively instead of in FP32,
+    // which may move outputs in [-1, 1] by a few FP16 steps (one step at 1.0 is 1e-3).
+    let tolerance = if cfg!(target_arch = "x86_64") { 1e-4 } else { 1e-2 };
+    assert!(worst < tolerance, "FP16: max difference {worst}");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! input -> queue (leaky for live inputs) -> videoconvert -> cyclegan -> output,
 //! and the loop that watches them: statistics, frame limit, Ctrl-C (EOS), timeouts.
 mod inspect;
+mod jetson;
 mod sink;
 mod source;
 
@@ -35,6 +36,15 @@ pub struct LiveStats {
     pub backend: String,
 }
 
+/// What a run tells its caller while it goes.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A choice made for the user, once, before frames flow (a software fallback).
+    Note(&'a str),
+    /// About once a second.
+    Stats(&'a LiveStats),
+}
+
 #[derive(Debug, Clone)]
 pub struct RunReport {
     pub frames: u64,
@@ -60,7 +70,7 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Runs the pipeline `config` describes until the input ends, `num_frames` are done, or
 /// `interrupt` is set (then EOS is sent, so files are finished properly).
-pub fn run(config: &EdgeConfig, interrupt: &AtomicBool, mut on_stats: impl FnMut(&LiveStats)) -> Result<RunReport> {
+pub fn run(config: &EdgeConfig, interrupt: &AtomicBool, mut on_event: impl FnMut(Event<'_>)) -> Result<RunReport> {
     config.validate()?;
     let input = Input::parse(&config.input.input)?;
     let output = Output::parse(&config.output.output)?;
@@ -69,7 +79,7 @@ pub fn run(config: &EdgeConfig, interrupt: &AtomicBool, mut on_stats: impl FnMut
     init()?;
     let live = input.is_live(&config.input);
     let pipeline = gst::Pipeline::new();
-    let result = build_and_watch(&pipeline, config, &input, &output, live, interrupt, &mut on_stats);
+    let result = build_and_watch(&pipeline, config, &input, &output, live, interrupt, &mut on_event);
     let _ = pipeline.set_state(gst::State::Null);
     match result {
         Ok(mut report) => {
@@ -91,7 +101,7 @@ fn build_and_watch(
     output: &Output,
     live: bool,
     interrupt: &AtomicBool,
-    on_stats: &mut dyn FnMut(&LiveStats),
+    on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<RunReport> {
     let queue = source::make_element("queue")?;
     let dropped = Arc::new(AtomicU64::new(0));
@@ -119,8 +129,12 @@ fn build_and_watch(
     let cyclegan = builder.build().map_err(source::link_error)?;
     pipeline.add_many([&queue, &convert, &cyclegan]).map_err(source::link_error)?;
     gst::Element::link_many([&queue, &convert, &cyclegan]).map_err(source::link_error)?;
-    let sink = output.build(pipeline, &config.output, live)?;
+    let mut notes = Vec::new();
+    let sink = output.build(pipeline, &config.output, live, &mut notes)?;
     cyclegan.link(&sink).map_err(source::link_error)?;
+    for note in &notes {
+        on_event(Event::Note(note));
+    }
 
     let frames = Arc::new(AtomicU64::new(0));
     let last_frame = Arc::new(std::sync::Mutex::new(Instant::now()));
@@ -133,6 +147,17 @@ fn build_and_watch(
                 return gst::PadProbeReturn::Drop;
             }
             frames.fetch_add(1, Ordering::SeqCst);
+            gst::PadProbeReturn::Ok
+        });
+    }
+    if limit > 0 {
+        // Frames already queued when the limit is reached are not worth translating: with a slow
+        // model (a small CPU, emulation) they would hold the end of the run for seconds each.
+        let entered = AtomicU64::new(0);
+        cyclegan.static_pad("sink").expect("cyclegan has sink").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if entered.fetch_add(1, Ordering::SeqCst) >= limit {
+                return gst::PadProbeReturn::Drop;
+            }
             gst::PadProbeReturn::Ok
         });
     }
@@ -181,7 +206,7 @@ fn build_and_watch(
                             ),
                             backend: s.get("backend").unwrap_or_default(),
                         };
-                        on_stats(&stats);
+                        on_event(Event::Stats(&stats));
                         last = Some(stats);
                     }
                 }
@@ -198,8 +223,10 @@ fn build_and_watch(
                     eos_sent = Some(Instant::now());
                 } else if done == 0 && started.elapsed() > timeout {
                     return Err(Error::Pipeline(format!(
-                        "--input {}: no frame within {} s (is the camera or stream there? --timeout-s waits longer)",
-                        config.input.input, config.input.timeout_s
+                        "--input {}: no frame within {} s ({} --timeout-s waits longer)",
+                        config.input.input,
+                        config.input.timeout_s,
+                        input.no_frame_hint()
                     )));
                 } else if live && done > 0 && last_frame.lock().unwrap().elapsed() > timeout {
                     return Err(Error::Pipeline(format!(
@@ -230,6 +257,12 @@ fn build_and_watch(
 /// The bus's error as one line naming the element, the cause, and the input it came from.
 fn bus_error(err: &gst::message::Error, input: &str) -> Error {
     let source = err.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".into());
+    let factory = err
+        .src()
+        .and_then(|s| s.downcast_ref::<gst::Element>())
+        .and_then(|e| e.factory())
+        .map(|f| f.name().to_string())
+        .unwrap_or_default();
     let debug = err.debug().map(|d| d.to_string()).unwrap_or_default();
     // GStreamer's debug strings start with a source location; the last line says most.
     let detail = debug.lines().last().unwrap_or_default().trim().to_string();
@@ -238,7 +271,9 @@ fn bus_error(err: &gst::message::Error, input: &str) -> Error {
     } else {
         format!(" ({detail})")
     };
-    Error::Pipeline(format!("{source}: {}{detail} [--input {input}]", err.error()))
+    let hint =
+        jetson::hint(&factory, &format!("{} {debug}", err.error())).map(|h| format!(": {h}")).unwrap_or_default();
+    Error::Pipeline(format!("{source}: {}{detail}{hint} [--input {input}]", err.error()))
 }
 
 fn first_error(bus: &gst::Bus, input: &str) -> Option<Error> {

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
+use super::jetson;
 use super::source::{link_error, make_element};
-use crate::config::OutputConfig;
+use crate::config::{DisplaySink, Encoder, OutputConfig};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,39 +53,55 @@ impl Output {
     }
 
     /// Adds the sink elements to `pipeline` and returns the element to link translated frames to.
-    pub fn build(&self, pipeline: &gst::Pipeline, config: &OutputConfig, live: bool) -> Result<gst::Element> {
-        let convert = make_element("videoconvert")?;
-        let chain: Vec<gst::Element> = match self {
-            Self::Display => {
-                let sink = make_element("autovideosink")?;
-                vec![convert, sink]
-            }
+    /// `notes` says where a Jetson element was asked for (`auto`) but software had to do.
+    pub fn build(
+        &self,
+        pipeline: &gst::Pipeline,
+        config: &OutputConfig,
+        live: bool,
+        notes: &mut Vec<String>,
+    ) -> Result<gst::Element> {
+        let mut chain = vec![make_element("videoconvert")?];
+        match self {
+            Self::Display => match jetson::display(config.display_sink, notes)? {
+                DisplaySink::Nv3dsink => {
+                    chain.extend(jetson::to_nvmm(None)?);
+                    chain.push(make_element("nv3dsink")?);
+                }
+                _ => chain.push(make_element("autovideosink")?),
+            },
             Self::Null => {
                 let sink = make_element("fakesink")?;
                 sink.set_property("sync", false);
-                vec![convert, sink]
+                chain.push(sink);
             }
             Self::File(path) => {
+                let encoder = jetson::encoder(config.encoder, notes)?;
                 let partial = Self::partial_path(path);
                 std::fs::File::create(&partial)
                     .map_err(|e| Error::Invalid(format!("--output {}: cannot write: {e}", path.display())))?;
-                // x264enc would pick High 4:4:4 from RGB input, which most players refuse.
-                let caps = make_element("capsfilter")?;
-                caps.set_property("caps", gst::Caps::builder("video/x-raw").field("format", "I420").build());
-                let encode = make_element("x264enc")?;
-                encode.set_property("bitrate", config.bitrate_kbps);
-                encode.set_property_from_str("speed-preset", "veryfast");
-                if live {
-                    encode.set_property_from_str("tune", "zerolatency");
+                if encoder == Encoder::Nvv4l2h264enc {
+                    chain.extend(jetson::hardware_encoder(config.bitrate_kbps)?);
+                } else {
+                    // x264enc would pick High 4:4:4 from RGB input, which most players refuse.
+                    let caps = make_element("capsfilter")?;
+                    caps.set_property("caps", gst::Caps::builder("video/x-raw").field("format", "I420").build());
+                    let encode = make_element("x264enc")?;
+                    encode.set_property("bitrate", config.bitrate_kbps);
+                    encode.set_property_from_str("speed-preset", "veryfast");
+                    if live {
+                        encode.set_property_from_str("tune", "zerolatency");
+                    }
+                    chain.extend([caps, encode]);
                 }
                 let is_mkv = path.extension().is_some_and(|e| e == "mkv");
-                let mux = make_element(if is_mkv { "matroskamux" } else { "mp4mux" })?;
+                chain.push(make_element(if is_mkv { "matroskamux" } else { "mp4mux" })?);
                 let sink = make_element("filesink")?;
                 sink.set_property("location", partial.to_string_lossy().as_ref());
                 sink.set_property("sync", false);
-                vec![convert, caps, encode, mux, sink]
+                chain.push(sink);
             }
-        };
+        }
         pipeline.add_many(&chain).map_err(link_error)?;
         gst::Element::link_many(&chain).map_err(link_error)?;
         Ok(chain[0].clone())

@@ -15,6 +15,8 @@ pub enum Input {
     File(PathBuf),
     /// `v4l2:///dev/videoN`.
     Camera(PathBuf),
+    /// `csi://N`: a Jetson's CSI camera (nvarguscamerasrc sensor-id N).
+    Csi(u32),
     /// `rtsp://...`
     Rtsp(String),
     /// Any other URI with a scheme GStreamer handles (`http://...`).
@@ -33,6 +35,10 @@ impl Input {
             }
             return Ok(Self::Camera(PathBuf::from(device)));
         }
+        if let Some(sensor) = text.strip_prefix("csi://") {
+            let sensor = if sensor.is_empty() { Ok(0) } else { sensor.parse() };
+            return sensor.map(Self::Csi).map_err(|_| bad("name the sensor like csi://0".into()));
+        }
         if text.starts_with("rtsp://") || text.starts_with("rtsps://") {
             return Ok(Self::Rtsp(text.to_string()));
         }
@@ -43,7 +49,7 @@ impl Input {
             return Ok(Self::Uri(text.to_string()));
         }
         if text.is_empty() {
-            return Err(bad("empty; use test://, a video file, v4l2:///dev/videoN or rtsp://...".into()));
+            return Err(bad("empty; use test://, a video file, v4l2:///dev/videoN, csi://0 or rtsp://...".into()));
         }
         Self::file(Path::new(text), &bad)
     }
@@ -59,7 +65,7 @@ impl Input {
     pub fn is_live(&self, config: &InputConfig) -> bool {
         match self {
             Self::Test { .. } => config.live,
-            Self::Camera(_) | Self::Rtsp(_) => true,
+            Self::Camera(_) | Self::Csi(_) | Self::Rtsp(_) => true,
             Self::File(_) | Self::Uri(_) => false,
         }
     }
@@ -104,6 +110,12 @@ impl Input {
                 link_decoded(&decode, link);
                 Ok(())
             }
+            Self::Csi(sensor) => {
+                let chain = super::jetson::csi_camera(*sensor, config.width, config.height, config.framerate)?;
+                pipeline.add_many(&chain).map_err(link_error)?;
+                gst::Element::link_many(&chain).map_err(link_error)?;
+                link(&chain[chain.len() - 1].static_pad("src").expect("capsfilter has src"))
+            }
             Self::File(path) => {
                 let uri = gst::glib::filename_to_uri(path, None)
                     .map_err(|e| Error::Invalid(format!("--input {}: {e}", path.display())))?;
@@ -136,6 +148,16 @@ impl Input {
         pipeline.add(&decode).map_err(link_error)?;
         link_decoded(&decode, link);
         Ok(())
+    }
+
+    /// What to check when this input delivers no frame at all.
+    pub fn no_frame_hint(&self) -> &'static str {
+        match self {
+            Self::Csi(_) => {
+                "is the CSI camera connected and free? `sudo systemctl restart nvargus-daemon` frees a stuck one"
+            }
+            _ => "is the camera or stream there?",
+        }
     }
 }
 
@@ -179,4 +201,17 @@ fn set_pattern(src: &gst::Element, nick: &str) -> Result<()> {
     })?;
     src.set_property_from_value("pattern", &class.to_value(value.value()).expect("a value of this enum"));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csi_inputs_name_a_sensor() {
+        assert_eq!(Input::parse("csi://1").unwrap(), Input::Csi(1));
+        assert_eq!(Input::parse("csi://").unwrap(), Input::Csi(0));
+        assert!(Input::parse("csi://front").unwrap_err().to_string().contains("csi://0"));
+        assert!(Input::Csi(0).is_live(&InputConfig::default()));
+    }
 }

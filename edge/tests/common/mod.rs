@@ -7,6 +7,19 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Starts one of our own binaries: directly, or through `CYCLEGAN_TEST_RUNNER` when the tests
+/// run emulated for another architecture (scripts/cross-test.sh: qemu, as there is no binfmt).
+pub fn own_binary(path: &str) -> Command {
+    match std::env::var("CYCLEGAN_TEST_RUNNER") {
+        Ok(runner) if !runner.is_empty() => {
+            let mut cmd = Command::new(runner);
+            cmd.arg(path);
+            cmd
+        }
+        _ => Command::new(path),
+    }
+}
+
 /// The venv's Python (with onnx and onnxruntime), made by scripts/install.sh.
 pub fn python() -> PathBuf {
     let venv = workspace().join(".venv/bin/python");
