@@ -28,44 +28,67 @@ fn require(factories: &[&str], needed_by: &str, otherwise: &str) -> Result<()> {
     }
 }
 
-/// The hardware encoder writes byte-stream H.264 into NVMM buffers; the muxers want avc.
-const HW_ENCODE: [&str; 3] = ["nvvidconv", "nvv4l2h264enc", "h264parse"];
-const HW_DISPLAY: [&str; 2] = ["nvvidconv", "nv3dsink"];
+/// NVIDIA's elements for one job, and the software element that does it elsewhere.
+struct Job {
+    /// All must be registered. The hardware encoder writes byte-stream H.264 into NVMM buffers,
+    /// so it needs h264parse before the muxers.
+    nvidia: &'static [&'static str],
+    software: &'static str,
+    flag: &'static str,
+    what: &'static str,
+}
+
+const ENCODE: Job = Job {
+    nvidia: &["nvvidconv", "nvv4l2h264enc", "h264parse"],
+    software: "x264enc",
+    flag: "--encoder",
+    what: "Jetson hardware encoding",
+};
+const DISPLAY: Job = Job {
+    nvidia: &["nvvidconv", "nv3dsink"],
+    software: "autovideosink",
+    flag: "--display-sink",
+    what: "Jetson display",
+};
+
+impl Job {
+    /// `Some(true)`: NVIDIA's, which must be there; `Some(false)`: software; `None` (auto):
+    /// NVIDIA's where the registry has them all, else software, saying so in `notes`.
+    fn use_nvidia(&self, asked: Option<bool>, notes: &mut Vec<String>) -> Result<bool> {
+        let absent = self.nvidia.iter().find(|f| !available(f));
+        match (asked, absent) {
+            (Some(false), _) => Ok(false),
+            (_, None) => Ok(true),
+            (Some(true), Some(f)) => {
+                let (flag, software) = (self.flag, self.software);
+                Err(missing(f, &format!("{flag} {}", self.nvidia[1]), &format!("Or use {flag} {software}.")))
+            }
+            (None, Some(f)) => {
+                notes.push(format!("no `{f}` here ({}): using {} instead", self.what, self.software));
+                Ok(false)
+            }
+        }
+    }
+}
 
 /// The encoder a file output uses; `notes` says when `auto` fell back to software.
 pub fn encoder(choice: Encoder, notes: &mut Vec<String>) -> Result<Encoder> {
-    match choice {
-        Encoder::X264enc => Ok(Encoder::X264enc),
-        Encoder::Nvv4l2h264enc => {
-            require(&HW_ENCODE, "--encoder nvv4l2h264enc", "Or use --encoder x264enc (software).")?;
-            Ok(Encoder::Nvv4l2h264enc)
-        }
-        Encoder::Auto => match HW_ENCODE.iter().find(|f| !available(f)) {
-            None => Ok(Encoder::Nvv4l2h264enc),
-            Some(f) => {
-                notes.push(format!("no `{f}` here (Jetson hardware encoding): encoding with x264enc on the CPU"));
-                Ok(Encoder::X264enc)
-            }
-        },
-    }
+    let asked = match choice {
+        Encoder::Auto => None,
+        Encoder::X264enc => Some(false),
+        Encoder::Nvv4l2h264enc => Some(true),
+    };
+    Ok(if ENCODE.use_nvidia(asked, notes)? { Encoder::Nvv4l2h264enc } else { Encoder::X264enc })
 }
 
 /// The sink `display://` uses; `notes` says when `auto` fell back to software.
 pub fn display(choice: DisplaySink, notes: &mut Vec<String>) -> Result<DisplaySink> {
-    match choice {
-        DisplaySink::Autovideosink => Ok(DisplaySink::Autovideosink),
-        DisplaySink::Nv3dsink => {
-            require(&HW_DISPLAY, "--display-sink nv3dsink", "Or use --display-sink autovideosink.")?;
-            Ok(DisplaySink::Nv3dsink)
-        }
-        DisplaySink::Auto => match HW_DISPLAY.iter().find(|f| !available(f)) {
-            None => Ok(DisplaySink::Nv3dsink),
-            Some(f) => {
-                notes.push(format!("no `{f}` here (Jetson display): showing frames with autovideosink"));
-                Ok(DisplaySink::Autovideosink)
-            }
-        },
-    }
+    let asked = match choice {
+        DisplaySink::Auto => None,
+        DisplaySink::Autovideosink => Some(false),
+        DisplaySink::Nv3dsink => Some(true),
+    };
+    Ok(if DISPLAY.use_nvidia(asked, notes)? { DisplaySink::Nv3dsink } else { DisplaySink::Autovideosink })
 }
 
 fn nvmm_caps(format: Option<&str>) -> gst::Caps {
