@@ -16,13 +16,12 @@ export ORT_DYLIB_PATH="$PWD/target/$target/onnxruntime/libonnxruntime.so.$ort_ve
 export CYCLEGAN_TEST_RUNNER="$PWD/scripts/aarch64/runner"
 # Emulated, ONNX Runtime runs ~200x slower than natively (seconds per frame): the `run` tests
 # whose point is timing (live drops, Ctrl-C mid-run, seconds-long timeouts) would measure the
-# emulator, and the long ones (a sensitivity sweep, 42 frames of `run`) would double CI's time.
-# They run natively (scripts/test.sh); `run` itself is checked emulated just below.
+# emulator, and calibration's sensitivity sweep would add minutes; they run natively
+# (scripts/test.sh).
 cargo test --locked -j 2 --target "$target" -p cyclegan-edge -p cyclegan-calibration -- \
   --skip a_live_input_faster_than_the_model_drops_frames_instead_of_stalling \
   --skip ctrl_c_mid_recording_leaves_a_playable_file_and_exits_zero \
   --skip bad_input_fails_fast_names_the_cause_and_writes_nothing \
-  --skip test_pattern_to_mp4_then_that_file_as_input \
   --skip keep_fp_and_target_psnr_leave_layers_in_float
 
 out=target/$target/demo.mp4
