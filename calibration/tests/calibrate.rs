@@ -31,6 +31,25 @@ fn calib(args: &[&str]) -> Output {
     cmd.current_dir(workspace()).args(["--quiet", "--threads", "2"]).args(args).output().unwrap()
 }
 
+/// `cyclegan-calib` on the demo generator and the fixture images at `size`, writing `out` and the
+/// report folder `report`, with `extra` flags.
+fn calib_demo(size: &str, out: &Path, report: &Path, extra: &[&str]) -> Output {
+    let (model, images) = (demo_model(), fixtures());
+    let base = [
+        "--model",
+        model.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--size",
+        size,
+        "--out",
+        out.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    calib(&[&base[..], extra].concat())
+}
+
 fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
@@ -53,20 +72,7 @@ fn report(dir: &Path) -> serde_json::Value {
 fn qdq_model_is_valid_onnx_and_onnxruntime_measures_what_the_report_says() {
     let dir = tempfile::tempdir().unwrap();
     let (int8, cache, rep) = (dir.path().join("G.int8.onnx"), dir.path().join("G.calib"), dir.path().join("report"));
-    let out = calib(&[
-        "--model",
-        demo_model().to_str().unwrap(),
-        "--images",
-        fixtures().to_str().unwrap(),
-        "--size",
-        "96",
-        "--out",
-        int8.to_str().unwrap(),
-        "--trt-cache",
-        cache.to_str().unwrap(),
-        "--report",
-        rep.to_str().unwrap(),
-    ]);
+    let out = calib_demo("96", &int8, &rep, &["--trt-cache", cache.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     let ours = report(&rep);
     let theirs = python_check(&demo_model(), &int8, &rep);
@@ -107,22 +113,7 @@ fn keep_fp_and_target_psnr_leave_layers_in_float() {
     let dir = tempfile::tempdir().unwrap();
     let int8 = dir.path().join("keep.onnx");
     let rep = dir.path().join("report");
-    let out = calib(&[
-        "--model",
-        demo_model().to_str().unwrap(),
-        "--images",
-        fixtures().to_str().unwrap(),
-        "--size",
-        "64",
-        "--method",
-        "percentile",
-        "--keep-fp",
-        "model.1.Conv,model.23.Conv",
-        "--out",
-        int8.to_str().unwrap(),
-        "--report",
-        rep.to_str().unwrap(),
-    ]);
+    let out = calib_demo("64", &int8, &rep, &["--method", "percentile", "--keep-fp", "model.1.Conv,model.23.Conv"]);
     assert!(out.status.success(), "{}", text(&out));
     let r = report(&rep);
     assert_eq!(r["kept_fp"], serde_json::json!(["model.1.Conv", "model.23.Conv"]));
@@ -142,20 +133,7 @@ fn keep_fp_and_target_psnr_leave_layers_in_float() {
     // A target above what all-INT8 reaches keeps the most damaging layers until it is met.
     let all = r["int8_all"]["psnr_db"].as_f64().unwrap();
     let target = format!("{:.1}", all + 3.0);
-    let out = calib(&[
-        "--model",
-        demo_model().to_str().unwrap(),
-        "--images",
-        fixtures().to_str().unwrap(),
-        "--size",
-        "64",
-        "--target-psnr",
-        &target,
-        "--out",
-        int8.to_str().unwrap(),
-        "--report",
-        rep.to_str().unwrap(),
-    ]);
+    let out = calib_demo("64", &int8, &rep, &["--target-psnr", &target]);
     assert!(out.status.success(), "{}", text(&out));
     let r = report(&rep);
     let kept = r["kept_fp"].as_array().unwrap();
