@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the workspace needs on Debian/Ubuntu: system packages, a Rust toolchain
-# (if none), GStreamer with its development files, and a Python venv in .venv with PyTorch
-# (libtorch for tch, and the reference peer) and ONNX Runtime (the edge runtime's CPU engine).
+# (if none), GStreamer with its development files, a Python venv in .venv with PyTorch
+# (libtorch for tch, and the reference peer) and ONNX Runtime (the edge runtime's CPU engine),
+# and TensorRT's headers (for the TensorRT shim; TensorRT itself is loaded at run time).
 # Safe to run again: finished steps are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +46,10 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.requirements-*
   touch "$stamp"
 fi
+
+# TensorRT's headers for the TensorRT shim where no TensorRT SDK is installed (edge/build.rs
+# prefers the system's: JetPack's, or NVIDIA's libnvinfer-dev).
+scripts/tensorrt-headers.sh >/dev/null
 
 # A stable path to the wheel's libtorch for .cargo/config.toml (LIBTORCH).
 torch_dir=$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')

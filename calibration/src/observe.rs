@@ -36,7 +36,7 @@ pub fn open(model: &ModelProto, origin: &str, threads: usize) -> Result<CpuBacke
     use prost::Message;
     let bytes = model.encode_to_vec();
     let model = Model::from_bytes(Cow::Owned(bytes), origin)?;
-    Ok(CpuBackend::open(&model, &BackendOptions { threads, onnxruntime: None })?)
+    Ok(CpuBackend::open(&model, &BackendOptions { threads, ..Default::default() })?)
 }
 
 /// Histograms of `names` (activations of `model`, the graph input included) over `samples`.

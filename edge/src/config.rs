@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
+use crate::backend::tensorrt::Precision;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,11 +20,26 @@ pub struct InferenceConfig {
     pub strength: f64,
     /// CPU inference threads (0: all cores).
     pub threads: usize,
+    /// TensorRT engine precision.
+    pub precision: Precision,
+    /// TensorRT engine file to use (rebuilt there when it does not match); empty: the cache.
+    pub engine: Option<PathBuf>,
+    /// Folder of cached TensorRT engines; empty: ~/.cache/cyclegan-edge/engines.
+    pub engine_cache: Option<PathBuf>,
 }
 
 impl Default for InferenceConfig {
     fn default() -> Self {
-        Self { model: None, backend: BackendKind::Auto, inference_size: "auto".into(), strength: 1.0, threads: 0 }
+        Self {
+            model: None,
+            backend: BackendKind::Auto,
+            inference_size: "auto".into(),
+            strength: 1.0,
+            threads: 0,
+            precision: Precision::default(),
+            engine: None,
+            engine_cache: None,
+        }
     }
 }
 
@@ -174,6 +190,15 @@ pub struct Overrides {
     /// CPU inference threads (0: all cores).
     #[arg(long, help_heading = "Inference")]
     pub threads: Option<usize>,
+    /// TensorRT engine precision (int8 needs the Q/DQ model of cyclegan-calib).
+    #[arg(long, help_heading = "Inference", value_enum)]
+    pub precision: Option<Precision>,
+    /// TensorRT engine file to use, e.g. from `cyclegan-edge build` (rebuilt there if it does not match).
+    #[arg(long, help_heading = "Inference")]
+    pub engine: Option<PathBuf>,
+    /// Folder of cached TensorRT engines.
+    #[arg(long, help_heading = "Inference")]
+    pub engine_cache: Option<PathBuf>,
     /// test://[PATTERN], a video file, v4l2:///dev/videoN, csi://N (Jetson CSI camera), rtsp://HOST/PATH
     /// or another URI.
     #[arg(long, help_heading = "Input")]
@@ -235,6 +260,13 @@ impl Overrides {
         set(&mut c.inference.inference_size, &self.inference_size);
         set(&mut c.inference.strength, &self.strength);
         set(&mut c.inference.threads, &self.threads);
+        set(&mut c.inference.precision, &self.precision);
+        if self.engine.is_some() {
+            c.inference.engine = self.engine.clone();
+        }
+        if self.engine_cache.is_some() {
+            c.inference.engine_cache = self.engine_cache.clone();
+        }
         set(&mut c.input.input, &self.input);
         set(&mut c.input.width, &self.width);
         set(&mut c.input.height, &self.height);

@@ -15,6 +15,19 @@ pub enum Error {
     RuntimeLoad { path: PathBuf, reason: String },
     #[error("ONNX Runtime: {0}")]
     Inference(String),
+    #[error(
+        "TensorRT not found (looked in {looked}){}. JetPack ships it; on a desktop install NVIDIA's \
+         libnvinfer and libnvonnxparser packages or `pip install tensorrt-cu13-libs` into .venv, or give the \
+         library with --tensorrt-lib",
+        if partial.is_empty() { String::new() } else { format!("; found only {partial}") }
+    )]
+    TensorrtMissing { looked: String, partial: String },
+    #[error("TensorRT library {path}: {reason}")]
+    TensorrtLoad { path: PathBuf, reason: String },
+    #[error("TensorRT: {0}")]
+    Tensorrt(String),
+    #[error("CUDA: {0}")]
+    Cuda(String),
     #[error("backend `{0}` is not available: {1}")]
     BackendUnavailable(String, String),
     #[error("{0}")]

@@ -3,9 +3,11 @@
 //! - [`model`]: the ONNX file (or the bundled demo) and what its metadata promises;
 //! - [`backend`]: engines that run it ([`backend::CpuBackend`]: ONNX Runtime, loaded at run time);
 //! - [`frame`], [`preprocess`], [`translator`]: frames in GStreamer's layouts to tensors and back;
-//! - `gst` (feature `gst`): the `cyclegan` element; `pipeline`: the pipelines `cyclegan-edge` runs.
+//! - `gst` (feature `gst`): the `cyclegan` element; `pipeline`: the pipelines `cyclegan-edge` runs;
+//! - [`doctor`]: what this machine offers (GPU, TensorRT, GStreamer elements) and a TensorRT self-test.
 pub mod backend;
 pub mod config;
+pub mod doctor;
 mod error;
 pub mod frame;
 pub mod model;
@@ -15,6 +17,7 @@ pub mod translator;
 
 #[cfg(feature = "gst")]
 pub mod bench;
+pub mod bench_kernels;
 #[cfg(feature = "gst")]
 pub mod gst;
 #[cfg(feature = "gst")]

@@ -6,8 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use cyclegan_edge::backend::cuda::device::Gpu;
+use cyclegan_edge::backend::tensorrt::{
+    Precision, Profile, Severity, TensorRt, TensorrtOptions, effective_precision, ensure_engine, parse_shape,
+};
 use cyclegan_edge::bench::{self, BenchOptions};
 use cyclegan_edge::config::{EdgeConfig, Overrides};
+use cyclegan_edge::doctor;
+use cyclegan_edge::model::Model;
 use cyclegan_edge::pipeline::{self, Event, LiveStats};
 
 #[derive(Parser)]
@@ -26,6 +32,26 @@ enum Command {
         config: Option<PathBuf>,
         #[command(flatten)]
         overrides: Overrides,
+    },
+    /// Build a TensorRT engine from a generator ONNX (on the machine that will run it)
+    Build(BuildArgs),
+    /// What this machine offers: GPU, NVRTC, TensorRT, ONNX Runtime, GStreamer elements; and
+    /// where TensorRT and a GPU exist, a self-test of an engine against the CPU backend
+    Doctor {
+        /// Skip the TensorRT self-test (it builds two small engines: about a minute on a Jetson).
+        #[arg(long)]
+        no_self_test: bool,
+    },
+    /// The CUDA frame kernels' throughput vs the GPU's own frame copy, per pixel format
+    BenchKernels {
+        /// Frame size WxH.
+        #[arg(long, default_value = "1920x1080")]
+        frame: String,
+        /// Inference tensor size WxH.
+        #[arg(long, default_value = "512x288")]
+        size: String,
+        #[arg(long, default_value_t = 200)]
+        iters: usize,
     },
     /// Our CPU backend vs ONNX Runtime in Python, and pipeline fps vs backend fps
     Bench {
@@ -51,6 +77,97 @@ enum Command {
         #[arg(long, default_value = ".venv/bin/python")]
         python: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// Generator ONNX (FP32 export, or the Q/DQ model of cyclegan-calib for int8).
+    #[arg(long)]
+    onnx: PathBuf,
+    /// Engine file to write (with its key beside it, FILE.json).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value_t = Precision::Fp16)]
+    precision: Precision,
+    /// One input size, WxH (multiples of 4): the fastest engine for a fixed camera.
+    #[arg(long, conflicts_with = "profile")]
+    size: Option<String>,
+    /// Input shapes MIN:OPT:MAX, each WxH or NxCxHxW (like trtexec's --minShapes/--optShapes/--maxShapes).
+    #[arg(long)]
+    profile: Option<String>,
+    /// Builder workspace limit in MiB.
+    #[arg(long, default_value_t = 1024)]
+    workspace: u64,
+    /// Timing cache to read and update (makes rebuilds much faster).
+    #[arg(long)]
+    timing_cache: Option<PathBuf>,
+    /// TensorRT 10 only: INT8 calibration cache for a model without Q/DQ nodes.
+    #[arg(long)]
+    calibration_cache: Option<PathBuf>,
+    /// libnvinfer to use (a file or a folder; default: the usual places).
+    #[arg(long)]
+    tensorrt_lib: Option<PathBuf>,
+    /// CUDA device.
+    #[arg(long, default_value_t = 0)]
+    device: usize,
+    /// Show TensorRT's info messages too.
+    #[arg(long)]
+    verbose: bool,
+}
+
+fn build(args: BuildArgs) -> Result<()> {
+    let profile = match (&args.size, &args.profile) {
+        (Some(size), _) => Profile::fixed(parse_shape(size, "--size")?),
+        (None, Some(profile)) => Profile::parse(profile, "--profile")?,
+        (None, None) => anyhow::bail!("give the input size: --size WxH, or --profile MIN:OPT:MAX"),
+    };
+    if args.out.extension().is_none_or(|e| e == "onnx") {
+        anyhow::bail!("--out {}: name the engine file, e.g. G.engine", args.out.display());
+    }
+    let model = Model::load(Some(&args.onnx)).with_context(|| format!("--onnx {}", args.onnx.display()))?;
+    let (precision, note) = effective_precision(&model, args.precision);
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
+    let severity = if args.verbose { Severity::Info } else { Severity::Warning };
+    let tensorrt = TensorRt::open(args.tensorrt_lib.as_deref(), severity)?;
+    let gpu = Gpu::open(args.device)?;
+    let options = TensorrtOptions {
+        precision: args.precision,
+        engine: Some(args.out.clone()),
+        profile: Some(profile),
+        workspace_mib: args.workspace,
+        calibration_cache: args.calibration_cache.clone(),
+        library: args.tensorrt_lib.clone(),
+        device: args.device,
+        ..TensorrtOptions::default()
+    };
+    eprintln!(
+        "building {} for {} with TensorRT {} ({profile_text}, {})",
+        args.onnx.display(),
+        gpu.describe(),
+        tensorrt.version,
+        precision,
+        profile_text = profile.describe()
+    );
+    let built = ensure_engine(&tensorrt, &gpu, &model, &options, profile, args.timing_cache.as_deref())?;
+    let size = std::fs::metadata(&built.engine).map(|m| m.len()).unwrap_or(0);
+    match built.rebuilt {
+        None => println!("{} is up to date (its key matches)", built.engine.display()),
+        Some(why) => {
+            println!("{}: {:.1} MB, built in {:.0} s ({why})", built.engine.display(), size as f64 / 1e6, built.seconds)
+        }
+    }
+    Ok(())
+}
+
+fn doctor(self_test: bool) -> Result<()> {
+    let checks = doctor::checks(self_test);
+    print!("{}", doctor::table(&checks));
+    if checks.iter().any(|c| c.status == doctor::Status::Failed) {
+        anyhow::bail!("a check failed (see above)");
+    }
+    Ok(())
 }
 
 fn stats_line(s: &LiveStats) -> String {
@@ -118,6 +235,19 @@ fn run(config: Option<PathBuf>, overrides: Overrides) -> Result<()> {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run { config, overrides } => run(config, overrides),
+        Command::Build(args) => build(args),
+        Command::Doctor { no_self_test } => doctor(!no_self_test),
+        Command::BenchKernels { frame, size, iters } => {
+            let tensor = parse_shape(&size, "--size")?;
+            let size = (tensor[3] as usize, tensor[2] as usize);
+            let frame = match frame.split_once('x').map(|(w, h)| (w.parse::<usize>(), h.parse::<usize>())) {
+                Some((Ok(w), Ok(h))) if w > 0 && h > 0 => (w, h),
+                _ => anyhow::bail!("--frame {frame}: give WxH, like 1920x1080"),
+            };
+            let (device, rows) = cyclegan_edge::bench_kernels::run(frame, size, iters)?;
+            print!("{}", cyclegan_edge::bench_kernels::table(&device, frame, size, &rows));
+            Ok(())
+        }
         Command::Bench { model, size, threads, iters, warmup, frames, rounds, python } => {
             let (w, h) = match size.parse::<cyclegan_edge::preprocess::InferenceSize>()? {
                 cyclegan_edge::preprocess::InferenceSize::Exact(w, h) => (w as usize, h as usize),

@@ -36,6 +36,11 @@ impl FrameTranslator {
         self.backend.as_ref()
     }
 
+    /// The backend's notes since the last call (see [`Backend::take_notes`]).
+    pub fn take_notes(&mut self) -> Vec<String> {
+        self.backend.take_notes()
+    }
+
     /// (width, height) of the tensor for a frame of this size.
     pub fn inference_size(&self, width: usize, height: usize) -> (usize, usize) {
         self.size.resolve(width, height, self.training_resolution)
@@ -59,8 +64,12 @@ impl FrameTranslator {
         result
     }
 
-    /// Translates a frame where it lies.
+    /// Translates a frame where it lies: on the backend's device where it can, else on the CPU.
     pub fn translate_in_place(&mut self, frame: &mut FrameMut<'_>, yuv: YuvSpec) -> Result<()> {
+        let size = self.inference_size(frame.width, frame.height);
+        if let Some(result) = self.backend.translate_frame(frame, yuv, size, self.strength) {
+            return result;
+        }
         let mut rgb = std::mem::take(&mut self.rgb);
         frame.as_ref().to_rgb(&mut rgb, yuv);
         let result = self.translate_rgb(&rgb, (frame.width, frame.height)).map(|out| frame.write_rgb(out, yuv));

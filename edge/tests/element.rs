@@ -115,11 +115,11 @@ fn element_output_equals_the_library_on_every_format_at_an_odd_size() {
     let (w, h) = (161, 97);
     let yuv = YuvSpec { matrix: YuvMatrix::Bt709, range: YuvRange::Limited };
     let model = Model::bundled().unwrap();
-    let options = BackendOptions { threads: 1, onnxruntime: None };
+    let options = BackendOptions { threads: 1, ..Default::default() };
     for format in PixelFormat::ALL {
         for (strength, size) in [(1.0f32, "64"), (0.6, "48x32")] {
             let inference: InferenceSize = size.parse().unwrap();
-            let backend = backend::open(BackendKind::Cpu, &model, &options).unwrap();
+            let backend = backend::open(BackendKind::Cpu, &model, &options).unwrap().backend;
             let mut direct = FrameTranslator::new(backend, inference, model.metadata.training_resolution, strength);
             let inputs: Vec<Frame> = (0..2).map(|i| Frame::from_rgb(format, w, h, &scene(w, h, i * 11), yuv)).collect();
             let expected: Vec<Vec<u8>> = inputs

@@ -23,7 +23,7 @@ fn worst_difference(model_path: &std::path::Path, model: &Model) -> f32 {
         pre.to_tensor(&common::scene(200, 120, seed), (200, 120), (w, h), &mut one);
         input.extend(one);
     }
-    let mut backend = CpuBackend::open(model, &BackendOptions { threads: 2, onnxruntime: None }).unwrap();
+    let mut backend = CpuBackend::open(model, &BackendOptions { threads: 2, ..Default::default() }).unwrap();
     let mut ours = Vec::new();
     backend.run(&input, [2, 3, h, w], &mut ours).unwrap();
     let dir = tempfile::tempdir().unwrap();

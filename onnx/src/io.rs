@@ -22,6 +22,10 @@ pub fn decode_model(bytes: &[u8]) -> std::result::Result<ModelProto, String> {
     Ok(model)
 }
 
+pub fn encode_model(model: &ModelProto) -> Vec<u8> {
+    model.encode_to_vec()
+}
+
 pub fn read_model(path: &Path) -> Result<ModelProto> {
     let size = std::fs::metadata(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?.len();
     if size > MAX_MODEL_BYTES {
@@ -34,7 +38,7 @@ pub fn read_model(path: &Path) -> Result<ModelProto> {
 pub fn write_model(path: &Path, model: &ModelProto) -> Result<()> {
     let file_name = path.file_name().ok_or_else(|| file_error(path, "is not a file path"))?;
     let tmp = path.with_file_name(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
-    let bytes = model.encode_to_vec();
+    let bytes = encode_model(model);
     let write = || -> std::io::Result<()> {
         use std::io::Write;
         let mut f = std::fs::File::create(&tmp)?;
@@ -61,7 +65,7 @@ mod tests {
         let model = ModelProto { ir_version: 8, graph: Some(Default::default()), ..Default::default() };
         write_model(&path, &model).unwrap();
         assert_eq!(read_model(&path).unwrap(), model);
-        let bytes = model.encode_to_vec();
+        let bytes = encode_model(&model);
         std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
         assert!(read_model(&path).is_err());
     }

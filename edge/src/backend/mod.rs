@@ -1,6 +1,8 @@
 //! Inference backends: run a generator on a batch of tensors at an inference size.
 mod cpu;
+pub mod cuda;
 mod runtime;
+pub mod tensorrt;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -8,7 +10,9 @@ use std::str::FromStr;
 
 pub use cpu::CpuBackend;
 pub use runtime::{find_onnxruntime, onnxruntime_candidates};
+pub use tensorrt::{TensorrtBackend, TensorrtOptions};
 
+use crate::frame::{FrameMut, YuvSpec};
 use crate::model::Model;
 use crate::{Error, Result};
 
@@ -19,6 +23,23 @@ pub trait Backend: Send {
 
     /// Translates `input` of `shape` into `output` (resized to the same length).
     fn run(&mut self, input: &[f32], shape: [usize; 4], output: &mut Vec<f32>) -> Result<()>;
+
+    /// Translates a whole frame in place where the backend does pre- and post-processing on its
+    /// own device (TensorRT: CUDA kernels); None: the caller's CPU path does them, calling `run`.
+    fn translate_frame(
+        &mut self,
+        _frame: &mut FrameMut<'_>,
+        _yuv: YuvSpec,
+        _size: (usize, usize),
+        _strength: f32,
+    ) -> Option<Result<()>> {
+        None
+    }
+
+    /// Lines for a person that came up since the last call (an engine built, and why).
+    fn take_notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Which backend the `backend` property / `--backend` flag asks for.
@@ -60,15 +81,32 @@ pub struct BackendOptions {
     pub threads: usize,
     /// libonnxruntime.so to load; default: ORT_DYLIB_PATH, then the usual places.
     pub onnxruntime: Option<PathBuf>,
+    pub tensorrt: TensorrtOptions,
 }
 
-/// Opens `model` on the backend `kind` asks for.
-pub fn open(kind: BackendKind, model: &Model, options: &BackendOptions) -> Result<Box<dyn Backend>> {
+/// A backend, and why `auto` chose it when it fell back.
+pub struct Opened {
+    pub backend: Box<dyn Backend>,
+    pub note: Option<String>,
+}
+
+/// Opens `model` on the backend `kind` asks for; `auto` tries TensorRT where there is a CUDA
+/// driver and falls back to the CPU, saying why.
+pub fn open(kind: BackendKind, model: &Model, options: &BackendOptions) -> Result<Opened> {
+    let cpu = || -> Result<Box<dyn Backend>> { Ok(Box::new(CpuBackend::open(model, options)?)) };
     match kind {
-        BackendKind::Auto | BackendKind::Cpu => Ok(Box::new(CpuBackend::open(model, options)?)),
-        BackendKind::Tensorrt => Err(Error::BackendUnavailable(
-            "tensorrt".into(),
-            "this build has no TensorRT backend; use backend=cpu (or auto)".into(),
-        )),
+        BackendKind::Cpu => Ok(Opened { backend: cpu()?, note: None }),
+        BackendKind::Tensorrt => {
+            Ok(Opened { backend: Box::new(TensorrtBackend::open(model, &options.tensorrt)?), note: None })
+        }
+        // Without a GPU driver there is nothing to say: the CPU is the only choice.
+        BackendKind::Auto if !cuda::device::driver_present() => Ok(Opened { backend: cpu()?, note: None }),
+        BackendKind::Auto => match TensorrtBackend::open(model, &options.tensorrt) {
+            Ok(backend) => Ok(Opened { backend: Box::new(backend), note: None }),
+            Err(e) => Ok(Opened {
+                backend: cpu()?,
+                note: Some(format!("backend auto: using the CPU, TensorRT is not usable: {e}")),
+            }),
+        },
     }
 }

@@ -1,3 +1,4 @@
+use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,8 +13,9 @@ use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 use gstreamer_video::subclass::prelude::*;
 
-use super::{BackendProperty, STATS_MESSAGE};
-use crate::backend::{self, BackendOptions};
+use super::{BackendProperty, NOTE_MESSAGE, STATS_MESSAGE};
+use crate::backend::tensorrt::Precision;
+use crate::backend::{self, BackendOptions, Opened, TensorrtOptions};
 use crate::frame::{FrameMut, PixelFormat, YuvMatrix, YuvRange, YuvSpec};
 use crate::model::Model;
 use crate::preprocess::InferenceSize;
@@ -31,6 +33,9 @@ struct Settings {
     strength: f64,
     threads: u32,
     stats_interval_ms: u32,
+    precision: Precision,
+    engine: Option<String>,
+    engine_cache: Option<String>,
 }
 
 impl Default for Settings {
@@ -42,6 +47,9 @@ impl Default for Settings {
             strength: 1.0,
             threads: 0,
             stats_interval_ms: 1000,
+            precision: Precision::default(),
+            engine: None,
+            engine_cache: None,
         }
     }
 }
@@ -103,6 +111,26 @@ impl ObjectImpl for CycleGan {
                     .maximum(1024)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("precision")
+                    .nick("Precision")
+                    .blurb(
+                        "TensorRT engine precision: fp32, fp16 or int8 (int8 needs the Q/DQ model of cyclegan-calib)",
+                    )
+                    .default_value(Some(Precision::default().name()))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("engine")
+                    .nick("Engine")
+                    .blurb(
+                        "TensorRT engine file to use, rebuilt there when it does not match (unset: the engine cache)",
+                    )
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("engine-cache")
+                    .nick("Engine cache")
+                    .blurb("Folder of cached TensorRT engines (unset: ~/.cache/cyclegan-edge/engines)")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("stats-interval")
                     .nick("Statistics interval")
                     .blurb("Milliseconds between `cyclegan-stats` element messages on the bus (0: none)")
@@ -132,6 +160,19 @@ impl ObjectImpl for CycleGan {
             }
             "threads" => settings.threads = value.get().expect("type checked"),
             "stats-interval" => settings.stats_interval_ms = value.get().expect("type checked"),
+            "precision" => {
+                let text = value.get::<Option<String>>().expect("type checked").unwrap_or_default();
+                match text.parse() {
+                    Ok(precision) => settings.precision = precision,
+                    Err(e) => gst::error!(CAT, imp = self, "{e}; keeping {}", settings.precision),
+                }
+            }
+            "engine" => {
+                settings.engine = value.get::<Option<String>>().expect("type checked").filter(|s| !s.is_empty())
+            }
+            "engine-cache" => {
+                settings.engine_cache = value.get::<Option<String>>().expect("type checked").filter(|s| !s.is_empty())
+            }
             other => unreachable!("no property {other}"),
         }
     }
@@ -145,6 +186,9 @@ impl ObjectImpl for CycleGan {
             "strength" => settings.strength.to_value(),
             "threads" => settings.threads.to_value(),
             "stats-interval" => settings.stats_interval_ms.to_value(),
+            "precision" => settings.precision.name().to_value(),
+            "engine" => settings.engine.to_value(),
+            "engine-cache" => settings.engine_cache.to_value(),
             other => unreachable!("no property {other}"),
         }
     }
@@ -191,10 +235,22 @@ impl BaseTransformImpl for CycleGan {
         if model.quantized {
             gst::info!(CAT, imp = self, "{} holds Q/DQ nodes; the CPU backend runs it dequantized", model.origin);
         }
-        let options = BackendOptions { threads: settings.threads as usize, onnxruntime: None };
-        let backend = backend::open(settings.backend.into(), &model, &options)
+        let options = BackendOptions {
+            threads: settings.threads as usize,
+            onnxruntime: None,
+            tensorrt: TensorrtOptions {
+                precision: settings.precision,
+                engine: settings.engine.as_ref().map(PathBuf::from),
+                cache_dir: settings.engine_cache.as_ref().map(PathBuf::from),
+                ..TensorrtOptions::default()
+            },
+        };
+        let Opened { backend, note } = backend::open(settings.backend.into(), &model, &options)
             .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ("{e}")))?;
         gst::info!(CAT, imp = self, "{} on {}", model.describe(), backend.describe());
+        if let Some(note) = note {
+            self.post_note(&note);
+        }
         let translator = FrameTranslator::new(
             backend,
             settings.inference_size,
@@ -209,6 +265,15 @@ impl BaseTransformImpl for CycleGan {
         self.opened.lock().unwrap().take();
         self.running.lock().unwrap().take();
         Ok(())
+    }
+}
+
+impl CycleGan {
+    /// A line for the person running the pipeline, as a `cyclegan-note` element message.
+    fn post_note(&self, text: &str) {
+        gst::info!(CAT, imp = self, "{text}");
+        let structure = gst::Structure::builder(NOTE_MESSAGE).field("text", text).build();
+        let _ = self.obj().post_message(gst::message::Element::builder(structure).src(&*self.obj()).build());
     }
 }
 
@@ -275,6 +340,7 @@ impl VideoFilterImpl for CycleGan {
             return Err(gst::FlowError::Error);
         }
         running.window.record(started.elapsed());
+        let notes = running.translator.take_notes();
         let interval = self.settings.lock().unwrap().stats_interval_ms;
         if interval > 0 && running.window.elapsed() >= Duration::from_millis(interval as u64) {
             let summary = running.window.take();
@@ -290,6 +356,9 @@ impl VideoFilterImpl for CycleGan {
                 .build();
             drop(guard);
             let _ = self.obj().post_message(gst::message::Element::builder(structure).src(&*self.obj()).build());
+        }
+        for note in notes {
+            self.post_note(&note);
         }
         Ok(gst::FlowSuccess::Ok)
     }

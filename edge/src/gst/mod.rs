@@ -9,6 +9,10 @@ use gstreamer::prelude::*;
 /// `latency-p50-ms`, `latency-p95-ms`, `inference-width`, `inference-height`, `backend`).
 pub const STATS_MESSAGE: &str = "cyclegan-stats";
 
+/// Name of the element message carrying a line for a person (field `text`): the backend `auto`
+/// chose and why, a TensorRT engine built or taken from the cache.
+pub const NOTE_MESSAGE: &str = "cyclegan-note";
+
 glib::wrapper! {
     /// Translates video frames with a CycleGAN generator.
     pub struct CycleGan(ObjectSubclass<imp::CycleGan>)

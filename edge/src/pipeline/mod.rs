@@ -14,6 +14,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 pub use inspect::{VideoSummary, decode_file};
+pub use jetson::available as element_available;
 pub use sink::Output;
 pub use source::Input;
 
@@ -122,9 +123,16 @@ fn build_and_watch(
         .property("backend", crate::gst::BackendProperty::from(inference.backend))
         .property("inference-size", inference.inference_size.as_str())
         .property("strength", inference.strength)
-        .property("threads", inference.threads as u32);
+        .property("threads", inference.threads as u32)
+        .property("precision", inference.precision.name());
     if let Some(model) = &inference.model {
         builder = builder.property("model", model.to_string_lossy().into_owned());
+    }
+    if let Some(engine) = &inference.engine {
+        builder = builder.property("engine", engine.to_string_lossy().into_owned());
+    }
+    if let Some(dir) = &inference.engine_cache {
+        builder = builder.property("engine-cache", dir.to_string_lossy().into_owned());
     }
     let cyclegan = builder.build().map_err(source::link_error)?;
     pipeline.add_many([&queue, &convert, &cyclegan]).map_err(source::link_error)?;
@@ -139,10 +147,20 @@ fn build_and_watch(
     let frames = Arc::new(AtomicU64::new(0));
     let last_frame = Arc::new(std::sync::Mutex::new(Instant::now()));
     let limit = config.input.num_frames;
+    // The watchdogs look at frames arriving from the input, ahead of the model: a first frame
+    // that takes minutes (a TensorRT engine being built) is not a silent camera.
+    let arrived = Arc::new(AtomicU64::new(0));
     {
-        let (frames, last_frame) = (frames.clone(), last_frame.clone());
-        cyclegan.static_pad("src").expect("cyclegan has src").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        let (arrived, last_frame) = (arrived.clone(), last_frame.clone());
+        queue.static_pad("sink").expect("queue has sink").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
             *last_frame.lock().unwrap() = Instant::now();
+            arrived.fetch_add(1, Ordering::SeqCst);
+            gst::PadProbeReturn::Ok
+        });
+    }
+    {
+        let frames = frames.clone();
+        cyclegan.static_pad("src").expect("cyclegan has src").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
             if limit > 0 && frames.load(Ordering::SeqCst) >= limit {
                 return gst::PadProbeReturn::Drop;
             }
@@ -192,6 +210,11 @@ fn build_and_watch(
                         late.insert(src.path_string().to_string(), n);
                     }
                 }
+                MessageView::Element(m) if m.structure().is_some_and(|s| s.name() == crate::gst::NOTE_MESSAGE) => {
+                    if let Some(text) = m.structure().and_then(|s| s.get::<String>("text").ok()) {
+                        on_event(Event::Note(&text));
+                    }
+                }
                 MessageView::Element(m) => {
                     if let Some(s) = m.structure().filter(|s| s.name() == crate::gst::STATS_MESSAGE) {
                         let stats = LiveStats {
@@ -221,14 +244,14 @@ fn build_and_watch(
                     interrupted = stop;
                     pipeline.send_event(gst::event::Eos::new());
                     eos_sent = Some(Instant::now());
-                } else if done == 0 && started.elapsed() > timeout {
+                } else if arrived.load(Ordering::SeqCst) == 0 && started.elapsed() > timeout {
                     return Err(Error::Pipeline(format!(
                         "--input {}: no frame within {} s ({} --timeout-s waits longer)",
                         config.input.input,
                         config.input.timeout_s,
                         input.no_frame_hint()
                     )));
-                } else if live && done > 0 && last_frame.lock().unwrap().elapsed() > timeout {
+                } else if live && arrived.load(Ordering::SeqCst) > 0 && last_frame.lock().unwrap().elapsed() > timeout {
                     return Err(Error::Pipeline(format!(
                         "--input {}: no frame for {} s; the camera or stream went away",
                         config.input.input, config.input.timeout_s

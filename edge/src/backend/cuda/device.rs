@@ -1,0 +1,55 @@
+//! The GPU, through the CUDA driver (libcuda, loaded at run time by cudarc): whether there is
+//! one, what it is, and a context and stream on it.
+use std::sync::Arc;
+
+use cudarc::driver::{CudaContext, CudaStream};
+
+use crate::{Error, Result};
+
+/// A CUDA device with a context and a stream of its own.
+pub struct Gpu {
+    pub context: Arc<CudaContext>,
+    pub stream: Arc<CudaStream>,
+    pub name: String,
+    pub compute_capability: (i32, i32),
+    pub total_memory: usize,
+}
+
+/// Whether the CUDA driver library can be loaded at all (asked before any driver call: cudarc
+/// panics on a missing library).
+pub fn driver_present() -> bool {
+    // SAFETY: only tries to dlopen the driver library by its usual names.
+    unsafe { cudarc::driver::sys::is_culib_present() }
+}
+
+impl Gpu {
+    pub fn open(ordinal: usize) -> Result<Self> {
+        if !driver_present() {
+            return Err(Error::Cuda(
+                "the CUDA driver (libcuda.so.1) is not installed: TensorRT needs an NVIDIA GPU and its driver \
+                 (JetPack includes it); use --backend cpu"
+                    .into(),
+            ));
+        }
+        let count = CudaContext::device_count().map_err(|e| Error::Cuda(format!("no usable GPU: {e}")))?;
+        if ordinal as i32 >= count.max(0) {
+            return Err(Error::Cuda(format!("GPU {ordinal} asked, {count} found; use --backend cpu")));
+        }
+        let driver = |what: &'static str| move |e: cudarc::driver::DriverError| Error::Cuda(format!("{what}: {e}"));
+        let context = CudaContext::new(ordinal).map_err(driver("creating a context"))?;
+        let stream = context.new_stream().map_err(driver("creating a stream"))?;
+        Ok(Self {
+            name: context.name().map_err(driver("reading the GPU's name"))?,
+            compute_capability: context.compute_capability().map_err(driver("reading the compute capability"))?,
+            total_memory: context.total_mem().map_err(driver("reading the GPU's memory size"))?,
+            context,
+            stream,
+        })
+    }
+
+    /// `NVIDIA H100 (compute 9.0, 79.6 GiB)`.
+    pub fn describe(&self) -> String {
+        let (major, minor) = self.compute_capability;
+        format!("{} (compute {major}.{minor}, {:.1} GiB)", self.name, self.total_memory as f64 / (1u64 << 30) as f64)
+    }
+}

@@ -1,0 +1,25 @@
+use std::path::PathBuf;
+
+/// Errors of the CUDA backend. Messages name the library or source at fault and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CudaError {
+    #[error(
+        "NVRTC (the CUDA runtime compiler) not found (looked for {looked}). Install the CUDA toolkit's NVRTC \
+         or `pip install nvidia-cuda-nvrtc` into the project's .venv, or set CYCLEGAN_NVRTC to libnvrtc.so.<version>"
+    )]
+    NvrtcMissing { looked: String },
+    #[error("NVRTC library {path}: {reason}")]
+    NvrtcLoad { path: PathBuf, reason: String },
+    #[error("NVRTC could not compile {name} for {arch}: {log}")]
+    Compile { name: String, arch: String, log: String },
+    #[error("CUDA: {0}")]
+    Driver(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<cudarc::driver::DriverError> for CudaError {
+    fn from(e: cudarc::driver::DriverError) -> Self {
+        CudaError::Driver(e.to_string())
+    }
+}

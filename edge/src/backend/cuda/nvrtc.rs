@@ -1,0 +1,293 @@
+//! NVRTC, the CUDA runtime compiler, loaded at run time: the kernels are compiled on the machine
+//! that runs them, for its GPU, so that nothing links against the CUDA toolkit and one binary
+//! serves every device (and says what is missing where NVRTC is not installed).
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::path::{Path, PathBuf};
+
+use libloading::Library;
+
+use super::CudaError;
+
+type Program = *mut c_void;
+type Status = c_int;
+
+type VersionFn = unsafe extern "C" fn(*mut c_int, *mut c_int) -> Status;
+type CreateProgramFn = unsafe extern "C" fn(
+    *mut Program,
+    *const c_char,
+    *const c_char,
+    c_int,
+    *const *const c_char,
+    *const *const c_char,
+) -> Status;
+type CompileProgramFn = unsafe extern "C" fn(Program, c_int, *const *const c_char) -> Status;
+type SizeFn = unsafe extern "C" fn(Program, *mut usize) -> Status;
+type BytesFn = unsafe extern "C" fn(Program, *mut c_char) -> Status;
+type DestroyProgramFn = unsafe extern "C" fn(*mut Program) -> Status;
+type ErrorStringFn = unsafe extern "C" fn(Status) -> *const c_char;
+
+const SUCCESS: Status = 0;
+
+/// The shared library names tried in each folder, newest first.
+const LIBRARY_NAMES: [&str; 3] = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"];
+
+/// A loaded NVRTC library.
+pub struct Nvrtc {
+    path: PathBuf,
+    version: (i32, i32),
+    create_program: CreateProgramFn,
+    compile_program: CompileProgramFn,
+    program_log_size: SizeFn,
+    program_log: BytesFn,
+    ptx_size: SizeFn,
+    ptx: BytesFn,
+    cubin_size: SizeFn,
+    cubin: BytesFn,
+    destroy_program: DestroyProgramFn,
+    error_string: ErrorStringFn,
+    // The function pointers above point into it: it must live as long as they do.
+    _library: Library,
+    // NVRTC dlopens `libnvrtc-builtins.so.X.Y` by name when it compiles; the pip wheels ship it
+    // next to libnvrtc in a folder the loader does not search, so it is loaded from there first
+    // (the loader then matches the name to it).
+    _builtins: Option<Library>,
+}
+
+impl std::fmt::Debug for Nvrtc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nvrtc").field("path", &self.path).field("version", &self.version).finish()
+    }
+}
+
+/// Folders that may hold NVRTC, in order: the project's `.venv` (the pip wheels
+/// `nvidia-cuda-nvrtc` for CUDA 13 and 12; looked for under the working directory, its parents
+/// and the executable's ancestors, as for ONNX Runtime), then the toolkit's and the system's.
+pub fn nvrtc_folders() -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        // Tests run in `edge/`, one level below the checkout.
+        roots.extend(cwd.ancestors().take(3).map(Path::to_path_buf));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        // target/{debug,release}/cyclegan-edge (and deps/ for tests) -> the checkout.
+        roots.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
+    }
+    let mut folders = Vec::new();
+    for root in roots {
+        let Ok(pythons) = std::fs::read_dir(root.join(".venv/lib")) else { continue };
+        let mut pythons: Vec<PathBuf> = pythons.flatten().map(|e| e.path()).collect();
+        pythons.sort();
+        for python in pythons {
+            let nvidia = python.join("site-packages/nvidia");
+            folders.push(nvidia.join("cu13/lib"));
+            folders.push(nvidia.join("cuda_nvrtc/lib"));
+        }
+    }
+    for dir in [
+        "/usr/local/cuda/lib64",
+        "/usr/local/cuda/targets/aarch64-linux/lib",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+    ] {
+        folders.push(PathBuf::from(dir));
+    }
+    let mut unique = Vec::new();
+    for folder in folders {
+        if !unique.contains(&folder) {
+            unique.push(folder);
+        }
+    }
+    unique
+}
+
+fn symbol<T: Copy>(library: &Library, path: &Path, name: &str) -> Result<T, CudaError> {
+    // SAFETY: the caller names the symbol's C signature in T (the types above follow nvrtc.h).
+    unsafe { library.get::<T>(name.as_bytes()) }
+        .map(|s| *s)
+        .map_err(|e| CudaError::NvrtcLoad { path: path.to_path_buf(), reason: format!("no {name}: {e}") })
+}
+
+impl Nvrtc {
+    /// Loads NVRTC: `CYCLEGAN_NVRTC` (a file; nothing else is tried when it is set), else the
+    /// first of [`LIBRARY_NAMES`] found in [`nvrtc_folders`], else those names through the
+    /// loader's own search (`LD_LIBRARY_PATH`, the ld.so cache).
+    pub fn load() -> Result<Nvrtc, CudaError> {
+        if let Some(path) = std::env::var_os("CYCLEGAN_NVRTC") {
+            let path = PathBuf::from(path);
+            if !path.is_file() {
+                return Err(CudaError::NvrtcLoad { path, reason: "no such file (from CYCLEGAN_NVRTC)".into() });
+            }
+            return Self::open(&path, path.clone());
+        }
+        let mut looked = Vec::new();
+        for folder in nvrtc_folders() {
+            for name in LIBRARY_NAMES {
+                let path = folder.join(name);
+                if path.is_file() {
+                    return Self::open(&path, path.clone());
+                }
+            }
+            looked.push(folder.display().to_string());
+        }
+        for name in LIBRARY_NAMES {
+            if let Ok(nvrtc) = Self::open(Path::new(name), PathBuf::from(name)) {
+                return Ok(nvrtc);
+            }
+        }
+        Err(CudaError::NvrtcMissing {
+            looked: format!(
+                "{} in .venv/lib/python3*/site-packages/nvidia/{{cu13,cuda_nvrtc}}/lib (under the working directory, \
+                 its parents and the executable's), {} and the loader's search path",
+                LIBRARY_NAMES.join(", "),
+                looked.join(", ")
+            ),
+        })
+    }
+
+    /// Opens `file` (a path, or a bare name for the loader to search), reported as `path`.
+    fn open(file: &Path, path: PathBuf) -> Result<Nvrtc, CudaError> {
+        // SAFETY: loading NVRTC runs only its (and its dependencies') initialisers.
+        let library = unsafe { Library::new(file) }
+            .map_err(|e| CudaError::NvrtcLoad { path: path.clone(), reason: e.to_string() })?;
+        let version_fn: VersionFn = symbol(&library, &path, "nvrtcVersion")?;
+        let (mut major, mut minor) = (0, 0);
+        // SAFETY: two out-parameters, as nvrtc.h declares.
+        let status = unsafe { version_fn(&mut major, &mut minor) };
+        if status != SUCCESS {
+            return Err(CudaError::NvrtcLoad { path, reason: format!("nvrtcVersion failed ({status})") });
+        }
+        Ok(Nvrtc {
+            version: (major, minor),
+            create_program: symbol(&library, &path, "nvrtcCreateProgram")?,
+            compile_program: symbol(&library, &path, "nvrtcCompileProgram")?,
+            program_log_size: symbol(&library, &path, "nvrtcGetProgramLogSize")?,
+            program_log: symbol(&library, &path, "nvrtcGetProgramLog")?,
+            ptx_size: symbol(&library, &path, "nvrtcGetPTXSize")?,
+            ptx: symbol(&library, &path, "nvrtcGetPTX")?,
+            cubin_size: symbol(&library, &path, "nvrtcGetCUBINSize")?,
+            cubin: symbol(&library, &path, "nvrtcGetCUBIN")?,
+            destroy_program: symbol(&library, &path, "nvrtcDestroyProgram")?,
+            error_string: symbol(&library, &path, "nvrtcGetErrorString")?,
+            _builtins: Self::builtins(file, (major, minor))?,
+            path,
+            _library: library,
+        })
+    }
+
+    /// NVRTC's builtins library beside `file` (none for a bare name: the loader's search finds
+    /// both or neither).
+    fn builtins(file: &Path, (major, minor): (i32, i32)) -> Result<Option<Library>, CudaError> {
+        let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) else { return Ok(None) };
+        let path = folder.join(format!("libnvrtc-builtins.so.{major}.{minor}"));
+        if !path.is_file() {
+            return Ok(None);
+        }
+        // SAFETY: as for NVRTC itself.
+        unsafe { Library::new(&path) }.map(Some).map_err(|e| CudaError::NvrtcLoad { path, reason: e.to_string() })
+    }
+
+    /// (major, minor) of the CUDA release NVRTC comes from.
+    pub fn version(&self) -> (i32, i32) {
+        self.version
+    }
+
+    /// The library loaded (a bare soname where the loader found it).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn describe(&self, status: Status) -> String {
+        // SAFETY: nvrtcGetErrorString returns a static C string for any status.
+        let text = unsafe { (self.error_string)(status) };
+        if text.is_null() {
+            format!("NVRTC error {status}")
+        } else {
+            // SAFETY: non-null, NUL-terminated, static.
+            unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned()
+        }
+    }
+
+    /// Compiles CUDA C++ `source` (called `name` in messages) for `arch`: `compute_XY` gives
+    /// PTX (NUL-terminated, as the driver wants it), `sm_XY` a CUBIN for exactly that GPU.
+    /// `options` are NVRTC's (`--fmad=false`, `-DNAME=1`, ...); the architecture is added here.
+    /// A failed compilation's error carries NVRTC's log.
+    pub fn compile(&self, source: &str, name: &str, arch: &str, options: &[&str]) -> Result<Vec<u8>, CudaError> {
+        let fail = |log: String| CudaError::Compile { name: name.into(), arch: arch.into(), log };
+        let cubin = if arch.starts_with("sm_") {
+            true
+        } else if arch.starts_with("compute_") {
+            false
+        } else {
+            return Err(fail(format!("architecture {arch:?}: use compute_XY (PTX) or sm_XY (CUBIN)")));
+        };
+        let c_source = CString::new(source).map_err(|_| fail("the source contains a NUL byte".into()))?;
+        let c_name = CString::new(name).map_err(|_| fail("the name contains a NUL byte".into()))?;
+        let mut c_options = vec![
+            CString::new(format!("--gpu-architecture={arch}"))
+                .map_err(|_| fail("the architecture contains a NUL byte".into()))?,
+        ];
+        for option in options {
+            c_options.push(CString::new(*option).map_err(|_| fail(format!("option {option:?} contains a NUL byte")))?);
+        }
+        let option_ptrs: Vec<*const c_char> = c_options.iter().map(|o| o.as_ptr()).collect();
+
+        let mut program: Program = std::ptr::null_mut();
+        // SAFETY: NUL-terminated strings that outlive the call; no headers.
+        let status = unsafe {
+            (self.create_program)(
+                &mut program,
+                c_source.as_ptr(),
+                c_name.as_ptr(),
+                0,
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        if status != SUCCESS {
+            return Err(fail(format!("nvrtcCreateProgram: {}", self.describe(status))));
+        }
+        let program = ProgramGuard { nvrtc: self, program };
+        // SAFETY: a live program; option pointers valid for the call.
+        let status =
+            unsafe { (self.compile_program)(program.program, option_ptrs.len() as c_int, option_ptrs.as_ptr()) };
+        if status != SUCCESS {
+            let log = self.read(program.program, self.program_log_size, self.program_log).unwrap_or_default();
+            let log = String::from_utf8_lossy(&log).trim_end_matches('\0').trim().to_string();
+            return Err(fail(format!("{}\n{log}", self.describe(status))));
+        }
+        let (size_fn, bytes_fn, what) =
+            if cubin { (self.cubin_size, self.cubin, "CUBIN") } else { (self.ptx_size, self.ptx, "PTX") };
+        self.read(program.program, size_fn, bytes_fn)
+            .map_err(|status| fail(format!("reading the {what}: {}", self.describe(status))))
+    }
+
+    /// One of NVRTC's size-then-copy outputs (log, PTX, CUBIN) of `program`.
+    fn read(&self, program: Program, size_fn: SizeFn, bytes_fn: BytesFn) -> Result<Vec<u8>, Status> {
+        let mut size = 0usize;
+        // SAFETY: a live program and an out-parameter.
+        let status = unsafe { size_fn(program, &mut size) };
+        if status != SUCCESS {
+            return Err(status);
+        }
+        let mut bytes = vec![0u8; size];
+        // SAFETY: `bytes` holds the `size` bytes NVRTC said it would write.
+        let status = unsafe { bytes_fn(program, bytes.as_mut_ptr().cast()) };
+        if status != SUCCESS {
+            return Err(status);
+        }
+        Ok(bytes)
+    }
+}
+
+/// Destroys the program however compilation ends.
+struct ProgramGuard<'a> {
+    nvrtc: &'a Nvrtc,
+    program: Program,
+}
+
+impl Drop for ProgramGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: created by nvrtcCreateProgram and destroyed only here.
+        unsafe { (self.nvrtc.destroy_program)(&mut self.program) };
+    }
+}

@@ -1,0 +1,184 @@
+//! The engine cache: an engine is only valid for the ONNX, TensorRT version, GPU, precision and
+//! shape profile it was built with, so each engine file has a key file beside it and is rebuilt
+//! (never loaded, never crashed on) when any of them differs.
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::library::Version;
+use super::options::{Precision, Profile};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EngineKey {
+    /// SHA-256 of the ONNX bytes as given (before any FP16 conversion).
+    pub onnx_sha256: String,
+    pub tensorrt: Version,
+    pub gpu: String,
+    pub compute_capability: (i32, i32),
+    pub precision: Precision,
+    pub profile: Profile,
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl EngineKey {
+    /// A file name for the cache folder: readable, and unique per key.
+    pub fn file_name(&self, model_name: &str) -> String {
+        let json = serde_json::to_vec(self).expect("a key serializes");
+        let stem: String = model_name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        format!(
+            "{stem}-{}-{}-{}.engine",
+            self.precision,
+            self.profile.describe().replace(':', "_"),
+            &sha256_hex(&json)[..12]
+        )
+    }
+
+    /// Why an engine built for `self` cannot serve `wanted` (None: it can).
+    pub fn mismatch(&self, wanted: &EngineKey) -> Option<String> {
+        let mut why = Vec::new();
+        if self.onnx_sha256 != wanted.onnx_sha256 {
+            why.push("the ONNX file changed".to_string());
+        }
+        if self.tensorrt != wanted.tensorrt {
+            why.push(format!("built by TensorRT {}, this is {}", self.tensorrt, wanted.tensorrt));
+        }
+        if self.gpu != wanted.gpu || self.compute_capability != wanted.compute_capability {
+            let (a, b) = (self.compute_capability, wanted.compute_capability);
+            why.push(format!(
+                "built for {} (compute {}.{}), this is {} (compute {}.{})",
+                self.gpu, a.0, a.1, wanted.gpu, b.0, b.1
+            ));
+        }
+        if self.precision != wanted.precision {
+            why.push(format!("built for {}, {} asked", self.precision, wanted.precision));
+        }
+        if self.profile != wanted.profile {
+            why.push(format!("built for shapes {}, {} asked", self.profile.describe(), wanted.profile.describe()));
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+}
+
+/// The key file of an engine: `G.engine` -> `G.engine.json`.
+pub fn key_path(engine: &Path) -> PathBuf {
+    let mut name = engine.as_os_str().to_owned();
+    name.push(".json");
+    PathBuf::from(name)
+}
+
+/// What the cache holds for `key` at `engine`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Fresh,
+    Missing,
+    /// An engine is there but was built for something else (the reason says what).
+    Stale(String),
+}
+
+pub fn lookup(engine: &Path, key: &EngineKey) -> Lookup {
+    if !engine.is_file() {
+        return Lookup::Missing;
+    }
+    let Ok(text) = std::fs::read_to_string(key_path(engine)) else {
+        return Lookup::Stale(format!("{} has no key file", engine.display()));
+    };
+    match serde_json::from_str::<EngineKey>(&text) {
+        Ok(built) => match built.mismatch(key) {
+            None => Lookup::Fresh,
+            Some(why) => Lookup::Stale(why),
+        },
+        Err(e) => Lookup::Stale(format!("its key file is unreadable ({e})")),
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename: a crash leaves the old file
+/// or none, never half of one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::Invalid(format!("creating {}: {e}", dir.display())))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let partial = dir.join(format!(".{name}.partial"));
+    std::fs::write(&partial, bytes).and_then(|()| std::fs::rename(&partial, path)).map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        Error::Invalid(format!("writing {}: {e}", path.display()))
+    })
+}
+
+/// Stores an engine and then its key: an engine without a key is rebuilt, never trusted.
+pub fn store(engine: &Path, bytes: &[u8], key: &EngineKey) -> Result<()> {
+    let _ = std::fs::remove_file(key_path(engine));
+    write_atomic(engine, bytes)?;
+    write_atomic(&key_path(engine), serde_json::to_string_pretty(key).expect("a key serializes").as_bytes())
+}
+
+/// `$XDG_CACHE_HOME/cyclegan-edge/engines`, else `~/.cache/cyclegan-edge/engines`.
+pub fn default_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("cyclegan-edge/engines")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> EngineKey {
+        EngineKey {
+            onnx_sha256: sha256_hex(b"model"),
+            tensorrt: Version { major: 10, minor: 3, patch: 0 },
+            gpu: "Orin".into(),
+            compute_capability: (8, 7),
+            precision: Precision::Fp16,
+            profile: Profile::fixed([1, 3, 256, 256]),
+        }
+    }
+
+    #[test]
+    fn every_field_of_the_key_invalidates_an_engine() {
+        let k = key();
+        assert_eq!(k.mismatch(&k), None);
+        let changes: Vec<(EngineKey, &str)> = vec![
+            (EngineKey { onnx_sha256: sha256_hex(b"other"), ..key() }, "ONNX file changed"),
+            (
+                EngineKey { tensorrt: Version { major: 10, minor: 7, patch: 0 }, ..key() },
+                "TensorRT 10.3.0, this is 10.7.0",
+            ),
+            (
+                EngineKey { gpu: "NVIDIA RTX 4090".into(), compute_capability: (8, 9), ..key() },
+                "this is NVIDIA RTX 4090 (compute 8.9)",
+            ),
+            (EngineKey { precision: Precision::Int8, ..key() }, "built for fp16, int8 asked"),
+            (EngineKey { profile: Profile::fixed([1, 3, 360, 640]), ..key() }, "256x256, 640x360 asked"),
+        ];
+        for (wanted, expected) in changes {
+            let why = k.mismatch(&wanted).expect("a mismatch");
+            assert!(why.contains(expected), "{why}");
+            assert_ne!(k.file_name("G"), wanted.file_name("G"));
+        }
+    }
+
+    #[test]
+    fn lookup_trusts_only_an_engine_with_its_own_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = dir.path().join(key().file_name("summer2winter.onnx"));
+        assert!(engine.file_name().unwrap().to_str().unwrap().starts_with("summer2winter_onnx-fp16-256x256-"));
+        assert_eq!(lookup(&engine, &key()), Lookup::Missing);
+        std::fs::write(&engine, b"plan").unwrap();
+        assert!(matches!(lookup(&engine, &key()), Lookup::Stale(why) if why.contains("no key file")));
+        store(&engine, b"plan", &key()).unwrap();
+        assert_eq!(lookup(&engine, &key()), Lookup::Fresh);
+        let other = EngineKey { gpu: "Thor".into(), compute_capability: (11, 0), ..key() };
+        assert!(matches!(lookup(&engine, &other), Lookup::Stale(why) if why.contains("built for Orin")));
+        std::fs::write(key_path(&engine), b"{").unwrap();
+        assert!(matches!(lookup(&engine, &key()), Lookup::Stale(why) if why.contains("unreadable")));
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "no temporary files left: {names:?}");
+    }
+}

@@ -1,0 +1,498 @@
+//! The TensorRT backend: engines built from our ONNX (or loaded from the engine cache) and run on
+//! the GPU. TensorRT and CUDA are both opened at run time; where either is missing the backend
+//! says so and `auto` falls back to the CPU.
+mod cache;
+mod library;
+mod options;
+mod shim;
+
+use std::borrow::Cow;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
+use half::f16;
+
+pub use cache::{EngineKey, Lookup, default_dir as default_cache_dir, key_path, lookup, sha256_hex, store};
+pub use library::{Probe, Version, candidates as library_candidates, probe};
+pub use options::{Precision, Profile, Shape, parse_shape};
+
+pub use shim::{BuildSettings, DataType, Engine, HEADERS, Severity, TensorRt, header_version};
+
+use super::Backend;
+use super::cuda::device::Gpu;
+use super::cuda::{FrameLayout, Kernels, Nvrtc};
+use crate::frame::{FrameMut, YuvSpec};
+use crate::model::{Model, TensorType};
+use crate::{Error, Result};
+
+/// The generator's tensors, as `cyclegan-train export` names them.
+pub const INPUT: &str = "image";
+pub const OUTPUT: &str = "translated";
+
+/// Settings of the TensorRT backend (`[inference]` in the config, `--precision` and friends).
+#[derive(Debug, Clone)]
+pub struct TensorrtOptions {
+    pub precision: Precision,
+    /// Use (and keep up to date) this engine file instead of one in the cache folder.
+    pub engine: Option<PathBuf>,
+    /// Where cached engines live; default [`default_cache_dir`].
+    pub cache_dir: Option<PathBuf>,
+    /// Shapes to build for; default: the first frame's inference size only.
+    pub profile: Option<Profile>,
+    pub workspace_mib: u64,
+    /// TensorRT 10 only: INT8 scales for a model without Q/DQ nodes.
+    pub calibration_cache: Option<PathBuf>,
+    /// libnvinfer to use (a file or a folder); default: the usual places.
+    pub library: Option<PathBuf>,
+    pub device: usize,
+}
+
+impl Default for TensorrtOptions {
+    fn default() -> Self {
+        Self {
+            precision: Precision::default(),
+            engine: None,
+            cache_dir: None,
+            profile: None,
+            workspace_mib: 1024,
+            calibration_cache: None,
+            library: None,
+            device: 0,
+        }
+    }
+}
+
+/// The precision an engine of `model` gets when `asked` is asked: a Q/DQ model (from
+/// cyclegan-calib) is INT8 and an FP16 export is FP16 whatever is asked; only FP32 models follow
+/// the setting. The note says when the model overrode it.
+pub fn effective_precision(model: &Model, asked: Precision) -> (Precision, Option<String>) {
+    let (precision, why) = match (model.quantized, model.io_type) {
+        (true, _) => (Precision::Int8, "it has Q/DQ nodes"),
+        (false, TensorType::F16) => (Precision::Fp16, "it is an FP16 export"),
+        _ => (asked, ""),
+    };
+    let note = (precision != asked).then(|| format!("{}: {precision} engine, not {asked}, as {why}", model.origin));
+    (precision, note)
+}
+
+/// The ONNX bytes TensorRT should parse for an engine of `precision` (see
+/// [`effective_precision`]): TensorRT 11 takes FP16 only from the graph's types, so an FP32 model
+/// is converted; INT8 needs Q/DQ nodes (or, on TensorRT 10, a calibration cache).
+pub fn onnx_for(
+    model: &Model,
+    precision: Precision,
+    tensorrt: Version,
+    has_calibration: bool,
+) -> Result<Cow<'_, [u8]>> {
+    match precision {
+        Precision::Int8 if !model.quantized && (tensorrt.major >= 11 || !has_calibration) => Err(Error::BadModel {
+            path: model.origin.clone(),
+            reason: format!(
+                "precision int8 needs the Q/DQ model written by `cyclegan-calib`{}",
+                if tensorrt.major < 11 { " (or, on TensorRT 10, --calibration-cache)" } else { "" }
+            ),
+        }),
+        Precision::Fp16 if tensorrt.major >= 11 && model.io_type == TensorType::F32 => {
+            let proto = cyclegan_onnx::io::decode_model(&model.bytes)
+                .map_err(|reason| Error::BadModel { path: model.origin.clone(), reason })?;
+            let half = cyclegan_onnx::convert::to_fp16(&proto)
+                .map_err(|e| Error::BadModel { path: model.origin.clone(), reason: format!("FP16 conversion: {e}") })?;
+            Ok(Cow::Owned(cyclegan_onnx::io::encode_model(&half)))
+        }
+        _ => Ok(Cow::Borrowed(&model.bytes)),
+    }
+}
+
+/// What an engine build did, for the CLI.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub engine: PathBuf,
+    pub key: EngineKey,
+    /// None: taken from the cache; Some(why): built, and why (missing, stale ...).
+    pub rebuilt: Option<String>,
+    pub seconds: f64,
+}
+
+/// Makes sure `engine` holds an engine for `model` with `options`/`profile` on this TensorRT and
+/// GPU: reuses a fresh one, else builds and stores it (with its key) atomically.
+pub fn ensure_engine(
+    tensorrt: &TensorRt,
+    gpu: &Gpu,
+    model: &Model,
+    options: &TensorrtOptions,
+    profile: Profile,
+    timing_cache: Option<&Path>,
+) -> Result<Built> {
+    let (precision, _) = effective_precision(model, options.precision);
+    let key = EngineKey {
+        onnx_sha256: sha256_hex(&model.bytes),
+        tensorrt: tensorrt.version,
+        gpu: gpu.name.clone(),
+        compute_capability: gpu.compute_capability,
+        precision,
+        profile,
+    };
+    let engine = match &options.engine {
+        Some(path) => path.clone(),
+        None => options.cache_dir.clone().unwrap_or_else(default_cache_dir).join(key.file_name(&model_name(model))),
+    };
+    let why = match lookup(&engine, &key) {
+        Lookup::Fresh => return Ok(Built { engine, key, rebuilt: None, seconds: 0.0 }),
+        Lookup::Missing => "no engine yet".to_string(),
+        Lookup::Stale(why) => why,
+    };
+    let started = std::time::Instant::now();
+    let calibration_cache = match &options.calibration_cache {
+        Some(path) => {
+            std::fs::read(path).map_err(|e| Error::Invalid(format!("--calibration-cache {}: {e}", path.display())))?
+        }
+        None => Vec::new(),
+    };
+    let onnx = onnx_for(model, precision, tensorrt.version, !calibration_cache.is_empty())?;
+    let timing = timing_cache.and_then(|p| std::fs::read(p).ok()).unwrap_or_default();
+    let settings = BuildSettings {
+        precision,
+        input_name: INPUT.into(),
+        profile,
+        workspace_mib: options.workspace_mib,
+        timing_cache: timing,
+        calibration_cache,
+    };
+    let (plan, new_timing) = tensorrt
+        .build(&onnx, &settings)
+        .map_err(|e| Error::Tensorrt(format!("building an engine for {}: {e}", model.origin)))?;
+    store(&engine, &plan, &key)?;
+    if let Some(path) = timing_cache
+        && !new_timing.is_empty()
+    {
+        cache::write_atomic(path, &new_timing)?;
+    }
+    Ok(Built { engine, key, rebuilt: Some(why), seconds: started.elapsed().as_secs_f64() })
+}
+
+fn model_name(model: &Model) -> String {
+    Path::new(&model.origin).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into())
+}
+
+/// Device buffers of one shape, in bytes (float32 or float16 values, as the engine's I/O is).
+struct Buffers {
+    shape: [usize; 4],
+    input: CudaSlice<u8>,
+    output: CudaSlice<u8>,
+}
+
+/// The backend: one engine at a time, for the shapes the frames need.
+pub struct TensorrtBackend {
+    tensorrt: Arc<TensorRt>,
+    gpu: Gpu,
+    model: Model,
+    options: TensorrtOptions,
+    engine: Option<(Engine, Profile, DataType)>,
+    buffers: Option<Buffers>,
+    host_in: Vec<u8>,
+    host_out: Vec<u8>,
+    notes: Vec<String>,
+    /// Compiled on the first frame; Err: NVRTC or the kernels failed, frames use the CPU path.
+    kernels: Option<std::result::Result<Kernels, ()>>,
+    device_frame: Option<CudaSlice<u8>>,
+}
+
+impl TensorrtBackend {
+    pub fn open(model: &Model, options: &TensorrtOptions) -> Result<Self> {
+        let tensorrt = Arc::new(TensorRt::open(options.library.as_deref(), Severity::Warning)?);
+        let gpu = Gpu::open(options.device)?;
+        let mut backend = Self {
+            tensorrt,
+            gpu,
+            model: Model::from_bytes(Cow::Owned(model.bytes.to_vec()), &model.origin)?,
+            options: options.clone(),
+            engine: None,
+            buffers: None,
+            host_in: Vec::new(),
+            host_out: Vec::new(),
+            notes: Vec::new(),
+            kernels: None,
+            device_frame: None,
+        };
+        let (precision, note) = effective_precision(model, options.precision);
+        backend.options.precision = precision;
+        backend.notes.extend(note);
+        if let Some(profile) = options.profile {
+            backend.prepare(profile)?;
+        }
+        Ok(backend)
+    }
+
+    fn prepare(&mut self, profile: Profile) -> Result<()> {
+        self.engine = None;
+        self.buffers = None;
+        let mut built = ensure_engine(&self.tensorrt, &self.gpu, &self.model, &self.options, profile, None)?;
+        let plan =
+            std::fs::read(&built.engine).map_err(|e| Error::Invalid(format!("{}: {e}", built.engine.display())))?;
+        let engine = match self.tensorrt.load(&plan) {
+            Ok(engine) => engine,
+            // A key can match while the plan is damaged: rebuild once rather than fail.
+            Err(e) if built.rebuilt.is_none() => {
+                let _ = std::fs::remove_file(key_path(&built.engine));
+                built = ensure_engine(&self.tensorrt, &self.gpu, &self.model, &self.options, profile, None)?;
+                built.rebuilt = Some(format!("the cached engine did not load ({e})"));
+                let plan = std::fs::read(&built.engine)
+                    .map_err(|e| Error::Invalid(format!("{}: {e}", built.engine.display())))?;
+                self.tensorrt.load(&plan)?
+            }
+            Err(e) => return Err(e),
+        };
+        // Building takes minutes on a Jetson: say which engine is used and why one was built.
+        self.notes.push(match &built.rebuilt {
+            None => format!("TensorRT engine {} (cached)", built.engine.display()),
+            Some(why) => format!("TensorRT engine {} built in {:.0} s ({why})", built.engine.display(), built.seconds),
+        });
+        let tensors = engine.tensors();
+        let find = |name: &str, input: bool| {
+            tensors.iter().find(|t| t.name.as_bytes() == name.as_bytes() && t.is_input == input).cloned().ok_or_else(
+                || {
+                    Error::Tensorrt(format!(
+                        "the engine {} has no {} tensor `{name}`",
+                        built.engine.display(),
+                        if input { "input" } else { "output" }
+                    ))
+                },
+            )
+        };
+        let (input, output) = (find(INPUT, true)?, find(OUTPUT, false)?);
+        if input.data_type != output.data_type || !matches!(input.data_type, DataType::Float | DataType::Half) {
+            return Err(Error::Tensorrt(format!(
+                "the engine's `image`/`translated` are {:?}/{:?}; float32 or float16 expected",
+                input.data_type, output.data_type
+            )));
+        }
+        let actual = engine.profile(&input.name).unwrap_or(profile);
+        self.engine = Some((engine, actual, input.data_type));
+        Ok(())
+    }
+
+    fn buffers(&mut self, shape: [usize; 4], half: bool) -> Result<&mut Buffers> {
+        if self.buffers.as_ref().is_none_or(|b| b.shape != shape) {
+            self.buffers = None;
+            let len = shape.iter().product::<usize>() * if half { 2 } else { 4 };
+            let alloc = |what: &str| {
+                self.gpu
+                    .stream
+                    .alloc_zeros::<u8>(len)
+                    .map_err(|e| Error::Cuda(format!("allocating the {what} tensor ({len} bytes for {shape:?}): {e}")))
+            };
+            self.buffers = Some(Buffers { shape, input: alloc("input")?, output: alloc("output")? });
+        }
+        Ok(self.buffers.as_mut().expect("just set"))
+    }
+}
+
+fn cuda(what: &'static str) -> impl Fn(cudarc::driver::DriverError) -> Error {
+    move |e| Error::Cuda(format!("{what}: {e}"))
+}
+
+impl TensorrtBackend {
+    /// An engine whose profile covers `dims`, built or loaded if the current one does not.
+    fn engine_for(&mut self, dims: Shape) -> Result<bool> {
+        if self.engine.as_ref().is_none_or(|(_, profile, _)| !profile.covers(dims)) {
+            if let Some(profile) = self.options.profile.filter(|p| !p.covers(dims)) {
+                return Err(Error::Invalid(format!(
+                    "inference shape {dims:?} is outside --profile {}; widen it or set --inference-size",
+                    profile.describe()
+                )));
+            }
+            self.prepare(self.options.profile.unwrap_or(Profile::fixed(dims)))?;
+        }
+        Ok(matches!(self.engine.as_ref().map(|e| e.2), Some(DataType::Half)))
+    }
+
+    /// Runs the engine on `buffers.input` into `buffers.output`, queued on the stream.
+    fn enqueue(&mut self, dims: Shape) -> Result<()> {
+        let stream = self.gpu.stream.clone();
+        let (engine, _, _) = self.engine.as_mut().expect("engine_for ran");
+        let buffers = self.buffers.as_mut().expect("buffers ran");
+        let (names_in, names_out) = (CString::new(INPUT).expect("no NUL"), CString::new(OUTPUT).expect("no NUL"));
+        engine.set_input_shape(&names_in, dims)?;
+        let (in_ptr, _in_sync) = buffers.input.device_ptr(&stream);
+        let (out_ptr, _out_sync) = buffers.output.device_ptr_mut(&stream);
+        // SAFETY: both buffers hold the whole tensor of `dims`; they live in `self` until the
+        // caller synchronizes the stream.
+        unsafe {
+            engine.set_address(&names_in, in_ptr)?;
+            engine.set_address(&names_out, out_ptr)?;
+            engine.enqueue(stream.cu_stream() as *mut std::ffi::c_void)
+        }
+    }
+
+    /// The frame kernels, compiled on first use; None (with a note, once) where NVRTC is missing.
+    fn kernels(&mut self) -> Option<&Kernels> {
+        if self.kernels.is_none() {
+            let compiled = Nvrtc::load().and_then(|nvrtc| Kernels::new(&self.gpu.context, &nvrtc));
+            self.kernels = Some(compiled.map_err(|e| {
+                self.notes.push(format!("CUDA kernels unavailable ({e}): pre/post-processing runs on the CPU"));
+            }));
+        }
+        self.kernels.as_ref().and_then(|k| k.as_ref().ok())
+    }
+
+    /// The whole frame on the GPU: upload, pre-process kernel, engine, post-process kernel, download.
+    fn translate_on_gpu(
+        &mut self,
+        frame: &mut FrameMut<'_>,
+        yuv: YuvSpec,
+        size: (usize, usize),
+        strength: f32,
+    ) -> Result<()> {
+        let (width, height) = (frame.width, frame.height);
+        let mut layout =
+            FrameLayout { format: frame.format, width, height, offsets: [0; 3], strides: frame.strides, yuv };
+        self.host_in.clear();
+        for (i, plane) in frame.planes.iter().enumerate() {
+            layout.offsets[i] = self.host_in.len();
+            self.host_in.extend_from_slice(plane);
+        }
+        let dims = [1, 3, size.1 as i64, size.0 as i64];
+        let half = self.engine_for(dims)?;
+        self.buffers([1, 3, size.1, size.0], half)?;
+        let stream = self.gpu.stream.clone();
+        if self.device_frame.as_ref().is_none_or(|f| f.len() != self.host_in.len()) {
+            self.device_frame = None;
+            self.device_frame =
+                Some(stream.alloc_zeros::<u8>(self.host_in.len()).map_err(cuda("allocating the frame"))?);
+        }
+        let values = 3 * size.0 * size.1;
+        let mut device_frame = self.device_frame.take().expect("allocated above");
+        let result = (|| -> Result<()> {
+            stream.memcpy_htod(&self.host_in, &mut device_frame).map_err(cuda("copying the frame to the GPU"))?;
+            let kernels = self.kernels.as_ref().and_then(|k| k.as_ref().ok()).expect("checked by the caller");
+            let buffers = self.buffers.as_mut().expect("allocated above");
+            let kernel = |e: super::cuda::CudaError| Error::Cuda(e.to_string());
+            // SAFETY (transmutes): the byte buffers were sized for `values` elements of this type.
+            if half {
+                let mut tensor = unsafe { buffers.input.transmute_mut::<u16>(values) }.expect("sized for the tensor");
+                kernels.preprocess(&stream, &device_frame.as_view(), &layout, size, &mut tensor).map_err(kernel)?;
+            } else {
+                let mut tensor = unsafe { buffers.input.transmute_mut::<f32>(values) }.expect("sized for the tensor");
+                kernels.preprocess(&stream, &device_frame.as_view(), &layout, size, &mut tensor).map_err(kernel)?;
+            }
+            self.enqueue(dims)?;
+            let kernels = self.kernels.as_ref().and_then(|k| k.as_ref().ok()).expect("checked by the caller");
+            let buffers = self.buffers.as_ref().expect("allocated above");
+            let mut view = device_frame.as_view_mut();
+            if half {
+                let tensor = unsafe { buffers.output.transmute::<u16>(values) }.expect("sized for the tensor");
+                kernels.postprocess(&stream, &tensor, size, &mut view, &layout, strength).map_err(kernel)?;
+            } else {
+                let tensor = unsafe { buffers.output.transmute::<f32>(values) }.expect("sized for the tensor");
+                kernels.postprocess(&stream, &tensor, size, &mut view, &layout, strength).map_err(kernel)?;
+            }
+            stream.memcpy_dtoh(&device_frame, &mut self.host_in).map_err(cuda("copying the frame back"))?;
+            stream.synchronize().map_err(cuda("running the engine"))
+        })();
+        self.device_frame = Some(device_frame);
+        result?;
+        for (i, plane) in frame.planes.iter_mut().enumerate() {
+            let start = layout.offsets[i];
+            plane.copy_from_slice(&self.host_in[start..start + plane.len()]);
+        }
+        Ok(())
+    }
+}
+
+impl Backend for TensorrtBackend {
+    fn describe(&self) -> String {
+        let processing = match &self.kernels {
+            Some(Ok(k)) => format!(", CUDA kernels {}", k.arch()),
+            _ => String::new(),
+        };
+        format!(
+            "tensorrt (TensorRT {}, {}, {}{processing})",
+            self.tensorrt.version, self.options.precision, self.gpu.name
+        )
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
+    fn translate_frame(
+        &mut self,
+        frame: &mut FrameMut<'_>,
+        yuv: YuvSpec,
+        size: (usize, usize),
+        strength: f32,
+    ) -> Option<Result<()>> {
+        self.kernels()?;
+        Some(self.translate_on_gpu(frame, yuv, size, strength))
+    }
+
+    fn run(&mut self, input: &[f32], shape: [usize; 4], output: &mut Vec<f32>) -> Result<()> {
+        let len: usize = shape.iter().product();
+        if input.len() != len {
+            return Err(Error::Invalid(format!("input has {} values, shape {shape:?} needs {len}", input.len())));
+        }
+        let dims = shape.map(|d| d as i64);
+        let half = self.engine_for(dims)?;
+        self.host_in.clear();
+        if half {
+            self.host_in.extend(input.iter().flat_map(|&v| f16::from_f32(v).to_ne_bytes()));
+        } else {
+            self.host_in.extend(input.iter().flat_map(|v| v.to_ne_bytes()));
+        }
+        let stream = self.gpu.stream.clone();
+        self.buffers(shape, half)?;
+        let buffers = self.buffers.as_mut().expect("allocated above");
+        stream.memcpy_htod(&self.host_in, &mut buffers.input).map_err(cuda("copying the input to the GPU"))?;
+        self.enqueue(dims)?;
+        let buffers = self.buffers.as_ref().expect("allocated above");
+        self.host_out.resize(buffers.output.len(), 0);
+        stream.memcpy_dtoh(&buffers.output, &mut self.host_out).map_err(cuda("copying the output back"))?;
+        stream.synchronize().map_err(cuda("running the engine"))?;
+        output.clear();
+        if half {
+            output.extend(self.host_out.chunks_exact(2).map(|b| f16::from_ne_bytes([b[0], b[1]]).to_f32()));
+        } else {
+            output.extend(self.host_out.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(major: u32) -> Version {
+        Version { major, minor: 0, patch: 0 }
+    }
+
+    #[test]
+    fn the_model_decides_its_precision_where_it_is_explicit() {
+        let fp32 = Model::bundled().unwrap();
+        assert_eq!(effective_precision(&fp32, Precision::Fp32), (Precision::Fp32, None));
+        assert_eq!(effective_precision(&fp32, Precision::Int8).0, Precision::Int8);
+        let half_proto =
+            cyclegan_onnx::convert::to_fp16(&cyclegan_onnx::io::decode_model(&fp32.bytes).unwrap()).unwrap();
+        let half = Model::from_bytes(Cow::Owned(cyclegan_onnx::io::encode_model(&half_proto)), "G16.onnx").unwrap();
+        let (precision, note) = effective_precision(&half, Precision::Fp32);
+        assert_eq!(precision, Precision::Fp16);
+        assert!(note.unwrap().contains("G16.onnx: fp16 engine, not fp32, as it is an FP16 export"));
+    }
+
+    #[test]
+    fn tensorrt_11_gets_fp16_from_the_graph_and_int8_only_from_qdq() {
+        let fp32 = Model::bundled().unwrap();
+        // TensorRT 10 takes the FP32 graph and a builder flag; 11 an FP16 graph.
+        assert!(matches!(onnx_for(&fp32, Precision::Fp16, v(10), false).unwrap(), Cow::Borrowed(_)));
+        let converted = onnx_for(&fp32, Precision::Fp16, v(11), false).unwrap();
+        let half = Model::from_bytes(Cow::Owned(converted.into_owned()), "converted").unwrap();
+        assert_eq!(half.io_type, TensorType::F16);
+        for (major, calibration, expected) in [(11, true, "cyclegan-calib`"), (10, false, "--calibration-cache")] {
+            let err = onnx_for(&fp32, Precision::Int8, v(major), calibration).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+        assert!(onnx_for(&fp32, Precision::Int8, v(10), true).is_ok());
+    }
+}

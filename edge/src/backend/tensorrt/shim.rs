@@ -1,0 +1,406 @@
+//! The Rust side of csrc/tensorrt_shim.cpp: TensorRT opened and version-checked, engines built
+//! from ONNX bytes and loaded for execution. Every call into TensorRT goes through here.
+use std::ffi::{CStr, CString, c_char, c_void};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use libloading::Library;
+
+use super::library::{self, Probe, Version};
+use super::options::{Precision, Profile};
+use crate::{Error, Result};
+
+type CreateFn = unsafe extern "C" fn(*mut c_void, i32) -> *mut c_void;
+type CreateParserFn = unsafe extern "C" fn(*mut c_void, *mut c_void, i32) -> *mut c_void;
+type LogFn = extern "C" fn(*mut c_void, i32, *const c_char);
+
+#[repr(C)]
+struct Factories {
+    create_builder: CreateFn,
+    create_runtime: CreateFn,
+    create_parser: CreateParserFn,
+}
+
+#[repr(C)]
+struct BuildOptions {
+    precision: i32,
+    input_name: *const c_char,
+    min_shape: [i64; 4],
+    opt_shape: [i64; 4],
+    max_shape: [i64; 4],
+    workspace_bytes: u64,
+    timing_cache: *const c_void,
+    timing_cache_size: usize,
+    calibration_cache: *const c_void,
+    calibration_cache_size: usize,
+}
+
+#[repr(C)]
+struct Blob {
+    data: *const c_void,
+    size: usize,
+    owner: *mut c_void,
+}
+
+impl Blob {
+    fn empty() -> Self {
+        Self { data: std::ptr::null(), size: 0, owner: std::ptr::null_mut() }
+    }
+
+    /// Copies the bytes out and releases TensorRT's buffer.
+    fn take(mut self) -> Vec<u8> {
+        let bytes = if self.data.is_null() {
+            Vec::new()
+        } else {
+            // SAFETY: the shim set data/size from a live IHostMemory that `owner` keeps alive.
+            unsafe { std::slice::from_raw_parts(self.data.cast::<u8>(), self.size) }.to_vec()
+        };
+        // SAFETY: owner is null or an IHostMemory the shim handed over; freed once here.
+        unsafe { cg_blob_free(&mut self) };
+        bytes
+    }
+}
+
+unsafe extern "C" {
+    fn cg_header_version() -> i32;
+    fn cg_logger_new(log: LogFn, user: *mut c_void) -> *mut c_void;
+    fn cg_logger_free(logger: *mut c_void);
+    fn cg_blob_free(blob: *mut Blob);
+    fn cg_build(
+        f: *const Factories,
+        logger: *mut c_void,
+        onnx: *const c_void,
+        onnx_size: usize,
+        options: *const BuildOptions,
+        engine_out: *mut Blob,
+        cache_out: *mut Blob,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> i32;
+    fn cg_engine_load(
+        f: *const Factories,
+        logger: *mut c_void,
+        data: *const c_void,
+        size: usize,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> *mut c_void;
+    fn cg_engine_free(engine: *mut c_void);
+    fn cg_engine_io_count(engine: *const c_void) -> i32;
+    fn cg_engine_io(engine: *const c_void, index: i32, is_input: *mut i32, data_type: *mut i32) -> *const c_char;
+    fn cg_engine_profile_shape(engine: *const c_void, name: *const c_char, which: i32, dims: *mut i64) -> i32;
+    fn cg_context_set_input_shape(engine: *mut c_void, name: *const c_char, dims: *const i64) -> i32;
+    fn cg_context_set_address(engine: *mut c_void, name: *const c_char, address: *mut c_void) -> i32;
+    fn cg_context_enqueue(engine: *mut c_void, stream: *mut c_void) -> i32;
+}
+
+/// The TensorRT version of the headers this program was compiled against; None where it was
+/// compiled without any (the backend is then unavailable).
+pub fn header_version() -> Option<Version> {
+    // SAFETY: returns a constant.
+    let v = unsafe { cg_header_version() };
+    (v > 0).then(|| Version::from_int(v))
+}
+
+/// Where the build looked for headers, for messages.
+pub const HEADERS: &str = env!("CYCLEGAN_TENSORRT_HEADERS");
+
+/// TensorRT's log severities (ILogger::Severity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    InternalError,
+    Error,
+    Warning,
+    Info,
+    Verbose,
+}
+
+/// Receives TensorRT's log: prints what is at least as severe as `print`, and keeps the errors so
+/// that a failure can quote them.
+struct LogSink {
+    print: Severity,
+    errors: Mutex<Vec<String>>,
+}
+
+extern "C" fn log_to_sink(user: *mut c_void, severity: i32, message: *const c_char) {
+    // SAFETY: `user` is the LogSink boxed in `Logger`, alive as long as the ILogger using it.
+    let sink = unsafe { &*(user as *const LogSink) };
+    let severity = match severity {
+        0 => Severity::InternalError,
+        1 => Severity::Error,
+        2 => Severity::Warning,
+        3 => Severity::Info,
+        _ => Severity::Verbose,
+    };
+    // SAFETY: TensorRT passes a NUL-terminated message.
+    let text = unsafe { CStr::from_ptr(message) }.to_string_lossy();
+    if severity <= Severity::Error
+        && let Ok(mut errors) = sink.errors.lock()
+    {
+        errors.push(text.to_string());
+    }
+    if severity <= sink.print {
+        eprintln!("TensorRT {}: {text}", format!("{severity:?}").to_lowercase());
+    }
+}
+
+struct Logger {
+    ilogger: *mut c_void,
+    sink: Box<LogSink>,
+}
+
+impl Logger {
+    fn new(print: Severity) -> Result<Self> {
+        let sink = Box::new(LogSink { print, errors: Mutex::new(Vec::new()) });
+        // SAFETY: the sink outlives the C++ logger (freed first in Drop).
+        let ilogger = unsafe { cg_logger_new(log_to_sink, &*sink as *const LogSink as *mut c_void) };
+        if ilogger.is_null() {
+            return Err(Error::Tensorrt("could not create a logger".into()));
+        }
+        Ok(Self { ilogger, sink })
+    }
+
+    /// The errors TensorRT logged since the last call, for an error message.
+    fn take_errors(&self) -> String {
+        let errors = self.sink.errors.lock().map(|mut e| std::mem::take(&mut *e)).unwrap_or_default();
+        if errors.is_empty() { String::new() } else { format!(" TensorRT said: {}", errors.join(" | ")) }
+    }
+}
+
+impl Drop for Logger {
+    fn drop(&mut self) {
+        // SAFETY: created by cg_logger_new, freed once.
+        unsafe { cg_logger_free(self.ilogger) };
+    }
+}
+
+// SAFETY: TensorRT's logger may be called from its own threads; the sink only locks a mutex.
+unsafe impl Send for Logger {}
+unsafe impl Sync for Logger {}
+
+/// TensorRT, opened and checked: its libraries stay loaded as long as this lives.
+pub struct TensorRt {
+    pub path: PathBuf,
+    pub onnx_parser: PathBuf,
+    pub version: Version,
+    factories: Factories,
+    logger: Logger,
+    _libraries: (Probe, Library),
+}
+
+/// Settings of one engine build.
+#[derive(Debug, Clone)]
+pub struct BuildSettings {
+    pub precision: Precision,
+    pub input_name: String,
+    pub profile: Profile,
+    pub workspace_mib: u64,
+    pub timing_cache: Vec<u8>,
+    pub calibration_cache: Vec<u8>,
+}
+
+impl TensorRt {
+    /// Finds TensorRT (`explicit`: a library file or folder), checks its version against the
+    /// headers and resolves the factory functions. `print`: the least severe log shown.
+    pub fn open(explicit: Option<&Path>, print: Severity) -> Result<Self> {
+        let Some(headers) = header_version() else {
+            return Err(Error::BackendUnavailable(
+                "tensorrt".into(),
+                format!(
+                    "this build has no TensorRT support: no TensorRT headers were found when it was compiled \
+                     ({HEADERS}). Install TensorRT's headers (JetPack: nvidia-tensorrt-dev) or run \
+                     scripts/tensorrt-headers.sh, then rebuild"
+                ),
+            ));
+        };
+        let probe = library::find(&library::candidates(explicit))?;
+        library::check_compatible(headers, probe.version, &probe.path)?;
+        let (onnx_parser, parser_lib) =
+            library::open_onnx_parser(&library::onnx_parser_candidates(&probe.path, probe.version.major))?;
+        let missing = |name: &str| Error::TensorrtLoad { path: probe.path.clone(), reason: format!("no {name}") };
+        // SAFETY: the symbols are TensorRT's documented factory entry points with these C
+        // signatures; the libraries stay loaded in `_libraries` as long as the pointers are used.
+        let factories = unsafe {
+            Factories {
+                create_builder: *probe
+                    .library()
+                    .get::<CreateFn>(b"createInferBuilder_INTERNAL\0")
+                    .map_err(|_| missing("createInferBuilder_INTERNAL"))?,
+                create_runtime: *probe
+                    .library()
+                    .get::<CreateFn>(b"createInferRuntime_INTERNAL\0")
+                    .map_err(|_| missing("createInferRuntime_INTERNAL"))?,
+                create_parser: *parser_lib
+                    .get::<CreateParserFn>(b"createNvOnnxParser_INTERNAL\0")
+                    .map_err(|_| missing("createNvOnnxParser_INTERNAL"))?,
+            }
+        };
+        Ok(Self {
+            path: probe.path.clone(),
+            onnx_parser,
+            version: probe.version,
+            factories,
+            logger: Logger::new(print)?,
+            _libraries: (probe, parser_lib),
+        })
+    }
+
+    /// Builds a serialized engine from ONNX bytes; returns it and the updated timing cache.
+    pub fn build(&self, onnx: &[u8], settings: &BuildSettings) -> Result<(Vec<u8>, Vec<u8>)> {
+        let input_name = CString::new(settings.input_name.as_str())
+            .map_err(|_| Error::Invalid("the model's input name contains a NUL byte".into()))?;
+        let options = BuildOptions {
+            precision: settings.precision.code(),
+            input_name: input_name.as_ptr(),
+            min_shape: settings.profile.min,
+            opt_shape: settings.profile.opt,
+            max_shape: settings.profile.max,
+            workspace_bytes: settings.workspace_mib << 20,
+            timing_cache: settings.timing_cache.as_ptr().cast(),
+            timing_cache_size: settings.timing_cache.len(),
+            calibration_cache: settings.calibration_cache.as_ptr().cast(),
+            calibration_cache_size: settings.calibration_cache.len(),
+        };
+        let (mut engine, mut cache) = (Blob::empty(), Blob::empty());
+        let mut err = vec![0 as c_char; 8192];
+        self.logger.take_errors();
+        // SAFETY: every pointer is valid for the call; the blobs are owned by us afterwards.
+        let status = unsafe {
+            cg_build(
+                &self.factories,
+                self.logger.ilogger,
+                onnx.as_ptr().cast(),
+                onnx.len(),
+                &options,
+                &mut engine,
+                &mut cache,
+                err.as_mut_ptr(),
+                err.len(),
+            )
+        };
+        let (engine, cache) = (engine.take(), cache.take());
+        if status != 0 {
+            return Err(Error::Tensorrt(format!("{}.{}", c_message(&err), self.logger.take_errors())));
+        }
+        Ok((engine, cache))
+    }
+
+    /// Deserializes an engine and creates its execution context.
+    pub fn load(self: &Arc<Self>, plan: &[u8]) -> Result<Engine> {
+        let mut err = vec![0 as c_char; 2048];
+        self.logger.take_errors();
+        // SAFETY: valid pointers for the call; the handle is freed by Engine's Drop.
+        let handle = unsafe {
+            cg_engine_load(
+                &self.factories,
+                self.logger.ilogger,
+                plan.as_ptr().cast(),
+                plan.len(),
+                err.as_mut_ptr(),
+                err.len(),
+            )
+        };
+        if handle.is_null() {
+            return Err(Error::Tensorrt(format!("{}.{}", c_message(&err), self.logger.take_errors())));
+        }
+        Ok(Engine { handle, tensorrt: self.clone() })
+    }
+}
+
+fn c_message(buffer: &[c_char]) -> String {
+    // SAFETY: the shim wrote a NUL-terminated string (snprintf) or left the zeroed buffer.
+    unsafe { CStr::from_ptr(buffer.as_ptr()) }.to_string_lossy().into_owned()
+}
+
+/// TensorRT's DataType values the generators use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataType {
+    Float,
+    Half,
+    Other(i32),
+}
+
+#[derive(Debug, Clone)]
+pub struct Tensor {
+    pub name: CString,
+    pub is_input: bool,
+    pub data_type: DataType,
+}
+
+/// A deserialized engine with its execution context.
+pub struct Engine {
+    handle: *mut c_void,
+    tensorrt: Arc<TensorRt>,
+}
+
+// SAFETY: an engine and its context are used by one thread at a time (`&mut self`), as TensorRT allows.
+unsafe impl Send for Engine {}
+
+impl Engine {
+    pub fn tensors(&self) -> Vec<Tensor> {
+        // SAFETY: the handle is live; names are owned by the engine and copied here.
+        let count = unsafe { cg_engine_io_count(self.handle) };
+        (0..count)
+            .filter_map(|i| {
+                let (mut is_input, mut data_type) = (0, 0);
+                let name = unsafe { cg_engine_io(self.handle, i, &mut is_input, &mut data_type) };
+                (!name.is_null()).then(|| Tensor {
+                    name: unsafe { CStr::from_ptr(name) }.to_owned(),
+                    is_input: is_input == 1,
+                    data_type: match data_type {
+                        0 => DataType::Float,
+                        1 => DataType::Half,
+                        other => DataType::Other(other),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// The shapes the engine's profile accepts for input `name`.
+    pub fn profile(&self, name: &CStr) -> Option<Profile> {
+        let mut shapes = [[0i64; 8]; 3];
+        for (which, dims) in shapes.iter_mut().enumerate() {
+            // SAFETY: live handle, 8-slot buffer as the shim expects.
+            let rank = unsafe { cg_engine_profile_shape(self.handle, name.as_ptr(), which as i32, dims.as_mut_ptr()) };
+            if rank != 4 {
+                return None;
+            }
+        }
+        let shape = |d: &[i64; 8]| [d[0], d[1], d[2], d[3]];
+        Some(Profile { min: shape(&shapes[0]), opt: shape(&shapes[1]), max: shape(&shapes[2]) })
+    }
+
+    pub fn set_input_shape(&mut self, name: &CStr, shape: [i64; 4]) -> Result<()> {
+        // SAFETY: live handle, 4 dims.
+        match unsafe { cg_context_set_input_shape(self.handle, name.as_ptr(), shape.as_ptr()) } {
+            0 => Ok(()),
+            _ => Err(Error::Tensorrt(format!("the engine refused input shape {shape:?} for {name:?}"))),
+        }
+    }
+
+    /// # Safety
+    /// `address` must be device memory large enough for the tensor until the enqueued work ends.
+    pub unsafe fn set_address(&mut self, name: &CStr, address: u64) -> Result<()> {
+        match unsafe { cg_context_set_address(self.handle, name.as_ptr(), address as *mut c_void) } {
+            0 => Ok(()),
+            _ => Err(Error::Tensorrt(format!("the engine refused the address of {name:?}"))),
+        }
+    }
+
+    /// # Safety
+    /// `stream` must be a live CUDA stream of the current context; bound addresses must stay valid.
+    pub unsafe fn enqueue(&mut self, stream: *mut c_void) -> Result<()> {
+        match unsafe { cg_context_enqueue(self.handle, stream) } {
+            0 => Ok(()),
+            _ => Err(Error::Tensorrt(format!("enqueueV3 failed.{}", self.tensorrt.logger.take_errors()))),
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // SAFETY: created by cg_engine_load, freed once.
+        unsafe { cg_engine_free(self.handle) };
+    }
+}
