@@ -1,7 +1,8 @@
 //! The edge runtime: CycleGAN generators exported by `cyclegan-train` on video frames.
 //!
 //! - [`model`]: the ONNX file (or the bundled demo) and what its metadata promises;
-//! - [`backend`]: engines that run it ([`backend::CpuBackend`]: ONNX Runtime, loaded at run time);
+//! - [`backend`]: engines that run it ([`backend::CpuBackend`]: ONNX Runtime;
+//!   [`backend::TensorrtBackend`]: TensorRT with CUDA frame kernels; both loaded at run time);
 //! - [`frame`], [`preprocess`], [`translator`]: frames in GStreamer's layouts to tensors and back;
 //! - `gst` (feature `gst`): the `cyclegan` element; `pipeline`: the pipelines `cyclegan-edge` runs;
 //! - [`doctor`]: what this machine offers (GPU, TensorRT, GStreamer elements) and a TensorRT self-test.

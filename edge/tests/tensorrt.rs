@@ -61,12 +61,16 @@ fn build_names_what_is_missing_and_bad_flags() {
     let out = dir.path().join("G.engine");
     let out = out.to_str().unwrap();
     let onnx = "models/summer2winter-demo/generator.onnx";
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--onnx", onnx, "--out", out], "give the input size: --size WxH, or --profile MIN:OPT:MAX"),
         (&["--onnx", onnx, "--out", out, "--size", "65x64"], "--size: shape \"65x64\""),
         (&["--onnx", onnx, "--out", out, "--profile", "64x64:32x32:128x128"], "MIN <= OPT <= MAX"),
         (&["--onnx", onnx, "--out", "G.onnx", "--size", "64x64"], "--out G.onnx: name the engine file"),
         (&["--onnx", "missing.onnx", "--out", out, "--size", "64x64"], "--onnx missing.onnx"),
+        (
+            &["--onnx", onnx, "--out", out, "--size", "64x64", "--tensorrt-lib", "/nonexistent/libnvinfer.so.10"],
+            "TensorRT library /nonexistent/libnvinfer.so.10: no such file",
+        ),
         // Valid flags: what stops it is this machine, and the message says what was found.
         (&["--onnx", onnx, "--out", out, "--size", "64x64"], "runtime only: cannot build engines"),
     ];
@@ -91,6 +95,8 @@ fn run_with_tensorrt_fails_clearly_and_auto_falls_back_to_the_cpu() {
     assert!(!forced.status.success(), "{message}");
     assert!(message.contains("TensorRT not found") || message.contains("CUDA driver"), "{message}");
     assert!(!std::path::Path::new(video).exists());
+    let bad = edge(&[&common[..], &["--precision", "bf16", "--output", video]].concat());
+    assert!(!bad.status.success() && text(&bad).contains("possible values: fp32, fp16, int8"), "{}", text(&bad));
     let auto = edge(&[&common[..], &["--backend", "auto", "--output", video]].concat());
     let message = text(&auto);
     assert!(auto.status.success(), "{message}");

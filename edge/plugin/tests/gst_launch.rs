@@ -32,7 +32,17 @@ fn gst_inspect_lists_the_element_and_its_properties() {
     let out = gst_tool("gst-inspect-1.0", &["cyclegan"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for property in ["model", "backend", "inference-size", "strength", "threads", "stats-interval"] {
+    for property in [
+        "model",
+        "backend",
+        "inference-size",
+        "strength",
+        "threads",
+        "stats-interval",
+        "precision",
+        "engine",
+        "engine-cache",
+    ] {
         assert!(text.contains(&format!("  {property} ")), "no property {property}:\n{text}");
     }
     assert!(text.contains("libgstcyclegan.so"));

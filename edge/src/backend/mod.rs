@@ -42,6 +42,14 @@ pub trait Backend: Send {
     }
 }
 
+/// A `libloading` error with the loader's own reason (its Display says only "dlopen failed").
+pub(crate) fn dl_error(e: &libloading::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(source) => format!("{e}: {source}"),
+        None => e.to_string(),
+    }
+}
+
 /// Which backend the `backend` property / `--backend` flag asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

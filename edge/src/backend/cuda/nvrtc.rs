@@ -102,9 +102,10 @@ pub fn nvrtc_folders() -> Vec<PathBuf> {
 
 fn symbol<T: Copy>(library: &Library, path: &Path, name: &str) -> Result<T, CudaError> {
     // SAFETY: the caller names the symbol's C signature in T (the types above follow nvrtc.h).
-    unsafe { library.get::<T>(name.as_bytes()) }
-        .map(|s| *s)
-        .map_err(|e| CudaError::NvrtcLoad { path: path.to_path_buf(), reason: format!("no {name}: {e}") })
+    unsafe { library.get::<T>(name.as_bytes()) }.map(|s| *s).map_err(|e| CudaError::NvrtcLoad {
+        path: path.to_path_buf(),
+        reason: format!("no {name}: {}", crate::backend::dl_error(&e)),
+    })
 }
 
 impl Nvrtc {
@@ -148,7 +149,7 @@ impl Nvrtc {
     fn open(file: &Path, path: PathBuf) -> Result<Nvrtc, CudaError> {
         // SAFETY: loading NVRTC runs only its (and its dependencies') initialisers.
         let library = unsafe { Library::new(file) }
-            .map_err(|e| CudaError::NvrtcLoad { path: path.clone(), reason: e.to_string() })?;
+            .map_err(|e| CudaError::NvrtcLoad { path: path.clone(), reason: crate::backend::dl_error(&e) })?;
         let version_fn: VersionFn = symbol(&library, &path, "nvrtcVersion")?;
         let (mut major, mut minor) = (0, 0);
         // SAFETY: two out-parameters, as nvrtc.h declares.
@@ -183,7 +184,9 @@ impl Nvrtc {
             return Ok(None);
         }
         // SAFETY: as for NVRTC itself.
-        unsafe { Library::new(&path) }.map(Some).map_err(|e| CudaError::NvrtcLoad { path, reason: e.to_string() })
+        unsafe { Library::new(&path) }
+            .map(Some)
+            .map_err(|e| CudaError::NvrtcLoad { path, reason: crate::backend::dl_error(&e) })
     }
 
     /// (major, minor) of the CUDA release NVRTC comes from.

@@ -52,7 +52,7 @@ pub fn probe(path: &Path) -> Result<Probe> {
         return Err(load_error("no such file".into()));
     }
     // SAFETY: loading a shared library runs its initialisers; TensorRT's only set up globals.
-    let library = unsafe { Library::new(path) }.map_err(|e| load_error(e.to_string()))?;
+    let library = unsafe { Library::new(path) }.map_err(|e| load_error(crate::backend::dl_error(&e)))?;
     // SAFETY: the symbol is TensorRT's `int32_t getInferLibVersion()`, checked by name.
     let version = unsafe {
         let get: libloading::Symbol<'_, VersionFn> = library
@@ -179,7 +179,7 @@ pub fn open_onnx_parser(candidates: &[PathBuf]) -> Result<(PathBuf, Library)> {
                 return Ok((path.clone(), lib));
             }
             Ok(_) => reasons.push(format!("{}: no createNvOnnxParser_INTERNAL", path.display())),
-            Err(e) => reasons.push(e.to_string()),
+            Err(e) => reasons.push(crate::backend::dl_error(&e)),
         }
     }
     Err(Error::TensorrtLoad {
@@ -240,7 +240,8 @@ mod tests {
     #[test]
     fn a_library_that_is_not_tensorrt_is_named() {
         // Any shared library will do; the C library is everywhere.
-        let libc = ["/lib/x86_64-linux-gnu/libc.so.6", "/lib/aarch64-linux-gnu/libc.so.6", "/usr/lib/libc.so.6"]
+        let arch = std::env::consts::ARCH;
+        let libc = [format!("/lib/{arch}-linux-gnu/libc.so.6"), "/usr/lib/libc.so.6".to_string()]
             .into_iter()
             .map(PathBuf::from)
             .find(|p| p.exists())

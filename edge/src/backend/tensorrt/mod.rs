@@ -11,7 +11,7 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
+use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, PinnedHostSlice};
 use half::f16;
 
 pub use cache::{EngineKey, Lookup, default_dir as default_cache_dir, key_path, lookup, sha256_hex, store};
@@ -105,6 +105,24 @@ pub fn onnx_for(
     }
 }
 
+/// Refuses a precision the GPU has no arithmetic for (FP16 from compute 5.3, INT8 from 6.1), so
+/// the user hears it from us rather than as a slow FP32 fallback inside TensorRT.
+pub fn check_precision(gpu: &str, compute_capability: (i32, i32), precision: Precision) -> Result<()> {
+    let needed = match precision {
+        Precision::Fp32 => return Ok(()),
+        Precision::Fp16 => (5, 3),
+        Precision::Int8 => (6, 1),
+    };
+    if compute_capability < needed {
+        let (major, minor) = compute_capability;
+        return Err(Error::Tensorrt(format!(
+            "{gpu} (compute {major}.{minor}) has no fast {precision}: it needs compute {}.{}; use --precision fp32",
+            needed.0, needed.1
+        )));
+    }
+    Ok(())
+}
+
 /// What an engine build did, for the CLI.
 #[derive(Debug, Clone)]
 pub struct Built {
@@ -126,6 +144,7 @@ pub fn ensure_engine(
     timing_cache: Option<&Path>,
 ) -> Result<Built> {
     let (precision, _) = effective_precision(model, options.precision);
+    check_precision(&gpu.name, gpu.compute_capability, precision)?;
     let key = EngineKey {
         onnx_sha256: sha256_hex(&model.bytes),
         tensorrt: tensorrt.version,
@@ -197,6 +216,7 @@ pub struct TensorrtBackend {
     /// Compiled on the first frame; Err: NVRTC or the kernels failed, frames use the CPU path.
     kernels: Option<std::result::Result<Kernels, ()>>,
     device_frame: Option<CudaSlice<u8>>,
+    staging: Option<PinnedHostSlice<u8>>,
 }
 
 impl TensorrtBackend {
@@ -215,6 +235,7 @@ impl TensorrtBackend {
             notes: Vec::new(),
             kernels: None,
             device_frame: None,
+            staging: None,
         };
         let (precision, note) = effective_precision(model, options.precision);
         backend.options.precision = precision;
@@ -348,54 +369,80 @@ impl TensorrtBackend {
         let (width, height) = (frame.width, frame.height);
         let mut layout =
             FrameLayout { format: frame.format, width, height, offsets: [0; 3], strides: frame.strides, yuv };
-        self.host_in.clear();
+        let mut bytes = 0;
         for (i, plane) in frame.planes.iter().enumerate() {
-            layout.offsets[i] = self.host_in.len();
-            self.host_in.extend_from_slice(plane);
+            layout.offsets[i] = bytes;
+            bytes += plane.len();
         }
         let dims = [1, 3, size.1 as i64, size.0 as i64];
         let half = self.engine_for(dims)?;
         self.buffers([1, 3, size.1, size.0], half)?;
         let stream = self.gpu.stream.clone();
-        if self.device_frame.as_ref().is_none_or(|f| f.len() != self.host_in.len()) {
+        if self.device_frame.as_ref().is_none_or(|f| f.len() != bytes) {
             self.device_frame = None;
-            self.device_frame =
-                Some(stream.alloc_zeros::<u8>(self.host_in.len()).map_err(cuda("allocating the frame"))?);
+            self.device_frame = Some(stream.alloc_zeros::<u8>(bytes).map_err(cuda("allocating the frame"))?);
         }
-        let values = 3 * size.0 * size.1;
-        let mut device_frame = self.device_frame.take().expect("allocated above");
-        let result = (|| -> Result<()> {
-            stream.memcpy_htod(&self.host_in, &mut device_frame).map_err(cuda("copying the frame to the GPU"))?;
-            let kernels = self.kernels.as_ref().and_then(|k| k.as_ref().ok()).expect("checked by the caller");
-            let buffers = self.buffers.as_mut().expect("allocated above");
-            let kernel = |e: super::cuda::CudaError| Error::Cuda(e.to_string());
-            // SAFETY (transmutes): the byte buffers were sized for `values` elements of this type.
-            if half {
-                let mut tensor = unsafe { buffers.input.transmute_mut::<u16>(values) }.expect("sized for the tensor");
-                kernels.preprocess(&stream, &device_frame.as_view(), &layout, size, &mut tensor).map_err(kernel)?;
-            } else {
-                let mut tensor = unsafe { buffers.input.transmute_mut::<f32>(values) }.expect("sized for the tensor");
-                kernels.preprocess(&stream, &device_frame.as_view(), &layout, size, &mut tensor).map_err(kernel)?;
-            }
-            self.enqueue(dims)?;
-            let kernels = self.kernels.as_ref().and_then(|k| k.as_ref().ok()).expect("checked by the caller");
-            let buffers = self.buffers.as_ref().expect("allocated above");
-            let mut view = device_frame.as_view_mut();
-            if half {
-                let tensor = unsafe { buffers.output.transmute::<u16>(values) }.expect("sized for the tensor");
-                kernels.postprocess(&stream, &tensor, size, &mut view, &layout, strength).map_err(kernel)?;
-            } else {
-                let tensor = unsafe { buffers.output.transmute::<f32>(values) }.expect("sized for the tensor");
-                kernels.postprocess(&stream, &tensor, size, &mut view, &layout, strength).map_err(kernel)?;
-            }
-            stream.memcpy_dtoh(&device_frame, &mut self.host_in).map_err(cuda("copying the frame back"))?;
-            stream.synchronize().map_err(cuda("running the engine"))
-        })();
+        // Page-locked staging: copies from and to it run at full bus speed (plain, not
+        // write-combined: the host reads the result back).
+        if self.staging.as_ref().is_none_or(|s| s.len() != bytes) {
+            self.staging = None;
+            // SAFETY: every byte is written from the frame below before the upload reads it.
+            let staging = unsafe { self.gpu.context.alloc_pinned_with_flags::<u8>(bytes, 0) };
+            self.staging = Some(staging.map_err(cuda("allocating page-locked host memory"))?);
+        }
+        let (mut device_frame, mut staging) =
+            (self.device_frame.take().expect("allocated above"), self.staging.take().expect("allocated above"));
+        let result = self.frame_round_trip(frame, &layout, (size, strength), &mut device_frame, &mut staging);
         self.device_frame = Some(device_frame);
-        result?;
+        self.staging = Some(staging);
+        result
+    }
+
+    /// Staging -> device, the kernels and the engine, device -> staging -> `frame`.
+    fn frame_round_trip(
+        &mut self,
+        frame: &mut FrameMut<'_>,
+        layout: &FrameLayout,
+        (size, strength): ((usize, usize), f32),
+        device_frame: &mut CudaSlice<u8>,
+        staging: &mut PinnedHostSlice<u8>,
+    ) -> Result<()> {
+        let stream = self.gpu.stream.clone();
+        let half = matches!(self.engine.as_ref().map(|e| e.2), Some(DataType::Half));
+        let host = staging.as_mut_slice().map_err(cuda("waiting for the staging buffer"))?;
+        for (i, plane) in frame.planes.iter().enumerate() {
+            host[layout.offsets[i]..layout.offsets[i] + plane.len()].copy_from_slice(plane);
+        }
+        stream.memcpy_htod(staging, device_frame).map_err(cuda("copying the frame to the GPU"))?;
+        let values = 3 * size.0 * size.1;
+        let kernel = |e: super::cuda::CudaError| Error::Cuda(e.to_string());
+        let kernels = self.kernels.as_ref().and_then(|k| k.as_ref().ok()).expect("checked by the caller");
+        let buffers = self.buffers.as_mut().expect("allocated by the caller");
+        // SAFETY (transmutes): the byte buffers were sized for `values` elements of this type.
+        if half {
+            let mut tensor = unsafe { buffers.input.transmute_mut::<u16>(values) }.expect("sized for the tensor");
+            kernels.preprocess(&stream, &device_frame.as_view(), layout, size, &mut tensor).map_err(kernel)?;
+        } else {
+            let mut tensor = unsafe { buffers.input.transmute_mut::<f32>(values) }.expect("sized for the tensor");
+            kernels.preprocess(&stream, &device_frame.as_view(), layout, size, &mut tensor).map_err(kernel)?;
+        }
+        self.enqueue([1, 3, size.1 as i64, size.0 as i64])?;
+        let kernels = self.kernels.as_ref().and_then(|k| k.as_ref().ok()).expect("checked by the caller");
+        let buffers = self.buffers.as_ref().expect("allocated by the caller");
+        let mut view = device_frame.as_view_mut();
+        if half {
+            let tensor = unsafe { buffers.output.transmute::<u16>(values) }.expect("sized for the tensor");
+            kernels.postprocess(&stream, &tensor, size, &mut view, layout, strength).map_err(kernel)?;
+        } else {
+            let tensor = unsafe { buffers.output.transmute::<f32>(values) }.expect("sized for the tensor");
+            kernels.postprocess(&stream, &tensor, size, &mut view, layout, strength).map_err(kernel)?;
+        }
+        stream.memcpy_dtoh(device_frame, staging).map_err(cuda("copying the frame back"))?;
+        stream.synchronize().map_err(cuda("running the engine"))?;
+        let host = staging.as_slice().map_err(cuda("waiting for the frame"))?;
         for (i, plane) in frame.planes.iter_mut().enumerate() {
             let start = layout.offsets[i];
-            plane.copy_from_slice(&self.host_in[start..start + plane.len()]);
+            plane.copy_from_slice(&host[start..start + plane.len()]);
         }
         Ok(())
     }
@@ -479,6 +526,15 @@ mod tests {
         let (precision, note) = effective_precision(&half, Precision::Fp32);
         assert_eq!(precision, Precision::Fp16);
         assert!(note.unwrap().contains("G16.onnx: fp16 engine, not fp32, as it is an FP16 export"));
+    }
+
+    #[test]
+    fn precisions_the_gpu_lacks_are_refused() {
+        assert!(check_precision("Orin", (8, 7), Precision::Int8).is_ok());
+        assert!(check_precision("Maxwell", (5, 2), Precision::Fp32).is_ok());
+        let err = check_precision("Maxwell", (5, 2), Precision::Fp16).unwrap_err().to_string();
+        assert!(err.contains("Maxwell (compute 5.2) has no fast fp16: it needs compute 5.3"), "{err}");
+        assert!(check_precision("Jetson TX1", (5, 3), Precision::Int8).unwrap_err().to_string().contains("6.1"));
     }
 
     #[test]

@@ -213,6 +213,9 @@ impl TensorRt {
                 ),
             ));
         };
+        if let Some(path) = explicit.filter(|p| !p.exists()) {
+            return Err(Error::TensorrtLoad { path: path.to_path_buf(), reason: "no such file or folder".into() });
+        }
         let probe = library::find(&library::candidates(explicit))?;
         library::check_compatible(headers, probe.version, &probe.path)?;
         let (onnx_parser, parser_lib) =
