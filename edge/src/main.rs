@@ -171,8 +171,9 @@ fn doctor(self_test: bool) -> Result<()> {
 }
 
 fn stats_line(s: &LiveStats) -> String {
+    let device = s.device_ms.map(|ms| format!(" (GPU {ms:.1} ms)")).unwrap_or_default();
     format!(
-        "{} frames | {:.1} fps | latency p50 {:.1} ms, p95 {:.1} ms | dropped {} | {}x{} on {}",
+        "{} frames | {:.1} fps | latency p50 {:.1} ms, p95 {:.1} ms{device} | dropped {} | {}x{} on {}",
         s.frames, s.fps, s.p50_ms, s.p95_ms, s.dropped, s.inference_size.0, s.inference_size.1, s.backend
     )
 }

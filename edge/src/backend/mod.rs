@@ -36,6 +36,11 @@ pub trait Backend: Send {
         None
     }
 
+    /// The last frame's time on the device (upload to download), where the backend measures one.
+    fn device_ms(&self) -> Option<f64> {
+        None
+    }
+
     /// Lines for a person that came up since the last call (an engine built, and why).
     fn take_notes(&mut self) -> Vec<String> {
         Vec::new()

@@ -59,7 +59,6 @@ struct Running {
     format: PixelFormat,
     yuv: YuvSpec,
     window: Window,
-    backend: String,
 }
 
 #[derive(Default)]
@@ -317,7 +316,7 @@ impl VideoFilterImpl for CycleGan {
         let size = translator.inference_size(w, h);
         let backend = translator.backend().describe();
         gst::info!(CAT, imp = self, "{} {w}x{h} -> inference {}x{} on {backend}", format.name(), size.0, size.1);
-        *running = Some(Running { translator, format, yuv: yuv_spec(in_info), window: Window::default(), backend });
+        *running = Some(Running { translator, format, yuv: yuv_spec(in_info), window: Window::default() });
         Ok(())
     }
 
@@ -345,15 +344,20 @@ impl VideoFilterImpl for CycleGan {
         if interval > 0 && running.window.elapsed() >= Duration::from_millis(interval as u64) {
             let summary = running.window.take();
             let size = running.translator.inference_size(width, height);
-            let structure = gst::Structure::builder(STATS_MESSAGE)
+            // Described afresh: a backend learns things on its first frames (its CUDA kernels).
+            let backend = running.translator.backend().describe();
+            let mut structure = gst::Structure::builder(STATS_MESSAGE)
                 .field("frames", summary.frames)
                 .field("fps", summary.fps)
                 .field("latency-p50-ms", summary.p50_ms)
                 .field("latency-p95-ms", summary.p95_ms)
                 .field("inference-width", size.0 as u32)
                 .field("inference-height", size.1 as u32)
-                .field("backend", running.backend.as_str())
-                .build();
+                .field("backend", backend.as_str());
+            if let Some(ms) = running.translator.backend().device_ms() {
+                structure = structure.field("device-ms", ms);
+            }
+            let structure = structure.build();
             drop(guard);
             let _ = self.obj().post_message(gst::message::Element::builder(structure).src(&*self.obj()).build());
         }

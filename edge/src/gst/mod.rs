@@ -6,7 +6,8 @@ use gstreamer::glib;
 use gstreamer::prelude::*;
 
 /// Name of the element message carrying statistics (fields: `frames`, `fps`,
-/// `latency-p50-ms`, `latency-p95-ms`, `inference-width`, `inference-height`, `backend`).
+/// `latency-p50-ms`, `latency-p95-ms`, `inference-width`, `inference-height`, `backend`, and
+/// `device-ms`, the last frame's time on the GPU by CUDA events, where the backend has one).
 pub const STATS_MESSAGE: &str = "cyclegan-stats";
 
 /// Name of the element message carrying a line for a person (field `text`): the backend `auto`

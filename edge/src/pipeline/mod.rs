@@ -35,6 +35,8 @@ pub struct LiveStats {
     pub dropped: u64,
     pub inference_size: (u32, u32),
     pub backend: String,
+    /// The last frame's time on the GPU (TensorRT backend, by CUDA events).
+    pub device_ms: Option<f64>,
 }
 
 /// What a run tells its caller while it goes.
@@ -228,6 +230,7 @@ fn build_and_watch(
                                 s.get("inference-height").unwrap_or(0),
                             ),
                             backend: s.get("backend").unwrap_or_default(),
+                            device_ms: s.get("device-ms").ok(),
                         };
                         on_event(Event::Stats(&stats));
                         last = Some(stats);

@@ -11,7 +11,8 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, PinnedHostSlice};
+use cudarc::driver::sys::CUevent_flags;
+use cudarc::driver::{CudaEvent, CudaSlice, DevicePtr, DevicePtrMut, PinnedHostSlice};
 use half::f16;
 
 pub use cache::{EngineKey, Lookup, default_dir as default_cache_dir, key_path, lookup, sha256_hex, store};
@@ -217,6 +218,9 @@ pub struct TensorrtBackend {
     kernels: Option<std::result::Result<Kernels, ()>>,
     device_frame: Option<CudaSlice<u8>>,
     staging: Option<PinnedHostSlice<u8>>,
+    /// Recorded around each frame's GPU work: its time on the device.
+    events: Option<(CudaEvent, CudaEvent)>,
+    device_ms: Option<f64>,
 }
 
 impl TensorrtBackend {
@@ -236,6 +240,8 @@ impl TensorrtBackend {
             kernels: None,
             device_frame: None,
             staging: None,
+            events: None,
+            device_ms: None,
         };
         let (precision, note) = effective_precision(model, options.precision);
         backend.options.precision = precision;
@@ -347,6 +353,23 @@ impl TensorrtBackend {
         }
     }
 
+    /// Records the start (`end` false) or the end of a frame's GPU work on the stream.
+    fn mark(&mut self, end: bool) -> Result<()> {
+        if self.events.is_none() {
+            let event = || {
+                self.gpu.context.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(cuda("creating a CUDA event"))
+            };
+            self.events = Some((event()?, event()?));
+        }
+        let (start, stop) = self.events.as_ref().expect("created above");
+        (if end { stop } else { start }).record(&self.gpu.stream).map_err(cuda("recording a CUDA event"))
+    }
+
+    /// After the stream is synchronized: the time between the two marks.
+    fn measure(&mut self) {
+        self.device_ms = self.events.as_ref().and_then(|(start, stop)| start.elapsed_ms(stop).ok()).map(f64::from);
+    }
+
     /// The frame kernels, compiled on first use; None (with a note, once) where NVRTC is missing.
     fn kernels(&mut self) -> Option<&Kernels> {
         if self.kernels.is_none() {
@@ -413,6 +436,7 @@ impl TensorrtBackend {
         for (i, plane) in frame.planes.iter().enumerate() {
             host[layout.offsets[i]..layout.offsets[i] + plane.len()].copy_from_slice(plane);
         }
+        self.mark(false)?;
         stream.memcpy_htod(staging, device_frame).map_err(cuda("copying the frame to the GPU"))?;
         let values = 3 * size.0 * size.1;
         let kernel = |e: super::cuda::CudaError| Error::Cuda(e.to_string());
@@ -438,7 +462,9 @@ impl TensorrtBackend {
             kernels.postprocess(&stream, &tensor, size, &mut view, layout, strength).map_err(kernel)?;
         }
         stream.memcpy_dtoh(device_frame, staging).map_err(cuda("copying the frame back"))?;
+        self.mark(true)?;
         stream.synchronize().map_err(cuda("running the engine"))?;
+        self.measure();
         let host = staging.as_slice().map_err(cuda("waiting for the frame"))?;
         for (i, plane) in frame.planes.iter_mut().enumerate() {
             let start = layout.offsets[i];
@@ -462,6 +488,10 @@ impl Backend for TensorrtBackend {
 
     fn take_notes(&mut self) -> Vec<String> {
         std::mem::take(&mut self.notes)
+    }
+
+    fn device_ms(&self) -> Option<f64> {
+        self.device_ms
     }
 
     fn translate_frame(
@@ -490,13 +520,16 @@ impl Backend for TensorrtBackend {
         }
         let stream = self.gpu.stream.clone();
         self.buffers(shape, half)?;
+        self.mark(false)?;
         let buffers = self.buffers.as_mut().expect("allocated above");
         stream.memcpy_htod(&self.host_in, &mut buffers.input).map_err(cuda("copying the input to the GPU"))?;
         self.enqueue(dims)?;
         let buffers = self.buffers.as_ref().expect("allocated above");
         self.host_out.resize(buffers.output.len(), 0);
         stream.memcpy_dtoh(&buffers.output, &mut self.host_out).map_err(cuda("copying the output back"))?;
+        self.mark(true)?;
         stream.synchronize().map_err(cuda("running the engine"))?;
+        self.measure();
         output.clear();
         if half {
             output.extend(self.host_out.chunks_exact(2).map(|b| f16::from_ne_bytes([b[0], b[1]]).to_f32()));
