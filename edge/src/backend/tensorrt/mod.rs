@@ -164,6 +164,9 @@ pub fn ensure_engine(
         Lookup::Stale(why) => why,
     };
     let started = std::time::Instant::now();
+    // TensorRT works in the thread's current CUDA context: make it this GPU's (the caller may be
+    // a GStreamer streaming thread that never touched CUDA).
+    gpu.context.bind_to_thread().map_err(cuda("binding the CUDA context"))?;
     let calibration_cache = match &options.calibration_cache {
         Some(path) => {
             std::fs::read(path).map_err(|e| Error::Invalid(format!("--calibration-cache {}: {e}", path.display())))?
@@ -203,12 +206,9 @@ struct Buffers {
     output: CudaSlice<u8>,
 }
 
-/// The backend: one engine at a time, for the shapes the frames need.
+/// The backend: one engine at a time, for the shapes the frames need. Fields drop in order:
+/// the engine and device memory go while the CUDA context (`gpu`) is still held.
 pub struct TensorrtBackend {
-    tensorrt: Arc<TensorRt>,
-    gpu: Gpu,
-    model: Model,
-    options: TensorrtOptions,
     engine: Option<(Engine, Profile, DataType)>,
     buffers: Option<Buffers>,
     host_in: Vec<u8>,
@@ -221,6 +221,10 @@ pub struct TensorrtBackend {
     /// Recorded around each frame's GPU work: its time on the device.
     events: Option<(CudaEvent, CudaEvent)>,
     device_ms: Option<f64>,
+    model: Model,
+    options: TensorrtOptions,
+    tensorrt: Arc<TensorRt>,
+    gpu: Gpu,
 }
 
 impl TensorrtBackend {
@@ -258,6 +262,7 @@ impl TensorrtBackend {
         let mut built = ensure_engine(&self.tensorrt, &self.gpu, &self.model, &self.options, profile, None)?;
         let plan =
             std::fs::read(&built.engine).map_err(|e| Error::Invalid(format!("{}: {e}", built.engine.display())))?;
+        self.gpu.context.bind_to_thread().map_err(cuda("binding the CUDA context"))?;
         let engine = match self.tensorrt.load(&plan) {
             Ok(engine) => engine,
             // A key can match while the plan is damaged: rebuild once rather than fail.
@@ -341,6 +346,7 @@ impl TensorrtBackend {
         let (engine, _, _) = self.engine.as_mut().expect("engine_for ran");
         let buffers = self.buffers.as_mut().expect("buffers ran");
         let (names_in, names_out) = (CString::new(INPUT).expect("no NUL"), CString::new(OUTPUT).expect("no NUL"));
+        self.gpu.context.bind_to_thread().map_err(cuda("binding the CUDA context"))?;
         engine.set_input_shape(&names_in, dims)?;
         let (in_ptr, _in_sync) = buffers.input.device_ptr(&stream);
         let (out_ptr, _out_sync) = buffers.output.device_ptr_mut(&stream);
