@@ -36,13 +36,18 @@ pub fn read_model(path: &Path) -> Result<ModelProto> {
 }
 
 pub fn write_model(path: &Path, model: &ModelProto) -> Result<()> {
+    write_atomic(path, &encode_model(model))
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it, synced, then renamed: a crash
+/// leaves the old file or none, never half of one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let file_name = path.file_name().ok_or_else(|| file_error(path, "is not a file path"))?;
     let tmp = path.with_file_name(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
-    let bytes = encode_model(model);
     let write = || -> std::io::Result<()> {
         use std::io::Write;
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
+        f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     };

@@ -13,20 +13,38 @@ pub fn onnxruntime_candidates() -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         found.push(PathBuf::from(p));
     }
-    let mut roots = vec![PathBuf::from(".")];
-    if let Ok(exe) = std::env::current_exe() {
-        // target/{debug,release}/cyclegan-edge (and deps/ for tests) -> the checkout.
-        roots.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
-    }
-    for root in roots {
-        let lib = root.join(".venv/lib");
-        let Ok(pythons) = std::fs::read_dir(&lib) else { continue };
-        for python in pythons.flatten() {
-            found.extend(versioned_libraries(&python.path().join("site-packages/onnxruntime/capi")));
-        }
+    for site_packages in venv_site_packages() {
+        found.extend(versioned_libraries(&site_packages.join("onnxruntime/capi")));
     }
     for dir in ["/usr/local/lib", "/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"] {
         found.extend(versioned_libraries(Path::new(dir)));
+    }
+    found
+}
+
+/// The `site-packages` folders of the project's `.venv` (what `scripts/install.sh` makes), where
+/// the libraries loaded at run time come from pip wheels (ONNX Runtime, TensorRT, NVRTC): looked
+/// for under the working directory and its two parents (tests run in a crate's folder) and the
+/// executable's ancestors (target/{debug,release}[/deps] -> the checkout), each folder once.
+pub fn venv_site_packages() -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.extend(cwd.ancestors().take(3).map(Path::to_path_buf));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        roots.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
+    }
+    let mut found: Vec<PathBuf> = Vec::new();
+    for root in roots {
+        let Ok(pythons) = std::fs::read_dir(root.join(".venv/lib")) else { continue };
+        let mut pythons: Vec<PathBuf> = pythons.flatten().map(|e| e.path().join("site-packages")).collect();
+        pythons.sort();
+        for dir in pythons {
+            let dir = dir.canonicalize().unwrap_or(dir);
+            if !found.contains(&dir) {
+                found.push(dir);
+            }
+        }
     }
     found
 }

@@ -60,28 +60,14 @@ impl std::fmt::Debug for Nvrtc {
 }
 
 /// Folders that may hold NVRTC, in order: the project's `.venv` (the pip wheels
-/// `nvidia-cuda-nvrtc` for CUDA 13 and 12; looked for under the working directory, its parents
-/// and the executable's ancestors, as for ONNX Runtime), then the toolkit's and the system's.
+/// `nvidia-cuda-nvrtc` for CUDA 13 and 12, found as for ONNX Runtime),
+/// then the toolkit's and the system's.
 pub fn nvrtc_folders() -> Vec<PathBuf> {
-    let mut roots: Vec<PathBuf> = Vec::new();
-    if let Ok(cwd) = std::env::current_dir() {
-        // Tests run in `edge/`, one level below the checkout.
-        roots.extend(cwd.ancestors().take(3).map(Path::to_path_buf));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        // target/{debug,release}/cyclegan-edge (and deps/ for tests) -> the checkout.
-        roots.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
-    }
     let mut folders = Vec::new();
-    for root in roots {
-        let Ok(pythons) = std::fs::read_dir(root.join(".venv/lib")) else { continue };
-        let mut pythons: Vec<PathBuf> = pythons.flatten().map(|e| e.path()).collect();
-        pythons.sort();
-        for python in pythons {
-            let nvidia = python.join("site-packages/nvidia");
-            folders.push(nvidia.join("cu13/lib"));
-            folders.push(nvidia.join("cuda_nvrtc/lib"));
-        }
+    for site_packages in crate::backend::runtime::venv_site_packages() {
+        let nvidia = site_packages.join("nvidia");
+        folders.push(nvidia.join("cu13/lib"));
+        folders.push(nvidia.join("cuda_nvrtc/lib"));
     }
     for dir in [
         "/usr/local/cuda/lib64",
@@ -91,13 +77,7 @@ pub fn nvrtc_folders() -> Vec<PathBuf> {
     ] {
         folders.push(PathBuf::from(dir));
     }
-    let mut unique = Vec::new();
-    for folder in folders {
-        if !unique.contains(&folder) {
-            unique.push(folder);
-        }
-    }
-    unique
+    folders
 }
 
 fn symbol<T: Copy>(library: &Library, path: &Path, name: &str) -> Result<T, CudaError> {

@@ -95,17 +95,12 @@ pub fn lookup(engine: &Path, key: &EngineKey) -> Lookup {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename: a crash leaves the old file
-/// or none, never half of one.
+/// Writes `bytes` atomically (temporary file, sync, rename), creating the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::Invalid(format!("creating {}: {e}", dir.display())))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let partial = dir.join(format!(".{name}.partial"));
-    std::fs::write(&partial, bytes).and_then(|()| std::fs::rename(&partial, path)).map_err(|e| {
-        let _ = std::fs::remove_file(&partial);
-        Error::Invalid(format!("writing {}: {e}", path.display()))
-    })
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Invalid(format!("creating {}: {e}", dir.display())))?;
+    }
+    cyclegan_onnx::io::write_atomic(path, bytes).map_err(|e| Error::Invalid(e.to_string()))
 }
 
 /// Stores an engine and then its key: an engine without a key is rebuilt, never trusted.

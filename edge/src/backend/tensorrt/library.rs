@@ -88,16 +88,9 @@ pub fn search_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("LD_LIBRARY_PATH")
         .map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect())
         .unwrap_or_default();
-    let mut roots = vec![PathBuf::from(".")];
-    if let Ok(exe) = std::env::current_exe() {
-        roots.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
-    }
-    for root in roots {
-        let Ok(pythons) = std::fs::read_dir(root.join(".venv/lib")) else { continue };
-        for python in pythons.flatten() {
-            for package in ["tensorrt_libs", "tensorrt_lean_libs", "tensorrt_dispatch_libs"] {
-                dirs.push(python.path().join("site-packages").join(package));
-            }
+    for site_packages in crate::backend::runtime::venv_site_packages() {
+        for package in ["tensorrt_libs", "tensorrt_lean_libs", "tensorrt_dispatch_libs"] {
+            dirs.push(site_packages.join(package));
         }
     }
     let arch = std::env::consts::ARCH;

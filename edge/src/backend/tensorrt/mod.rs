@@ -7,7 +7,7 @@ mod options;
 mod shim;
 
 use std::borrow::Cow;
-use std::ffi::CString;
+use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,8 +29,8 @@ use crate::model::{Model, TensorType};
 use crate::{Error, Result};
 
 /// The generator's tensors, as `cyclegan-train export` names them.
-pub const INPUT: &str = "image";
-pub const OUTPUT: &str = "translated";
+pub const INPUT: &CStr = c"image";
+pub const OUTPUT: &CStr = c"translated";
 
 /// Settings of the TensorRT backend (`[inference]` in the config, `--precision` and friends).
 #[derive(Debug, Clone)]
@@ -128,7 +128,6 @@ pub fn check_precision(gpu: &str, compute_capability: (i32, i32), precision: Pre
 #[derive(Debug, Clone)]
 pub struct Built {
     pub engine: PathBuf,
-    pub key: EngineKey,
     /// None: taken from the cache; Some(why): built, and why (missing, stale ...).
     pub rebuilt: Option<String>,
     pub seconds: f64,
@@ -159,7 +158,7 @@ pub fn ensure_engine(
         None => options.cache_dir.clone().unwrap_or_else(default_cache_dir).join(key.file_name(&model_name(model))),
     };
     let why = match lookup(&engine, &key) {
-        Lookup::Fresh => return Ok(Built { engine, key, rebuilt: None, seconds: 0.0 }),
+        Lookup::Fresh => return Ok(Built { engine, rebuilt: None, seconds: 0.0 }),
         Lookup::Missing => "no engine yet".to_string(),
         Lookup::Stale(why) => why,
     };
@@ -177,7 +176,7 @@ pub fn ensure_engine(
     let timing = timing_cache.and_then(|p| std::fs::read(p).ok()).unwrap_or_default();
     let settings = BuildSettings {
         precision,
-        input_name: INPUT.into(),
+        input_name: INPUT.to_string_lossy().into_owned(),
         profile,
         workspace_mib: options.workspace_mib,
         timing_cache: timing,
@@ -192,7 +191,7 @@ pub fn ensure_engine(
     {
         cache::write_atomic(path, &new_timing)?;
     }
-    Ok(Built { engine, key, rebuilt: Some(why), seconds: started.elapsed().as_secs_f64() })
+    Ok(Built { engine, rebuilt: Some(why), seconds: started.elapsed().as_secs_f64() })
 }
 
 fn model_name(model: &Model) -> String {
@@ -282,16 +281,14 @@ impl TensorrtBackend {
             Some(why) => format!("TensorRT engine {} built in {:.0} s ({why})", built.engine.display(), built.seconds),
         });
         let tensors = engine.tensors();
-        let find = |name: &str, input: bool| {
-            tensors.iter().find(|t| t.name.as_bytes() == name.as_bytes() && t.is_input == input).cloned().ok_or_else(
-                || {
-                    Error::Tensorrt(format!(
-                        "the engine {} has no {} tensor `{name}`",
-                        built.engine.display(),
-                        if input { "input" } else { "output" }
-                    ))
-                },
-            )
+        let find = |name: &CStr, input: bool| {
+            tensors.iter().find(|t| t.name.as_c_str() == name && t.is_input == input).cloned().ok_or_else(|| {
+                Error::Tensorrt(format!(
+                    "the engine {} has no {} tensor {name:?}",
+                    built.engine.display(),
+                    if input { "input" } else { "output" }
+                ))
+            })
         };
         let (input, output) = (find(INPUT, true)?, find(OUTPUT, false)?);
         if input.data_type != output.data_type || !matches!(input.data_type, DataType::Float | DataType::Half) {
@@ -345,16 +342,15 @@ impl TensorrtBackend {
         let stream = self.gpu.stream.clone();
         let (engine, _, _) = self.engine.as_mut().expect("engine_for ran");
         let buffers = self.buffers.as_mut().expect("buffers ran");
-        let (names_in, names_out) = (CString::new(INPUT).expect("no NUL"), CString::new(OUTPUT).expect("no NUL"));
         self.gpu.context.bind_to_thread().map_err(cuda("binding the CUDA context"))?;
-        engine.set_input_shape(&names_in, dims)?;
+        engine.set_input_shape(INPUT, dims)?;
         let (in_ptr, _in_sync) = buffers.input.device_ptr(&stream);
         let (out_ptr, _out_sync) = buffers.output.device_ptr_mut(&stream);
         // SAFETY: both buffers hold the whole tensor of `dims`; they live in `self` until the
         // caller synchronizes the stream.
         unsafe {
-            engine.set_address(&names_in, in_ptr)?;
-            engine.set_address(&names_out, out_ptr)?;
+            engine.set_address(INPUT, in_ptr)?;
+            engine.set_address(OUTPUT, out_ptr)?;
             engine.enqueue(stream.cu_stream() as *mut std::ffi::c_void)
         }
     }
