@@ -26,6 +26,9 @@ pub struct InferenceConfig {
     pub engine: Option<PathBuf>,
     /// Folder of cached TensorRT engines; empty: ~/.cache/cyclegan-edge/engines.
     pub engine_cache: Option<PathBuf>,
+    /// Frames translated at once: 2 overlaps copies and GPU work at one frame more latency;
+    /// 0: the backend's choice (2 on TensorRT, 1 on the CPU).
+    pub frames_in_flight: u32,
 }
 
 impl Default for InferenceConfig {
@@ -39,6 +42,7 @@ impl Default for InferenceConfig {
             precision: Precision::default(),
             engine: None,
             engine_cache: None,
+            frames_in_flight: 0,
         }
     }
 }
@@ -152,6 +156,12 @@ impl EdgeConfig {
         if !(0.0..=1.0).contains(&self.inference.strength) {
             return bad(format!("--strength {}: must be between 0 and 1", self.inference.strength));
         }
+        if self.inference.frames_in_flight > 8 {
+            return bad(format!(
+                "--frames-in-flight {}: at most 8 (2 already overlaps copies with GPU work)",
+                self.inference.frames_in_flight
+            ));
+        }
         let i = &self.input;
         if i.width == 0 || i.height == 0 || i.framerate == 0 {
             return bad(format!(
@@ -199,6 +209,10 @@ pub struct Overrides {
     /// Folder of cached TensorRT engines.
     #[arg(long, help_heading = "Inference")]
     pub engine_cache: Option<PathBuf>,
+    /// Frames translated at once: 2 overlaps copies with GPU work at one frame more latency, 1 is
+    /// the lowest latency (0: the backend's choice, 2 on TensorRT, 1 on the CPU).
+    #[arg(long, help_heading = "Inference")]
+    pub frames_in_flight: Option<u32>,
     /// test://[PATTERN], a video file, v4l2:///dev/videoN, csi://N (Jetson CSI camera), rtsp://HOST/PATH
     /// or another URI.
     #[arg(long, help_heading = "Input")]
@@ -267,6 +281,7 @@ impl Overrides {
         if self.engine_cache.is_some() {
             c.inference.engine_cache = self.engine_cache.clone();
         }
+        set(&mut c.inference.frames_in_flight, &self.frames_in_flight);
         set(&mut c.input.input, &self.input);
         set(&mut c.input.width, &self.width);
         set(&mut c.input.height, &self.height);
@@ -313,5 +328,8 @@ mod tests {
         c.inference.strength = 1.0;
         c.inference.inference_size = "17x3".into();
         assert!(c.validate().is_err());
+        c.inference.inference_size = "auto".into();
+        c.inference.frames_in_flight = 9;
+        assert!(c.validate().unwrap_err().to_string().contains("--frames-in-flight 9"));
     }
 }

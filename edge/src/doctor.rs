@@ -8,7 +8,9 @@ use crate::backend::cuda::device::{self, Gpu};
 use crate::backend::cuda::{Kernels, Nvrtc};
 use crate::backend::tensorrt::{self, Precision, Profile, Severity, TensorRt, TensorrtOptions};
 use crate::backend::{Backend, BackendOptions, CpuBackend, find_onnxruntime};
+use crate::frame::{Frame, PixelFormat, YuvMatrix, YuvRange, YuvSpec};
 use crate::model::Model;
+use crate::translator::FrameTranslator;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -59,6 +61,10 @@ pub const ELEMENTS: [&str; 11] = [
 /// layers in TF32, and FP16 engines round to 11 bits: outputs in [-1,1]).
 const SELF_TEST_SIZE: i64 = 64;
 const SELF_TEST_BOUND: f32 = 0.05;
+/// Frames in flight at once in the self-test, and their bound in 8-bit levels: 0.05 of the
+/// tensor's range is 6.4 levels, plus a level of rounding in the YUV conversion.
+const SELF_TEST_FRAMES: usize = 3;
+const SELF_TEST_FRAME_BOUND: u8 = 8;
 
 /// Every check; `self_test` runs the TensorRT self-test where TensorRT and a GPU are present.
 pub fn checks(self_test: bool) -> Vec<Check> {
@@ -125,7 +131,7 @@ pub fn checks(self_test: bool) -> Vec<Check> {
 }
 
 /// Builds an FP32 and an FP16 engine of the bundled model at 64x64 (in a temporary cache) and
-/// compares each with the CPU backend on the same input.
+/// compares each with the CPU backend on the same input, as a tensor and on whole frames.
 fn self_test_engine() -> Result<String> {
     let model = Model::bundled()?;
     let shape = [1usize, 3, SELF_TEST_SIZE as usize, SELF_TEST_SIZE as usize];
@@ -134,6 +140,7 @@ fn self_test_engine() -> Result<String> {
     let mut cpu = CpuBackend::open(&model, &BackendOptions::default())?;
     let mut expected = Vec::new();
     cpu.run(&input, shape, &mut expected)?;
+    let expected_frames = frames_through(Box::new(cpu), &model)?;
     let cache = std::env::temp_dir().join(format!("cyclegan-doctor-{}", std::process::id()));
     let mut report = Vec::new();
     for precision in [Precision::Fp32, Precision::Fp16] {
@@ -146,9 +153,9 @@ fn self_test_engine() -> Result<String> {
         let result = tensorrt::TensorrtBackend::open(&model, &options).and_then(|mut backend| {
             let mut got = Vec::new();
             backend.run(&input, shape, &mut got)?;
-            Ok(got)
+            Ok((got, frames_through(Box::new(backend), &model)?))
         });
-        let got = match result {
+        let (got, frames) = match result {
             Ok(got) => got,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&cache);
@@ -162,10 +169,48 @@ fn self_test_engine() -> Result<String> {
                 "{precision} engine differs from the CPU backend by {diff:.4} (bound {SELF_TEST_BOUND})"
             )));
         }
-        report.push(format!("{precision} max |TensorRT - CPU| = {diff:.4}"));
+        let frame_diff = frames
+            .iter()
+            .zip(&expected_frames)
+            .flat_map(|(a, b)| a.to_bytes().into_iter().zip(b.to_bytes()))
+            .map(|(a, b)| a.abs_diff(b))
+            .max()
+            .unwrap_or(0);
+        if frame_diff > SELF_TEST_FRAME_BOUND {
+            let _ = std::fs::remove_dir_all(&cache);
+            return Err(crate::Error::Tensorrt(format!(
+                "{precision} frames ({SELF_TEST_FRAMES} NV12 in flight) differ from the CPU path by {frame_diff} \
+                 levels (bound {SELF_TEST_FRAME_BOUND})"
+            )));
+        }
+        report.push(format!("{precision} max |TensorRT - CPU| = {diff:.4}, frames {frame_diff} levels"));
     }
     let _ = std::fs::remove_dir_all(&cache);
     Ok(format!("bundled model at {SELF_TEST_SIZE}x{SELF_TEST_SIZE}: {}", report.join(", ")))
+}
+
+/// Camera-like NV12 frames through `backend`'s frame path (TensorRT: the CUDA kernels), all
+/// submitted before the first is finished.
+fn frames_through(backend: Box<dyn Backend>, model: &Model) -> Result<Vec<Frame>> {
+    let size = format!("{SELF_TEST_SIZE}x{SELF_TEST_SIZE}").parse()?;
+    let mut translator = FrameTranslator::new(backend, size, model.metadata.training_resolution, 1.0);
+    let yuv = YuvSpec { matrix: YuvMatrix::Bt709, range: YuvRange::Limited };
+    let mut frames: Vec<Frame> = (0..SELF_TEST_FRAMES).map(|i| self_test_frame(i, yuv)).collect();
+    for frame in &frames {
+        translator.submit(&frame.as_ref(), yuv)?;
+    }
+    for frame in &mut frames {
+        translator.finish(&mut frame.as_mut())?;
+    }
+    Ok(frames)
+}
+
+/// A 96x80 NV12 frame with gradients and texture, different for each `i`.
+fn self_test_frame(i: usize, yuv: YuvSpec) -> Frame {
+    let (w, h) = (96, 80);
+    let rgb: Vec<u8> =
+        (0..w * h).flat_map(|p| [(p % w * 2 + i * 40) as u8, (p / w * 3) as u8, (p * 7 % 251) as u8]).collect();
+    Frame::from_rgb(PixelFormat::Nv12, w, h, &rgb, yuv)
 }
 
 /// The report as aligned lines.
@@ -181,4 +226,29 @@ pub fn table(checks: &[Check]) -> String {
         let _ = writeln!(out, "{:width$}  {status:7}  {}", c.what, c.detail);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_test_frames_in_flight_equal_frames_one_at_a_time() {
+        let model = Model::bundled().unwrap();
+        let options = BackendOptions { threads: 1, ..BackendOptions::default() };
+        let in_flight = frames_through(Box::new(CpuBackend::open(&model, &options).unwrap()), &model).unwrap();
+        assert_eq!(in_flight.len(), SELF_TEST_FRAMES);
+        // The same frames, each finished before the next is submitted.
+        let backend = Box::new(CpuBackend::open(&model, &options).unwrap());
+        let size = format!("{SELF_TEST_SIZE}x{SELF_TEST_SIZE}").parse().unwrap();
+        let mut translator = FrameTranslator::new(backend, size, model.metadata.training_resolution, 1.0);
+        let yuv = YuvSpec { matrix: YuvMatrix::Bt709, range: YuvRange::Limited };
+        for (i, done) in in_flight.iter().enumerate() {
+            let mut frame = self_test_frame(i, yuv);
+            translator.submit(&frame.as_ref(), yuv).unwrap();
+            translator.finish(&mut frame.as_mut()).unwrap();
+            assert!(frame == *done, "frame {i}");
+            assert!(frame != self_test_frame(i, yuv), "frame {i} was not translated");
+        }
+    }
 }

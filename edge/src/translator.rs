@@ -1,9 +1,12 @@
 //! One video frame through the generator: frame -> RGB -> tensor -> backend -> RGB -> frame.
-//! The GStreamer element, the benchmark and the tests all go through this.
-use crate::Result;
+//! The GStreamer element, the benchmark and the tests all go through this. Frames may be in
+//! flight: `submit` starts one, `finish` writes the oldest back.
+use std::collections::VecDeque;
+
 use crate::backend::Backend;
 use crate::frame::{FrameMut, FrameRef, YuvSpec};
 use crate::preprocess::{InferenceSize, Preprocessor};
+use crate::{Error, Result};
 
 pub struct FrameTranslator {
     backend: Box<dyn Backend>,
@@ -15,6 +18,17 @@ pub struct FrameTranslator {
     translated: Vec<u8>,
     input: Vec<f32>,
     output: Vec<f32>,
+    pending: VecDeque<Pending>,
+    /// Emptied `Pending::Host` buffers, for the next frames.
+    spare: Vec<Vec<u8>>,
+}
+
+/// Where a submitted frame's translation is.
+enum Pending {
+    /// On the backend's device, until `Backend::finish_frame`.
+    Device,
+    /// Done on the CPU: packed RGB, written into the frame by `finish`.
+    Host(Vec<u8>, YuvSpec),
 }
 
 impl FrameTranslator {
@@ -29,6 +43,8 @@ impl FrameTranslator {
             translated: Vec::new(),
             input: Vec::new(),
             output: Vec::new(),
+            pending: VecDeque::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -64,16 +80,62 @@ impl FrameTranslator {
         result
     }
 
-    /// Translates a frame where it lies: on the backend's device where it can, else on the CPU.
-    pub fn translate_in_place(&mut self, frame: &mut FrameMut<'_>, yuv: YuvSpec) -> Result<()> {
+    /// Starts translating `frame`: queued on the backend's device where it pre- and
+    /// post-processes there (TensorRT), else translated on the CPU now. [`Self::finish`] writes
+    /// the results back, oldest first.
+    pub fn submit(&mut self, frame: &FrameRef<'_>, yuv: YuvSpec) -> Result<()> {
         let size = self.inference_size(frame.width, frame.height);
-        if let Some(result) = self.backend.translate_frame(frame, yuv, size, self.strength) {
-            return result;
+        if let Some(result) = self.backend.submit_frame(frame, yuv, size, self.strength) {
+            result?;
+            self.pending.push_back(Pending::Device);
+            return Ok(());
         }
         let mut rgb = std::mem::take(&mut self.rgb);
-        frame.as_ref().to_rgb(&mut rgb, yuv);
-        let result = self.translate_rgb(&rgb, (frame.width, frame.height)).map(|out| frame.write_rgb(out, yuv));
+        frame.to_rgb(&mut rgb, yuv);
+        if self.translated.capacity() == 0 {
+            self.translated = self.spare.pop().unwrap_or_default();
+        }
+        let result = self.translate_rgb(&rgb, (frame.width, frame.height)).map(|_| ());
         self.rgb = rgb;
-        result
+        result?;
+        self.pending.push_back(Pending::Host(std::mem::take(&mut self.translated), yuv));
+        Ok(())
+    }
+
+    /// Writes the oldest submitted frame's translation into `frame`, which must be that frame
+    /// with its pixels unchanged (blending and padding read them).
+    pub fn finish(&mut self, frame: &mut FrameMut<'_>) -> Result<()> {
+        match self.pending.pop_front() {
+            None => Err(Error::Invalid("no frame was submitted".into())),
+            Some(Pending::Device) => self.backend.finish_frame(frame),
+            Some(Pending::Host(rgb, yuv)) => {
+                if rgb.len() != frame.width * frame.height * 3 {
+                    return Err(Error::Invalid(format!(
+                        "the frame to finish ({}x{}) is not the size submitted",
+                        frame.width, frame.height
+                    )));
+                }
+                frame.write_rgb(&rgb, yuv);
+                self.spare.push(rgb);
+                Ok(())
+            }
+        }
+    }
+
+    /// Frames submitted and not yet finished.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Forgets the frames in flight (a flush: their buffers are gone).
+    pub fn discard(&mut self) {
+        if self.pending.iter().any(|p| matches!(p, Pending::Device)) {
+            self.backend.discard_frames();
+        }
+        for pending in self.pending.drain(..) {
+            if let Pending::Host(rgb, _) = pending {
+                self.spare.push(rgb);
+            }
+        }
     }
 }

@@ -64,10 +64,14 @@ fn test_pattern_to_mp4_then_that_file_as_input() {
     }
     assert_only(dir.path(), &["first.mp4"]);
 
-    // A file input, cut after 12 frames, with a config file and a flag overriding it.
+    // A file input, cut after 12 frames, with a config file and a flag overriding it; one frame
+    // held in flight still comes out.
     let config = dir.path().join("edge.toml");
-    std::fs::write(&config, "[inference]\ninference_size = \"96\"\nstrength = 0.5\n[input]\nnum_frames = 50\n")
-        .unwrap();
+    std::fs::write(
+        &config,
+        "[inference]\ninference_size = \"96\"\nstrength = 0.5\nframes_in_flight = 2\n[input]\nnum_frames = 50\n",
+    )
+    .unwrap();
     let second = dir.path().join("second.mkv");
     let out = edge()
         .args(["run", "--config", path_arg(&config), "--input", path_arg(&first), "--num-frames", "12"])

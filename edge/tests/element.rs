@@ -7,6 +7,7 @@ use common::scene;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use gstreamer_check as gst_check;
 use gstreamer_video as gst_video;
 
 use cyclegan_edge::backend::{self, BackendKind, BackendOptions};
@@ -242,4 +243,123 @@ fn bad_models_and_caps_are_errors_on_the_bus() {
 
     let err = through("cyclegan backend=tensorrt", &rgb_caps, &frame).unwrap_err();
     assert!(err.contains("tensorrt"), "{err}");
+}
+
+/// The library's translation of each frame on its own.
+fn one_by_one(frames: &[Frame], size: &str, yuv: YuvSpec) -> Vec<Vec<u8>> {
+    let model = Model::bundled().unwrap();
+    let options = BackendOptions { threads: 1, ..Default::default() };
+    let backend = backend::open(BackendKind::Cpu, &model, &options).unwrap().backend;
+    let mut direct = FrameTranslator::new(backend, size.parse().unwrap(), model.metadata.training_resolution, 1.0);
+    frames
+        .iter()
+        .map(|f| {
+            let mut out = f.clone();
+            direct.translate(&f.as_ref(), &mut out.as_mut(), yuv).unwrap();
+            out.to_bytes()
+        })
+        .collect()
+}
+
+#[test]
+fn frames_in_flight_come_out_complete_and_in_order() {
+    let (w, h) = (40, 30);
+    let yuv = YuvSpec::default();
+    let inputs: Vec<Frame> =
+        (0..5).map(|i| Frame::from_rgb(PixelFormat::Bgrx, w, h, &scene(w, h, i * 7), yuv)).collect();
+    let expected = one_by_one(&inputs, "32", yuv);
+    for depth in [1, 2, 3, 8] {
+        let got = through(
+            &format!("cyclegan backend=cpu threads=1 inference-size=32 frames-in-flight={depth}"),
+            &caps(PixelFormat::Bgrx, w, h, yuv),
+            &inputs.iter().map(Frame::to_bytes).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        // EOS pushes the frames still held; each is its own frame's translation.
+        assert_eq!(got.len(), inputs.len(), "frames-in-flight={depth}");
+        assert!(got == expected, "frames-in-flight={depth}: frames differ from one-by-one translation");
+    }
+}
+
+/// gst-check's harness around a CPU `cyclegan` holding `depth` frames.
+fn harness(depth: u32, in_caps: &gst::Caps) -> gst_check::Harness {
+    gst::init().unwrap();
+    cyclegan_edge::pipeline::init().unwrap();
+    // Configured before the harness starts it: the properties are read in `start`.
+    let element = gst::ElementFactory::make("cyclegan")
+        .property_from_str("backend", "cpu")
+        .property("threads", 1u32)
+        .property("inference-size", "32")
+        .property("frames-in-flight", depth)
+        .build()
+        .unwrap();
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.set_src_caps(in_caps.clone());
+    h
+}
+
+fn buffer(frame: &Frame, pts_ms: u64) -> gst::Buffer {
+    let mut buffer = gst::Buffer::from_slice(frame.to_bytes());
+    buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(pts_ms));
+    buffer
+}
+
+fn bytes(buffer: &gst::Buffer) -> Vec<u8> {
+    buffer.map_readable().unwrap().to_vec()
+}
+
+#[test]
+fn a_held_frame_leaves_with_the_next_or_at_eos_and_is_dropped_by_a_flush() {
+    let (w, h) = (40, 30);
+    let yuv = YuvSpec::default();
+    let frames: Vec<Frame> =
+        (0..3).map(|i| Frame::from_rgb(PixelFormat::Nv12, w, h, &scene(w, h, i * 5), yuv)).collect();
+    let expected = one_by_one(&frames, "32", yuv);
+    let mut t = harness(2, &caps(PixelFormat::Nv12, w, h, yuv));
+
+    t.push(buffer(&frames[0], 0)).unwrap();
+    assert_eq!(t.buffers_in_queue(), 0, "the first frame is held");
+    t.push(buffer(&frames[1], 100)).unwrap();
+    let first = t.pull().unwrap();
+    assert_eq!((bytes(&first), first.pts()), (expected[0].clone(), Some(gst::ClockTime::ZERO)));
+    assert_eq!(t.buffers_in_queue(), 0);
+
+    // A flush (a seek) forgets frame 1: it must not come out after the new segment.
+    assert!(t.push_event(gst::event::FlushStart::new()));
+    assert!(t.push_event(gst::event::FlushStop::new(true)));
+    assert!(t.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new())));
+    t.push(buffer(&frames[2], 200)).unwrap();
+    assert_eq!(t.buffers_in_queue(), 0);
+    assert!(t.push_event(gst::event::Eos::new()));
+    let last = t.pull().unwrap();
+    assert_eq!((bytes(&last), last.pts()), (expected[2].clone(), Some(gst::ClockTime::from_mseconds(200))));
+    assert_eq!(t.buffers_in_queue(), 0);
+}
+
+#[test]
+fn held_frames_leave_before_new_caps() {
+    let yuv = YuvSpec::default();
+    let small = Frame::from_rgb(PixelFormat::Rgb, 40, 30, &scene(40, 30, 1), yuv);
+    let large = Frame::from_rgb(PixelFormat::Rgb, 56, 42, &scene(56, 42, 2), yuv);
+    let mut t = harness(3, &caps(PixelFormat::Rgb, 40, 30, yuv));
+    t.push(buffer(&small, 0)).unwrap();
+    t.set_src_caps(caps(PixelFormat::Rgb, 56, 42, yuv));
+    // The caps event pushed the 40x30 frame out ahead of itself.
+    let out = t.pull().unwrap();
+    assert_eq!(bytes(&out), one_by_one(std::slice::from_ref(&small), "32", yuv)[0]);
+    t.push(buffer(&large, 100)).unwrap();
+    assert!(t.push_event(gst::event::Eos::new()));
+    assert_eq!(bytes(&t.pull().unwrap()), one_by_one(std::slice::from_ref(&large), "32", yuv)[0]);
+}
+
+#[test]
+fn held_frames_add_to_the_reported_latency() {
+    let (w, h) = (40, 30);
+    let caps = caps(PixelFormat::Rgb, w, h, YuvSpec::default()); // 10 frames per second
+    for (depth, extra_ms) in [(1, 0), (2, 100), (3, 200)] {
+        let mut t = harness(depth, &caps);
+        t.set_upstream_latency(gst::ClockTime::from_mseconds(5));
+        t.push(buffer(&Frame::new(PixelFormat::Rgb, w, h), 0)).unwrap();
+        assert_eq!(t.query_latency(), Some(gst::ClockTime::from_mseconds(5 + extra_ms)), "frames-in-flight={depth}");
+    }
 }

@@ -42,6 +42,7 @@ fn gst_inspect_lists_the_element_and_its_properties() {
         "precision",
         "engine",
         "engine-cache",
+        "frames-in-flight",
     ] {
         assert!(text.contains(&format!("  {property} ")), "no property {property}:\n{text}");
     }

@@ -12,7 +12,7 @@ pub use cpu::CpuBackend;
 pub use runtime::{find_onnxruntime, onnxruntime_candidates};
 pub use tensorrt::{TensorrtBackend, TensorrtOptions};
 
-use crate::frame::{FrameMut, YuvSpec};
+use crate::frame::{FrameMut, FrameRef, YuvSpec};
 use crate::model::Model;
 use crate::{Error, Result};
 
@@ -24,17 +24,33 @@ pub trait Backend: Send {
     /// Translates `input` of `shape` into `output` (resized to the same length).
     fn run(&mut self, input: &[f32], shape: [usize; 4], output: &mut Vec<f32>) -> Result<()>;
 
-    /// Translates a whole frame in place where the backend does pre- and post-processing on its
-    /// own device (TensorRT: CUDA kernels); None: the caller's CPU path does them, calling `run`.
-    fn translate_frame(
+    /// Starts translating `frame` where the backend pre- and post-processes on its own device
+    /// (TensorRT: copied to the GPU, CUDA kernels around the engine, all queued) and returns
+    /// without waiting; `finish_frame` gives the results, oldest first. None: the caller's CPU
+    /// path does pre- and post-processing, calling `run`.
+    fn submit_frame(
         &mut self,
-        _frame: &mut FrameMut<'_>,
+        _frame: &FrameRef<'_>,
         _yuv: YuvSpec,
         _size: (usize, usize),
         _strength: f32,
     ) -> Option<Result<()>> {
         None
     }
+
+    /// Writes the oldest submitted frame's translation into `frame`: the frame submitted, its
+    /// pixels unchanged since.
+    fn finish_frame(&mut self, _frame: &mut FrameMut<'_>) -> Result<()> {
+        Err(Error::Invalid(format!("{} takes no frames of its own", self.describe())))
+    }
+
+    /// Frames worth keeping in flight: 2 where one frame's copies overlap another's compute.
+    fn frames_in_flight(&self) -> usize {
+        1
+    }
+
+    /// Forgets the submitted frames (a flush), once the device is done with them.
+    fn discard_frames(&mut self) {}
 
     /// The last frame's time on the device (upload to download), where the backend measures one.
     fn device_ms(&self) -> Option<f64> {

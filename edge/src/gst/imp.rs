@@ -1,3 +1,4 @@
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use gstreamer::prelude::*;
 use gstreamer::subclass::prelude::*;
 use gstreamer_base as gst_base;
 use gstreamer_base::prelude::*;
+use gstreamer_base::subclass::base_transform::GenerateOutputSuccess;
 use gstreamer_base::subclass::prelude::*;
 use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
@@ -16,7 +18,7 @@ use gstreamer_video::subclass::prelude::*;
 use super::{BackendProperty, NOTE_MESSAGE, STATS_MESSAGE};
 use crate::backend::tensorrt::Precision;
 use crate::backend::{self, BackendOptions, Opened, TensorrtOptions};
-use crate::frame::{FrameMut, PixelFormat, YuvMatrix, YuvRange, YuvSpec};
+use crate::frame::{FrameMut, FrameRef, PixelFormat, YuvMatrix, YuvRange, YuvSpec};
 use crate::model::Model;
 use crate::preprocess::InferenceSize;
 use crate::stats::Window;
@@ -36,6 +38,8 @@ struct Settings {
     precision: Precision,
     engine: Option<String>,
     engine_cache: Option<String>,
+    /// 0: the backend's choice.
+    frames_in_flight: u32,
 }
 
 impl Default for Settings {
@@ -50,15 +54,21 @@ impl Default for Settings {
             precision: Precision::default(),
             engine: None,
             engine_cache: None,
+            frames_in_flight: 0,
         }
     }
 }
 
 struct Running {
     translator: FrameTranslator,
+    info: gst_video::VideoInfo,
     format: PixelFormat,
     yuv: YuvSpec,
     window: Window,
+    /// Frames the element holds at most (1: each leaves before the next comes in).
+    depth: usize,
+    /// Submitted buffers, oldest first, with their arrival.
+    pending: VecDeque<(gst::Buffer, Instant)>,
 }
 
 #[derive(Default)]
@@ -130,6 +140,16 @@ impl ObjectImpl for CycleGan {
                     .blurb("Folder of cached TensorRT engines (unset: ~/.cache/cyclegan-edge/engines)")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("frames-in-flight")
+                    .nick("Frames in flight")
+                    .blurb(
+                        "Frames translated at once: 2 overlaps one frame's copies with another's GPU work at one \
+                         frame more latency, 1 is the lowest latency (0: the backend's choice, 2 on TensorRT, 1 on \
+                         the CPU)",
+                    )
+                    .maximum(8)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("stats-interval")
                     .nick("Statistics interval")
                     .blurb("Milliseconds between `cyclegan-stats` element messages on the bus (0: none)")
@@ -159,6 +179,7 @@ impl ObjectImpl for CycleGan {
             }
             "threads" => settings.threads = value.get().expect("type checked"),
             "stats-interval" => settings.stats_interval_ms = value.get().expect("type checked"),
+            "frames-in-flight" => settings.frames_in_flight = value.get().expect("type checked"),
             "precision" => {
                 let text = value.get::<Option<String>>().expect("type checked").unwrap_or_default();
                 match text.parse() {
@@ -185,6 +206,7 @@ impl ObjectImpl for CycleGan {
             "strength" => settings.strength.to_value(),
             "threads" => settings.threads.to_value(),
             "stats-interval" => settings.stats_interval_ms.to_value(),
+            "frames-in-flight" => settings.frames_in_flight.to_value(),
             "precision" => settings.precision.name().to_value(),
             "engine" => settings.engine.to_value(),
             "engine-cache" => settings.engine_cache.to_value(),
@@ -262,12 +284,185 @@ impl BaseTransformImpl for CycleGan {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         self.opened.lock().unwrap().take();
-        self.running.lock().unwrap().take();
+        if let Some(mut running) = self.running.lock().unwrap().take() {
+            running.translator.discard();
+        }
         Ok(())
+    }
+
+    /// Takes each buffer, submits it, and gives back the oldest once `depth` are in flight.
+    fn generate_output(&self) -> Result<GenerateOutputSuccess, gst::FlowError> {
+        if self.obj().is_passthrough() {
+            // Strength became 0 while frames were in flight: they go first.
+            self.drain()?;
+            return self.parent_generate_output();
+        }
+        let Some(buffer) = self.take_queued_buffer() else {
+            return Ok(GenerateOutputSuccess::NoOutput);
+        };
+        let mut guard = self.running.lock().unwrap();
+        let running = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+        if let Err(e) = running.submit(buffer) {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {e}"));
+            return Err(gst::FlowError::Error);
+        }
+        if running.pending.len() < running.depth {
+            return Ok(GenerateOutputSuccess::NoOutput);
+        }
+        drop(guard);
+        Ok(GenerateOutputSuccess::Buffer(self.finish_oldest()?.expect("one is in flight")))
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        match event.view() {
+            gst::EventView::FlushStop(_) => {
+                if let Some(running) = self.running.lock().unwrap().as_mut() {
+                    running.translator.discard();
+                    running.pending.clear();
+                }
+            }
+            // EOS, caps, segments, gaps ...: the frames in flight belong before them.
+            _ if event.is_serialized() => {
+                if let Err(e) = self.drain() {
+                    gst::debug!(CAT, imp = self, "frames in flight not pushed before {:?}: {e:?}", event.type_());
+                }
+            }
+            _ => {}
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        if direction != gst::PadDirection::Src || !matches!(query.view(), gst::QueryView::Latency(_)) {
+            return BaseTransformImplExt::parent_query(self, direction, query);
+        }
+        if !BaseTransformImplExt::parent_query(self, direction, query) {
+            return false;
+        }
+        let held = self.running.lock().unwrap().as_ref().map_or(gst::ClockTime::ZERO, Running::held_latency);
+        if let gst::QueryViewMut::Latency(latency) = query.view_mut() {
+            let (live, min, max) = latency.result();
+            latency.set(live, min + held, max.map(|max| max + held));
+        }
+        true
     }
 }
 
+impl Running {
+    /// Starts translating `buffer` and keeps it until its result is written.
+    fn submit(&mut self, buffer: gst::Buffer) -> crate::Result<()> {
+        let arrived = Instant::now();
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &self.info)
+            .map_err(|e| crate::Error::Invalid(format!("mapping the frame: {e}")))?;
+        let [p0, p1, p2, _] = frame.planes_data();
+        let view = FrameRef {
+            format: self.format,
+            width: frame.width() as usize,
+            height: frame.height() as usize,
+            planes: [p0, p1, p2],
+            strides: strides(frame.plane_stride()),
+        };
+        self.translator.submit(&view, self.yuv)?;
+        drop(frame);
+        self.pending.push_back((buffer, arrived));
+        Ok(())
+    }
+
+    /// The oldest buffer in flight with its translation written in, if any.
+    fn finish(&mut self) -> crate::Result<Option<gst::Buffer>> {
+        let Some((mut buffer, arrived)) = self.pending.pop_front() else { return Ok(None) };
+        {
+            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer.make_mut(), &self.info)
+                .map_err(|e| crate::Error::Invalid(format!("mapping the frame: {e}")))?;
+            let (width, height) = (frame.width() as usize, frame.height() as usize);
+            let strides = strides(frame.plane_stride());
+            let [p0, p1, p2, _] = frame.planes_data_mut();
+            self.translator.finish(&mut FrameMut {
+                format: self.format,
+                width,
+                height,
+                planes: [p0, p1, p2],
+                strides,
+            })?;
+        }
+        self.window.record(arrived.elapsed());
+        Ok(Some(buffer))
+    }
+
+    /// The `cyclegan-stats` message of the frames since the last one.
+    fn stats(&mut self) -> gst::Structure {
+        let summary = self.window.take();
+        let size = self.translator.inference_size(self.info.width() as usize, self.info.height() as usize);
+        // Described afresh: a backend learns things on its first frames (its CUDA kernels).
+        let backend = self.translator.backend().describe();
+        let mut structure = gst::Structure::builder(STATS_MESSAGE)
+            .field("frames", summary.frames)
+            .field("fps", summary.fps)
+            .field("latency-p50-ms", summary.p50_ms)
+            .field("latency-p95-ms", summary.p95_ms)
+            .field("inference-width", size.0 as u32)
+            .field("inference-height", size.1 as u32)
+            .field("frames-in-flight", self.depth as u32)
+            .field("backend", backend.as_str());
+        if let Some(ms) = self.translator.backend().device_ms() {
+            structure = structure.field("device-ms", ms);
+        }
+        structure.build()
+    }
+
+    /// What holding `depth - 1` frames adds to the pipeline's latency.
+    fn held_latency(&self) -> gst::ClockTime {
+        let fps = self.info.fps();
+        if self.depth <= 1 || fps.numer() <= 0 {
+            return gst::ClockTime::ZERO;
+        }
+        let frame = gst::ClockTime::SECOND.mul_div_ceil(fps.denom() as u64, fps.numer() as u64).unwrap_or_default();
+        frame * (self.depth as u64 - 1)
+    }
+}
+
+fn strides(gst: &[i32]) -> [usize; 3] {
+    let mut strides = [0usize; 3];
+    for (s, v) in strides.iter_mut().zip(gst) {
+        *s = *v as usize;
+    }
+    strides
+}
+
 impl CycleGan {
+    /// The oldest frame in flight, translated, after which statistics and notes go on the bus.
+    fn finish_oldest(&self) -> Result<Option<gst::Buffer>, gst::FlowError> {
+        let mut guard = self.running.lock().unwrap();
+        let running = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+        let buffer = match running.finish() {
+            Ok(buffer) => buffer,
+            Err(e) => {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {e}"));
+                return Err(gst::FlowError::Error);
+            }
+        };
+        let notes = running.translator.take_notes();
+        let interval = self.settings.lock().unwrap().stats_interval_ms;
+        let stats = (interval > 0 && running.window.elapsed() >= Duration::from_millis(interval as u64))
+            .then(|| running.stats());
+        drop(guard);
+        if let Some(structure) = stats {
+            let _ = self.obj().post_message(gst::message::Element::builder(structure).src(&*self.obj()).build());
+        }
+        for note in notes {
+            self.post_note(&note);
+        }
+        Ok(buffer)
+    }
+
+    /// Pushes every frame in flight, oldest first.
+    fn drain(&self) -> Result<(), gst::FlowError> {
+        while let Some(buffer) = self.finish_oldest()? {
+            self.obj().src_pad().push(buffer)?;
+        }
+        Ok(())
+    }
+
     /// A line for the person running the pipeline, as a `cyclegan-note` element message.
     fn post_note(&self, text: &str) {
         gst::info!(CAT, imp = self, "{text}");
@@ -315,55 +510,34 @@ impl VideoFilterImpl for CycleGan {
         let (w, h) = (in_info.width() as usize, in_info.height() as usize);
         let size = translator.inference_size(w, h);
         let backend = translator.backend().describe();
-        gst::info!(CAT, imp = self, "{} {w}x{h} -> inference {}x{} on {backend}", format.name(), size.0, size.1);
-        *running = Some(Running { translator, format, yuv: yuv_spec(in_info), window: Window::default() });
+        let depth = match self.settings.lock().unwrap().frames_in_flight {
+            0 => translator.backend().frames_in_flight(),
+            n => n as usize,
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "{} {w}x{h} -> inference {}x{} on {backend}, {depth} frames in flight",
+            format.name(),
+            size.0,
+            size.1
+        );
+        let held = running
+            .insert(Running {
+                translator,
+                info: in_info.clone(),
+                format,
+                yuv: yuv_spec(in_info),
+                window: Window::default(),
+                depth,
+                pending: VecDeque::new(),
+            })
+            .held_latency();
+        drop(running);
+        // Holding frames adds latency: the pipeline asks again.
+        if held > gst::ClockTime::ZERO {
+            let _ = self.obj().post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        }
         Ok(())
-    }
-
-    fn transform_frame_ip(
-        &self,
-        frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let started = Instant::now();
-        let mut guard = self.running.lock().unwrap();
-        let running = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
-        let (width, height) = (frame.width() as usize, frame.height() as usize);
-        let mut strides = [0usize; 3];
-        for (s, v) in strides.iter_mut().zip(frame.plane_stride()) {
-            *s = *v as usize;
-        }
-        let [p0, p1, p2, _] = frame.planes_data_mut();
-        let mut view = FrameMut { format: running.format, width, height, planes: [p0, p1, p2], strides };
-        if let Err(e) = running.translator.translate_in_place(&mut view, running.yuv) {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {e}"));
-            return Err(gst::FlowError::Error);
-        }
-        running.window.record(started.elapsed());
-        let notes = running.translator.take_notes();
-        let interval = self.settings.lock().unwrap().stats_interval_ms;
-        if interval > 0 && running.window.elapsed() >= Duration::from_millis(interval as u64) {
-            let summary = running.window.take();
-            let size = running.translator.inference_size(width, height);
-            // Described afresh: a backend learns things on its first frames (its CUDA kernels).
-            let backend = running.translator.backend().describe();
-            let mut structure = gst::Structure::builder(STATS_MESSAGE)
-                .field("frames", summary.frames)
-                .field("fps", summary.fps)
-                .field("latency-p50-ms", summary.p50_ms)
-                .field("latency-p95-ms", summary.p95_ms)
-                .field("inference-width", size.0 as u32)
-                .field("inference-height", size.1 as u32)
-                .field("backend", backend.as_str());
-            if let Some(ms) = running.translator.backend().device_ms() {
-                structure = structure.field("device-ms", ms);
-            }
-            let structure = structure.build();
-            drop(guard);
-            let _ = self.obj().post_message(gst::message::Element::builder(structure).src(&*self.obj()).build());
-        }
-        for note in notes {
-            self.post_note(&note);
-        }
-        Ok(gst::FlowSuccess::Ok)
     }
 }

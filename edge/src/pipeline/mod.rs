@@ -126,7 +126,8 @@ fn build_and_watch(
         .property("inference-size", inference.inference_size.as_str())
         .property("strength", inference.strength)
         .property("threads", inference.threads as u32)
-        .property("precision", inference.precision.name());
+        .property("precision", inference.precision.name())
+        .property("frames-in-flight", inference.frames_in_flight);
     if let Some(model) = &inference.model {
         builder = builder.property("model", model.to_string_lossy().into_owned());
     }

@@ -2,6 +2,7 @@
 //! the GPU. TensorRT and CUDA are both opened at run time; where either is missing the backend
 //! says so and `auto` falls back to the CPU.
 mod cache;
+mod frames;
 mod library;
 mod options;
 mod shim;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cudarc::driver::sys::CUevent_flags;
-use cudarc::driver::{CudaEvent, CudaSlice, DevicePtr, DevicePtrMut, PinnedHostSlice};
+use cudarc::driver::{CudaEvent, CudaSlice, DevicePtr, DevicePtrMut};
 use half::f16;
 
 pub use cache::{EngineKey, Lookup, default_dir as default_cache_dir, key_path, lookup, sha256_hex, store};
@@ -23,8 +24,7 @@ pub use shim::{BuildSettings, DataType, Engine, HEADERS, Severity, TensorRt, hea
 
 use super::Backend;
 use super::cuda::device::Gpu;
-use super::cuda::{FrameLayout, Kernels, Nvrtc};
-use crate::frame::{FrameMut, YuvSpec};
+use crate::frame::{FrameMut, FrameRef, YuvSpec};
 use crate::model::{Model, TensorType};
 use crate::{Error, Result};
 
@@ -213,11 +213,9 @@ pub struct TensorrtBackend {
     host_in: Vec<u8>,
     host_out: Vec<u8>,
     notes: Vec<String>,
-    /// Compiled on the first frame; Err: NVRTC or the kernels failed, frames use the CPU path.
-    kernels: Option<std::result::Result<Kernels, ()>>,
-    device_frame: Option<CudaSlice<u8>>,
-    staging: Option<PinnedHostSlice<u8>>,
-    /// Recorded around each frame's GPU work: its time on the device.
+    /// Made on the first frame; Err: NVRTC or the kernels failed, frames use the CPU path.
+    frames: Option<std::result::Result<frames::FramePath, ()>>,
+    /// Recorded around each `run`'s GPU work: its time on the device.
     events: Option<(CudaEvent, CudaEvent)>,
     device_ms: Option<f64>,
     model: Model,
@@ -240,9 +238,7 @@ impl TensorrtBackend {
             host_in: Vec::new(),
             host_out: Vec::new(),
             notes: Vec::new(),
-            kernels: None,
-            device_frame: None,
-            staging: None,
+            frames: None,
             events: None,
             device_ms: None,
         };
@@ -256,6 +252,8 @@ impl TensorrtBackend {
     }
 
     fn prepare(&mut self, profile: Profile) -> Result<()> {
+        // Frames in flight may still be using the engine being replaced.
+        self.gpu.stream.synchronize().map_err(cuda("finishing the frames in flight"))?;
         self.engine = None;
         self.buffers = None;
         let mut built = ensure_engine(&self.tensorrt, &self.gpu, &self.model, &self.options, profile, None)?;
@@ -371,115 +369,12 @@ impl TensorrtBackend {
     fn measure(&mut self) {
         self.device_ms = self.events.as_ref().and_then(|(start, stop)| start.elapsed_ms(stop).ok()).map(f64::from);
     }
-
-    /// The frame kernels, compiled on first use; None (with a note, once) where NVRTC is missing.
-    fn kernels(&mut self) -> Option<&Kernels> {
-        if self.kernels.is_none() {
-            let compiled = Nvrtc::load().and_then(|nvrtc| Kernels::new(&self.gpu.context, &nvrtc));
-            self.kernels = Some(compiled.map_err(|e| {
-                self.notes.push(format!("CUDA kernels unavailable ({e}): pre/post-processing runs on the CPU"));
-            }));
-        }
-        self.kernels.as_ref().and_then(|k| k.as_ref().ok())
-    }
-
-    /// The whole frame on the GPU: upload, pre-process kernel, engine, post-process kernel, download.
-    fn translate_on_gpu(
-        &mut self,
-        frame: &mut FrameMut<'_>,
-        yuv: YuvSpec,
-        size: (usize, usize),
-        strength: f32,
-    ) -> Result<()> {
-        let (width, height) = (frame.width, frame.height);
-        let mut layout =
-            FrameLayout { format: frame.format, width, height, offsets: [0; 3], strides: frame.strides, yuv };
-        let mut bytes = 0;
-        for (i, plane) in frame.planes.iter().enumerate() {
-            layout.offsets[i] = bytes;
-            bytes += plane.len();
-        }
-        let dims = [1, 3, size.1 as i64, size.0 as i64];
-        let half = self.engine_for(dims)?;
-        self.buffers([1, 3, size.1, size.0], half)?;
-        let stream = self.gpu.stream.clone();
-        if self.device_frame.as_ref().is_none_or(|f| f.len() != bytes) {
-            self.device_frame = None;
-            self.device_frame = Some(stream.alloc_zeros::<u8>(bytes).map_err(cuda("allocating the frame"))?);
-        }
-        // Page-locked staging: copies from and to it run at full bus speed (plain, not
-        // write-combined: the host reads the result back).
-        if self.staging.as_ref().is_none_or(|s| s.len() != bytes) {
-            self.staging = None;
-            // SAFETY: every byte is written from the frame below before the upload reads it.
-            let staging = unsafe { self.gpu.context.alloc_pinned_with_flags::<u8>(bytes, 0) };
-            self.staging = Some(staging.map_err(cuda("allocating page-locked host memory"))?);
-        }
-        let (mut device_frame, mut staging) =
-            (self.device_frame.take().expect("allocated above"), self.staging.take().expect("allocated above"));
-        let result = self.frame_round_trip(frame, &layout, (size, strength), &mut device_frame, &mut staging);
-        self.device_frame = Some(device_frame);
-        self.staging = Some(staging);
-        result
-    }
-
-    /// Staging -> device, the kernels and the engine, device -> staging -> `frame`.
-    fn frame_round_trip(
-        &mut self,
-        frame: &mut FrameMut<'_>,
-        layout: &FrameLayout,
-        (size, strength): ((usize, usize), f32),
-        device_frame: &mut CudaSlice<u8>,
-        staging: &mut PinnedHostSlice<u8>,
-    ) -> Result<()> {
-        let stream = self.gpu.stream.clone();
-        let half = matches!(self.engine.as_ref().map(|e| e.2), Some(DataType::Half));
-        let host = staging.as_mut_slice().map_err(cuda("waiting for the staging buffer"))?;
-        for (i, plane) in frame.planes.iter().enumerate() {
-            host[layout.offsets[i]..layout.offsets[i] + plane.len()].copy_from_slice(plane);
-        }
-        self.mark(false)?;
-        stream.memcpy_htod(staging, device_frame).map_err(cuda("copying the frame to the GPU"))?;
-        let values = 3 * size.0 * size.1;
-        let kernel = |e: super::cuda::CudaError| Error::Cuda(e.to_string());
-        let kernels = self.kernels.as_ref().and_then(|k| k.as_ref().ok()).expect("checked by the caller");
-        let buffers = self.buffers.as_mut().expect("allocated by the caller");
-        // SAFETY (transmutes): the byte buffers were sized for `values` elements of this type.
-        if half {
-            let mut tensor = unsafe { buffers.input.transmute_mut::<u16>(values) }.expect("sized for the tensor");
-            kernels.preprocess(&stream, &device_frame.as_view(), layout, size, &mut tensor).map_err(kernel)?;
-        } else {
-            let mut tensor = unsafe { buffers.input.transmute_mut::<f32>(values) }.expect("sized for the tensor");
-            kernels.preprocess(&stream, &device_frame.as_view(), layout, size, &mut tensor).map_err(kernel)?;
-        }
-        self.enqueue([1, 3, size.1 as i64, size.0 as i64])?;
-        let kernels = self.kernels.as_ref().and_then(|k| k.as_ref().ok()).expect("checked by the caller");
-        let buffers = self.buffers.as_ref().expect("allocated by the caller");
-        let mut view = device_frame.as_view_mut();
-        if half {
-            let tensor = unsafe { buffers.output.transmute::<u16>(values) }.expect("sized for the tensor");
-            kernels.postprocess(&stream, &tensor, size, &mut view, layout, strength).map_err(kernel)?;
-        } else {
-            let tensor = unsafe { buffers.output.transmute::<f32>(values) }.expect("sized for the tensor");
-            kernels.postprocess(&stream, &tensor, size, &mut view, layout, strength).map_err(kernel)?;
-        }
-        stream.memcpy_dtoh(device_frame, staging).map_err(cuda("copying the frame back"))?;
-        self.mark(true)?;
-        stream.synchronize().map_err(cuda("running the engine"))?;
-        self.measure();
-        let host = staging.as_slice().map_err(cuda("waiting for the frame"))?;
-        for (i, plane) in frame.planes.iter_mut().enumerate() {
-            let start = layout.offsets[i];
-            plane.copy_from_slice(&host[start..start + plane.len()]);
-        }
-        Ok(())
-    }
 }
 
 impl Backend for TensorrtBackend {
     fn describe(&self) -> String {
-        let processing = match &self.kernels {
-            Some(Ok(k)) => format!(", CUDA kernels {}", k.arch()),
+        let processing = match &self.frames {
+            Some(Ok(path)) => format!(", CUDA kernels {}", path.kernels.arch()),
             _ => String::new(),
         };
         format!(
@@ -496,15 +391,27 @@ impl Backend for TensorrtBackend {
         self.device_ms
     }
 
-    fn translate_frame(
+    fn submit_frame(
         &mut self,
-        frame: &mut FrameMut<'_>,
+        frame: &FrameRef<'_>,
         yuv: YuvSpec,
         size: (usize, usize),
         strength: f32,
     ) -> Option<Result<()>> {
-        self.kernels()?;
-        Some(self.translate_on_gpu(frame, yuv, size, strength))
+        self.frame_path()?;
+        Some(self.submit_on_gpu(frame, yuv, size, strength))
+    }
+
+    fn finish_frame(&mut self, frame: &mut FrameMut<'_>) -> Result<()> {
+        self.finish_on_gpu(frame)
+    }
+
+    fn frames_in_flight(&self) -> usize {
+        2
+    }
+
+    fn discard_frames(&mut self) {
+        self.discard_on_gpu()
     }
 
     fn run(&mut self, input: &[f32], shape: [usize; 4], output: &mut Vec<f32>) -> Result<()> {

@@ -1,0 +1,224 @@
+//! Whole frames on the GPU, several in flight: frame N+1 is copied in (upload stream) while
+//! frame N runs through the kernels and the engine (compute stream) and frame N-1 is copied out
+//! (download stream). Each frame in flight has a slot of its own: its bytes in page-locked host
+//! memory and on the device, and events around its GPU work. The engine's tensors are shared:
+//! the compute stream runs one frame at a time. cudarc's event tracking (on once a context has
+//! streams of its own) makes each stream wait for the last writer of what it reads.
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use cudarc::driver::sys::CUevent_flags;
+use cudarc::driver::{CudaEvent, CudaSlice, CudaStream, PinnedHostSlice};
+
+use super::{TensorrtBackend, cuda};
+use crate::backend::cuda::{CudaError, FrameLayout, Kernels, Nvrtc};
+use crate::frame::{FrameMut, FrameRef, YuvSpec};
+use crate::{Error, Result};
+
+/// The kernels, the copy streams and the frames' slots, made on the first frame.
+pub(super) struct FramePath {
+    pub(super) kernels: Kernels,
+    upload: Arc<CudaStream>,
+    download: Arc<CudaStream>,
+    slots: Vec<Slot>,
+    /// Slots holding submitted frames, oldest first.
+    in_flight: VecDeque<usize>,
+}
+
+/// One frame's place: where its planes lie in `staging`/`device`, and its GPU time.
+struct Slot {
+    layout: FrameLayout,
+    plane_lens: [usize; 3],
+    staging: PinnedHostSlice<u8>,
+    device: CudaSlice<u8>,
+    start: CudaEvent,
+    end: CudaEvent,
+}
+
+impl FramePath {
+    fn new(backend: &TensorrtBackend) -> Result<Self> {
+        let kernels = Nvrtc::load()
+            .and_then(|nvrtc| Kernels::new(&backend.gpu.context, &nvrtc))
+            .map_err(|e| Error::Cuda(e.to_string()))?;
+        let stream = || backend.gpu.context.new_stream().map_err(cuda("creating a CUDA stream"));
+        Ok(Self { kernels, upload: stream()?, download: stream()?, slots: Vec::new(), in_flight: VecDeque::new() })
+    }
+
+    /// A slot not in flight, laid out for `frame`: an idle one reused, else a new one.
+    fn free_slot(&mut self, backend: &TensorrtBackend, frame: &FrameRef<'_>, yuv: YuvSpec) -> Result<usize> {
+        let mut layout = FrameLayout {
+            format: frame.format,
+            width: frame.width,
+            height: frame.height,
+            offsets: [0; 3],
+            strides: frame.strides,
+            yuv,
+        };
+        let mut plane_lens = [0; 3];
+        let mut bytes = 0;
+        for (i, plane) in frame.planes.iter().enumerate() {
+            layout.offsets[i] = bytes;
+            plane_lens[i] = plane.len();
+            bytes += plane.len();
+        }
+        let index = match (0..self.slots.len()).find(|i| !self.in_flight.contains(i)) {
+            Some(i) if self.slots[i].staging.len() == bytes => i,
+            found => {
+                let slot = Slot::new(backend, layout, bytes)?;
+                match found {
+                    Some(i) => {
+                        self.slots[i] = slot;
+                        i
+                    }
+                    None => {
+                        self.slots.push(slot);
+                        self.slots.len() - 1
+                    }
+                }
+            }
+        };
+        let slot = &mut self.slots[index];
+        slot.layout = layout;
+        slot.plane_lens = plane_lens;
+        Ok(index)
+    }
+}
+
+impl Slot {
+    fn new(backend: &TensorrtBackend, layout: FrameLayout, bytes: usize) -> Result<Self> {
+        let context = &backend.gpu.context;
+        // Page-locked: copies from and to it run at full bus speed, and asynchronously (plain,
+        // not write-combined: the host reads the result back).
+        // SAFETY: every byte is written from a frame before an upload reads it.
+        let staging = unsafe { context.alloc_pinned_with_flags::<u8>(bytes, 0) }
+            .map_err(|e| Error::Cuda(format!("allocating {bytes} bytes of page-locked host memory: {e}")))?;
+        let device = backend
+            .gpu
+            .stream
+            .alloc_zeros::<u8>(bytes)
+            .map_err(|e| Error::Cuda(format!("allocating {bytes} bytes on the GPU for a frame: {e}")))?;
+        let event = || context.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(cuda("creating a CUDA event"));
+        Ok(Self { layout, plane_lens: [0; 3], staging, device, start: event()?, end: event()? })
+    }
+}
+
+impl TensorrtBackend {
+    /// The frame path, made on first use; None (with a note, once) where NVRTC or the kernels
+    /// are unusable: frames then take the CPU path.
+    pub(super) fn frame_path(&mut self) -> Option<&mut FramePath> {
+        if self.frames.is_none() {
+            let made = FramePath::new(self);
+            self.frames = Some(made.map_err(|e| {
+                self.notes.push(format!("CUDA kernels unavailable ({e}): pre/post-processing runs on the CPU"));
+            }));
+        }
+        self.frames.as_mut().and_then(|f| f.as_mut().ok())
+    }
+
+    /// Queues `frame` on the GPU: upload, pre-process kernel, engine, post-process kernel,
+    /// download into its slot's staging memory. Returns without waiting.
+    pub(super) fn submit_on_gpu(
+        &mut self,
+        frame: &FrameRef<'_>,
+        yuv: YuvSpec,
+        size: (usize, usize),
+        strength: f32,
+    ) -> Result<()> {
+        let dims = [1, 3, size.1 as i64, size.0 as i64];
+        let half = self.engine_for(dims)?;
+        self.buffers([1, 3, size.1, size.0], half)?;
+        let mut path = self.frames.take().expect("frame_path ran").expect("frame_path ran");
+        let result = self.queue_frame(&mut path, frame, yuv, (size, strength), half);
+        self.frames = Some(Ok(path));
+        result
+    }
+
+    fn queue_frame(
+        &mut self,
+        path: &mut FramePath,
+        frame: &FrameRef<'_>,
+        yuv: YuvSpec,
+        (size, strength): ((usize, usize), f32),
+        half: bool,
+    ) -> Result<()> {
+        let index = path.free_slot(self, frame, yuv)?;
+        let slot = &mut path.slots[index];
+        // Waits only for this slot's previous download, which `finish` already waited for.
+        let host = slot.staging.as_mut_slice().map_err(cuda("waiting for the staging buffer"))?;
+        for (i, plane) in frame.planes.iter().enumerate() {
+            let start = slot.layout.offsets[i];
+            host[start..start + plane.len()].copy_from_slice(plane);
+        }
+        slot.start.record(&path.upload).map_err(cuda("recording a CUDA event"))?;
+        path.upload.memcpy_htod(&slot.staging, &mut slot.device).map_err(cuda("copying the frame to the GPU"))?;
+
+        let compute = self.gpu.stream.clone();
+        let values = 3 * size.0 * size.1;
+        let kernel = |e: CudaError| Error::Cuda(e.to_string());
+        let buffers = self.buffers.as_mut().expect("allocated by the caller");
+        // SAFETY (transmutes): the byte buffers were sized for `values` elements of this type.
+        if half {
+            let mut tensor = unsafe { buffers.input.transmute_mut::<u16>(values) }.expect("sized for the tensor");
+            path.kernels
+                .preprocess(&compute, &slot.device.as_view(), &slot.layout, size, &mut tensor)
+                .map_err(kernel)?;
+        } else {
+            let mut tensor = unsafe { buffers.input.transmute_mut::<f32>(values) }.expect("sized for the tensor");
+            path.kernels
+                .preprocess(&compute, &slot.device.as_view(), &slot.layout, size, &mut tensor)
+                .map_err(kernel)?;
+        }
+        self.enqueue([1, 3, size.1 as i64, size.0 as i64])?;
+        let buffers = self.buffers.as_ref().expect("allocated by the caller");
+        let mut view = slot.device.as_view_mut();
+        if half {
+            let tensor = unsafe { buffers.output.transmute::<u16>(values) }.expect("sized for the tensor");
+            path.kernels.postprocess(&compute, &tensor, size, &mut view, &slot.layout, strength).map_err(kernel)?;
+        } else {
+            let tensor = unsafe { buffers.output.transmute::<f32>(values) }.expect("sized for the tensor");
+            path.kernels.postprocess(&compute, &tensor, size, &mut view, &slot.layout, strength).map_err(kernel)?;
+        }
+        path.download.memcpy_dtoh(&slot.device, &mut slot.staging).map_err(cuda("copying the frame back"))?;
+        slot.end.record(&path.download).map_err(cuda("recording a CUDA event"))?;
+        path.in_flight.push_back(index);
+        Ok(())
+    }
+
+    /// Waits for the oldest submitted frame and writes it into `frame`.
+    pub(super) fn finish_on_gpu(&mut self, frame: &mut FrameMut<'_>) -> Result<()> {
+        let path = self.frames.as_mut().and_then(|f| f.as_mut().ok());
+        let Some(index) = path.as_ref().and_then(|p| p.in_flight.front().copied()) else {
+            return Err(Error::Invalid("no frame was submitted to the GPU".into()));
+        };
+        let path = path.expect("has a frame in flight");
+        path.in_flight.pop_front();
+        let slot = &path.slots[index];
+        let lens = [frame.planes[0].len(), frame.planes[1].len(), frame.planes[2].len()];
+        if (frame.format, frame.width, frame.height, lens)
+            != (slot.layout.format, slot.layout.width, slot.layout.height, slot.plane_lens)
+        {
+            return Err(Error::Invalid(format!(
+                "the frame to finish ({:?} {}x{}) is not the one submitted ({:?} {}x{})",
+                frame.format, frame.width, frame.height, slot.layout.format, slot.layout.width, slot.layout.height
+            )));
+        }
+        // Waits for the download: errors of any queued GPU work surface here.
+        let host = slot.staging.as_slice().map_err(cuda("running the engine"))?;
+        for (i, plane) in frame.planes.iter_mut().enumerate() {
+            let start = slot.layout.offsets[i];
+            plane.copy_from_slice(&host[start..start + plane.len()]);
+        }
+        self.device_ms = slot.start.elapsed_ms(&slot.end).ok().map(f64::from);
+        Ok(())
+    }
+
+    /// Lets the GPU finish what was queued and forgets it (a flush).
+    pub(super) fn discard_on_gpu(&mut self) {
+        if let Some(Ok(path)) = &mut self.frames {
+            for stream in [&path.upload, &self.gpu.stream, &path.download] {
+                let _ = stream.synchronize();
+            }
+            path.in_flight.clear();
+        }
+    }
+}
