@@ -208,6 +208,10 @@ fn build_and_watch(
             match msg.view() {
                 MessageView::Eos(_) => break,
                 MessageView::Error(err) => return Err(bus_error(err, &config.input.input)),
+                // An element's latency changed (cyclegan holding frames in flight): as gst-launch does.
+                MessageView::Latency(_) => {
+                    let _ = pipeline.recalculate_latency();
+                }
                 MessageView::Qos(q) => {
                     if let (Some(src), Some(n)) = (q.src(), u64::try_from(q.dropped().value()).ok()) {
                         late.insert(src.path_string().to_string(), n);
