@@ -61,11 +61,16 @@ impl FramePath {
             plane_lens[i] = plane.len();
             bytes += plane.len();
         }
-        let index = match (0..self.slots.len()).find(|i| !self.in_flight.contains(i)) {
-            Some(i) if self.slots[i].staging.len() == bytes => i,
-            found => {
-                let slot = Slot::new(backend, layout, bytes)?;
-                match found {
+        let free = (0..self.slots.len()).find(|i| !self.in_flight.contains(i));
+        let index = match free {
+            Some(i) if self.slots[i].staging.len() == bytes => {
+                let slot = &mut self.slots[i];
+                (slot.layout, slot.plane_lens) = (layout, plane_lens);
+                i
+            }
+            _ => {
+                let slot = Slot::new(backend, layout, plane_lens, bytes)?;
+                match free {
                     Some(i) => {
                         self.slots[i] = slot;
                         i
@@ -77,15 +82,12 @@ impl FramePath {
                 }
             }
         };
-        let slot = &mut self.slots[index];
-        slot.layout = layout;
-        slot.plane_lens = plane_lens;
         Ok(index)
     }
 }
 
 impl Slot {
-    fn new(backend: &TensorrtBackend, layout: FrameLayout, bytes: usize) -> Result<Self> {
+    fn new(backend: &TensorrtBackend, layout: FrameLayout, plane_lens: [usize; 3], bytes: usize) -> Result<Self> {
         let context = &backend.gpu.context;
         // Page-locked: copies from and to it run at full bus speed, and asynchronously (plain,
         // not write-combined: the host reads the result back).
@@ -98,7 +100,7 @@ impl Slot {
             .alloc_zeros::<u8>(bytes)
             .map_err(|e| Error::Cuda(format!("allocating {bytes} bytes on the GPU for a frame: {e}")))?;
         let event = || context.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(cuda("creating a CUDA event"));
-        Ok(Self { layout, plane_lens: [0; 3], staging, device, start: event()?, end: event()? })
+        Ok(Self { layout, plane_lens, staging, device, start: event()?, end: event()? })
     }
 }
 
