@@ -7,7 +7,7 @@ use cyclegan_calibration::calibrate::{Options, calibrate};
 use cyclegan_calibration::scales::Method;
 use cyclegan_edge::config::EdgeConfig;
 use cyclegan_edge::preprocess::InferenceSize;
-use cyclegan_onnx::Precision;
+use cyclegan_onnx::{FloatType, Precision};
 use cyclegan_train::config::{Preprocess, TrainConfig};
 use cyclegan_train::export::{ExportOptions, export_generator};
 use cyclegan_train::synth::{SynthOptions, generate};
@@ -36,7 +36,7 @@ fn synth_fit_export_calibrate_and_run_the_int8_model_on_video() {
     assert_eq!(run.iterations, 4);
 
     let fp32 = dir.path().join("G.onnx");
-    let opts = ExportOptions { direction: Direction::A2b, precision: Precision::Fp32, io_precision: Precision::Fp32 };
+    let opts = ExportOptions { direction: Direction::A2b, precision: Precision::Fp32, io_type: FloatType::F32 };
     let model = export_generator(&run.run_dir, &opts).unwrap();
     cyclegan_onnx::io::write_model(&fp32, &model).unwrap();
 

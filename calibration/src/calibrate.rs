@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use cyclegan_edge::preprocess::{InferenceSize, Preprocessor};
-use cyclegan_onnx::metadata::GeneratorMetadata;
-use cyclegan_onnx::pb::{ModelProto, StringStringEntryProto};
+use cyclegan_onnx::metadata::{CALIBRATION_KEY, PRECISION_KEY, set_property};
+use cyclegan_onnx::pb::ModelProto;
+use cyclegan_onnx::{GeneratorInfo, Precision};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::evaluate::{mean_psnr, mean_ssim, outputs};
@@ -53,20 +54,19 @@ fn bar(quiet: bool, message: &'static str) -> ProgressBar {
 }
 
 /// Loads and checks the model: one of our FP32 generator exports, not quantized.
-fn load_model(path: &Path) -> Result<(ModelProto, GeneratorMetadata, Plan)> {
+fn load_model(path: &Path) -> Result<(ModelProto, GeneratorInfo, Plan)> {
     let origin = path.display().to_string();
-    let model = cyclegan_onnx::io::read_model(path).map_err(|e| Error::Model(format!("--model {e}")))?;
-    let meta = GeneratorMetadata::read_from(&model).map_err(|e| {
-        Error::Model(format!("--model {origin}: {e} (give a generator exported by `cyclegan-train export`)"))
-    })?;
+    let model_error = |source: cyclegan_onnx::Error| Error::Onnx { flag: "--model", source };
+    let model = cyclegan_onnx::io::read_model(path).map_err(model_error)?;
+    let info = cyclegan_onnx::validate_generator(&model).map_err(|e| model_error(e.in_file(path)))?;
     let plan = graph::plan(&model, &origin)?;
-    if meta.precision != "fp32" {
+    if info.precision != Precision::Fp32 {
         return Err(Error::Model(format!(
             "--model {origin}: a {} graph; calibrate the FP32 export (`cyclegan-train export --precision fp32`)",
-            meta.precision
+            info.precision
         )));
     }
-    Ok((model, meta, plan))
+    Ok((model, info, plan))
 }
 
 fn load_samples(
@@ -111,7 +111,7 @@ impl Evaluator<'_> {
 /// Runs the calibration `opts` describes, writes the Q/DQ model (and cache and report), and
 /// returns the report.
 pub fn calibrate(opts: &Options) -> Result<Report> {
-    let (model, meta, plan) = load_model(&opts.model)?;
+    let (model, info, plan) = load_model(&opts.model)?;
     plan.check_names(&opts.keep_fp)?;
     if let Some(t) = opts.target_psnr
         && !(t > 0.0 && t < 100.0)
@@ -122,7 +122,7 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
     if !split.skipped.is_empty() && !opts.quiet {
         eprintln!("skipping {} files that are not images in {}", split.skipped.len(), opts.images.display());
     }
-    let resolution = meta.training_resolution;
+    let resolution = info.metadata.training_resolution;
     let calibration = load_samples(&split.calibration, opts.size, resolution, &bar(opts.quiet, "loading images"))?;
     let held_out = load_samples(&split.held_out, opts.size, resolution, &bar(opts.quiet, "loading held-out"))?;
 
@@ -186,14 +186,9 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
         "kept_fp": keep.iter().collect::<Vec<_>>(),
         "held_out_psnr_db": int8_quality.psnr_db,
     });
-    quantized.metadata_props.retain(|p| p.key != "cyclegan.calibration");
-    quantized
-        .metadata_props
-        .push(StringStringEntryProto { key: "cyclegan.calibration".into(), value: record.to_string() });
-    for p in quantized.metadata_props.iter_mut().filter(|p| p.key == "cyclegan.precision") {
-        p.value = "int8".into();
-    }
-    cyclegan_onnx::io::write_model(&opts.out, &quantized).map_err(|e| Error::Model(format!("--out {e}")))?;
+    set_property(&mut quantized, CALIBRATION_KEY, record.to_string());
+    set_property(&mut quantized, PRECISION_KEY, Precision::Int8.name());
+    cyclegan_onnx::io::write_model(&opts.out, &quantized).map_err(|source| Error::Onnx { flag: "--out", source })?;
     if let Some(cache) = &opts.trt_cache {
         report::write_atomic(cache, trt_cache::write(opts.trt_version, &scales).as_bytes())?;
     }

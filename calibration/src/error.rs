@@ -9,6 +9,13 @@ pub enum Error {
     Invalid(String),
     #[error(transparent)]
     Edge(#[from] cyclegan_edge::Error),
+    /// An ONNX file given to `flag` (its path is in the source).
+    #[error("{flag}")]
+    Onnx {
+        flag: &'static str,
+        #[source]
+        source: cyclegan_onnx::Error,
+    },
     #[error("{path}: {message}")]
     Io { path: std::path::PathBuf, message: String },
 }
@@ -16,7 +23,7 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<cyclegan_onnx::Error> for Error {
-    fn from(e: cyclegan_onnx::Error) -> Self {
-        Error::Model(e.to_string())
+    fn from(source: cyclegan_onnx::Error) -> Self {
+        Error::Onnx { flag: "--model", source }
     }
 }

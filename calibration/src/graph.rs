@@ -4,12 +4,10 @@
 //! graph output stay in floating point.
 use std::collections::{BTreeSet, HashMap};
 
+use cyclegan_onnx::contract::{GENERATOR_OPS, QDQ_OPS};
 use cyclegan_onnx::pb::{GraphProto, ModelProto, tensor_proto::DataType};
 
 use crate::{Error, Result};
-
-/// Operators our generators are made of (Cast appears in FP16 exports, which are refused).
-const GENERATOR_OPS: [&str; 7] = ["Pad", "Conv", "ConvTranspose", "InstanceNormalization", "Relu", "Add", "Tanh"];
 
 /// One quantizable layer: a convolution (data input and weights) or a residual Add (its skip
 /// input).
@@ -64,7 +62,7 @@ fn graph(model: &ModelProto) -> Result<&GraphProto> {
 pub fn plan(model: &ModelProto, origin: &str) -> Result<Plan> {
     let g = graph(model)?;
     let bad = |m: String| Error::Model(format!("{origin}: {m}"));
-    if let Some(n) = g.node.iter().find(|n| n.op_type == "QuantizeLinear" || n.op_type == "DequantizeLinear") {
+    if let Some(n) = g.node.iter().find(|n| QDQ_OPS.contains(&n.op_type.as_str())) {
         return Err(bad(format!(
             "already quantized ({} node `{}`); calibrate the FP32 export instead",
             n.op_type, n.name

@@ -66,7 +66,15 @@ fn parse_version(s: &str) -> Result<TrtVersion, String> {
     s.parse().map_err(|e: cyclegan_calibration::Error| e.to_string())
 }
 
-fn main() -> Result<()> {
+/// Errors print once, with their causes on one line, the same in every binary of the project.
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     let cli = Cli::parse();
     let opts = Options {
         model: cli.model,

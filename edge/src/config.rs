@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
-use crate::backend::tensorrt::Precision;
+use crate::backend::tensorrt::{DEFAULT_PRECISION, Precision};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,7 +39,7 @@ impl Default for InferenceConfig {
             inference_size: "auto".into(),
             strength: 1.0,
             threads: 0,
-            precision: Precision::default(),
+            precision: DEFAULT_PRECISION,
             engine: None,
             engine_cache: None,
             frames_in_flight: 0,

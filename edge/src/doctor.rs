@@ -37,7 +37,7 @@ impl Check {
     fn test(what: &str, result: Result<String>) -> Self {
         match result {
             Ok(detail) => Self { what: what.into(), status: Status::Ok, detail },
-            Err(e) => Self { what: what.into(), status: Status::Failed, detail: e.to_string() },
+            Err(e) => Self { what: what.into(), status: Status::Failed, detail: crate::error::chain(&e) },
         }
     }
 }

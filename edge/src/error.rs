@@ -6,6 +6,13 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("model {path}: {reason}")]
     BadModel { path: String, reason: String },
+    /// A model file that cannot be read or breaks the generator contract.
+    #[error("model {path}")]
+    Model {
+        path: String,
+        #[source]
+        source: Box<cyclegan_onnx::Error>,
+    },
     #[error(
         "ONNX Runtime library not found (looked for {looked}). Install it with `pip install onnxruntime` \
          (./scripts/install.sh does) or set ORT_DYLIB_PATH to libonnxruntime.so.<version>"
@@ -37,6 +44,19 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error and its causes on one line (`a: b: c`), as `anyhow`'s `{:#}` prints them: for the
+/// element's error messages and `doctor`'s checks, which are text.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
 
 impl From<ort::Error> for Error {
     fn from(e: ort::Error) -> Self {

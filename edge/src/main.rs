@@ -178,7 +178,7 @@ fn stats_line(s: &LiveStats) -> String {
     )
 }
 
-fn run(config: Option<PathBuf>, overrides: Overrides) -> Result<()> {
+fn run_pipeline(config: Option<PathBuf>, overrides: Overrides) -> Result<()> {
     let mut cfg = match &config {
         Some(path) => EdgeConfig::from_file(path)?,
         None => EdgeConfig::default(),
@@ -233,9 +233,17 @@ fn run(config: Option<PathBuf>, overrides: Overrides) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
+/// Errors print once, with their causes on one line, the same in every binary of the project.
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     match Cli::parse().command {
-        Command::Run { config, overrides } => run(config, overrides),
+        Command::Run { config, overrides } => run_pipeline(config, overrides),
         Command::Build(args) => build(args),
         Command::Doctor { no_self_test } => doctor(!no_self_test),
         Command::BenchKernels { frame, size, iters } => {

@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 use std::path::Path;
 
+use cyclegan_onnx::FloatType;
 use cyclegan_onnx::metadata::GeneratorMetadata;
-use cyclegan_onnx::pb::{ModelProto, tensor_proto::DataType};
 
 use crate::{Error, Result};
 
@@ -15,23 +15,14 @@ pub const BUNDLED_ORIGIN: &str = "bundled summer2winter-demo";
 /// (models/summer2winter-demo/README.md says how it was made and what it scores).
 static BUNDLED_ONNX: &[u8] = include_bytes!("../../models/summer2winter-demo/generator.onnx");
 
-/// The range every generator exported by `cyclegan-train` works in, and the one we feed.
-pub const INPUT_RANGE: &str = "[-1,1]";
-
-/// Element type of the graph's `image` input and `translated` output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TensorType {
-    F32,
-    F16,
-}
-
 #[derive(Debug, Clone)]
 pub struct Model {
     /// Where it came from, for messages: a path or [`BUNDLED_ORIGIN`].
     pub origin: String,
     pub bytes: Cow<'static, [u8]>,
     pub metadata: GeneratorMetadata,
-    pub io_type: TensorType,
+    /// Element type of the graph's input and output.
+    pub io_type: FloatType,
     /// Holds QuantizeLinear/DequantizeLinear nodes (written by the calibration tool).
     pub quantized: bool,
 }
@@ -56,65 +47,28 @@ impl Model {
                  Copy the .onnx instead and give it to --model on the device"
                 .into()));
         }
-        let size = std::fs::metadata(path).map_err(|e| bad(format!("cannot read: {e}")))?.len();
-        if size > cyclegan_onnx::io::MAX_MODEL_BYTES {
-            return Err(bad(format!("{size} bytes is larger than any generator")));
-        }
-        let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let bytes = cyclegan_onnx::io::read_bounded(path)
+            .map_err(|source| Error::Model { path: origin.clone(), source: Box::new(source) })?;
         Self::from_bytes(Cow::Owned(bytes), &origin)
     }
 
     pub fn from_bytes(bytes: Cow<'static, [u8]>, origin: &str) -> Result<Self> {
-        let model = cyclegan_onnx::io::decode_model(&bytes)
-            .map_err(|reason| Error::BadModel { path: origin.to_string(), reason })?;
-        Self::checked(model, bytes, origin.to_string())
-    }
-
-    fn checked(model: ModelProto, bytes: Cow<'static, [u8]>, origin: String) -> Result<Self> {
-        let bad = |reason: String| Error::BadModel { path: origin.clone(), reason };
-        let metadata = GeneratorMetadata::read_from(&model).map_err(|e| {
-            bad(format!(
-                "{e}; export generators with `cyclegan-train export` (or `cyclegan-train import` a .pth first)"
-            ))
-        })?;
-        if metadata.input_range.replace(' ', "") != INPUT_RANGE {
-            return Err(bad(format!(
-                "its metadata says the input range is {}, but the edge runtime feeds {INPUT_RANGE}; \
-                 re-export it with `cyclegan-train export`",
-                metadata.input_range
-            )));
-        }
-        let graph = model.graph.as_ref().expect("decode_model checks the graph");
-        let elem_type = |name: &str, values: &[cyclegan_onnx::pb::ValueInfoProto]| -> Result<TensorType> {
-            let value = values.iter().find(|v| v.name == name).ok_or_else(|| {
-                bad(format!("the graph has no `{name}` tensor (inputs/outputs must be `image` -> `translated`)"))
-            })?;
-            let tensor = match value.r#type.as_ref().and_then(|t| t.value.as_ref()) {
-                Some(cyclegan_onnx::pb::type_proto::Value::TensorType(t)) => t,
-                _ => return Err(bad(format!("`{name}` is not a tensor"))),
-            };
-            let rank = tensor.shape.as_ref().map(|s| s.dim.len());
-            if rank != Some(4) {
-                return Err(bad(format!("`{name}` must be a 4-D [N,3,H,W] tensor")));
-            }
-            match DataType::try_from(tensor.elem_type) {
-                Ok(DataType::Float) => Ok(TensorType::F32),
-                Ok(DataType::Float16) => Ok(TensorType::F16),
-                _ => Err(bad(format!("`{name}` has element type {}; float32 or float16 expected", tensor.elem_type))),
-            }
-        };
-        let io_type = elem_type("image", &graph.input)?;
-        if elem_type("translated", &graph.output)? != io_type {
-            return Err(bad("`image` and `translated` have different element types".into()));
-        }
-        let quantized = graph.node.iter().any(|n| n.op_type == "QuantizeLinear" || n.op_type == "DequantizeLinear");
-        Ok(Self { origin, bytes, metadata, io_type, quantized })
+        let bad = |source| Error::Model { path: origin.to_string(), source: Box::new(source) };
+        let model = cyclegan_onnx::io::decode_model(&bytes).map_err(bad)?;
+        let info = cyclegan_onnx::validate_generator(&model).map_err(bad)?;
+        Ok(Self {
+            origin: origin.to_string(),
+            bytes,
+            quantized: info.quantized(),
+            io_type: info.io_type,
+            metadata: info.metadata,
+        })
     }
 
     /// One line for logs: `summer -> winter (a2b), fp16, trained at 128`.
     pub fn describe(&self) -> String {
         let m = &self.metadata;
-        let precision = if self.quantized { "int8 (Q/DQ)" } else { m.precision.as_str() };
+        let precision = if self.quantized { "int8 (Q/DQ)" } else { m.precision.name() };
         format!(
             "{}: {} -> {} ({}), {precision}, trained at {}",
             self.origin, m.source_domain, m.target_domain, m.direction, m.training_resolution

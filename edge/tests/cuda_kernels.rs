@@ -1,5 +1,5 @@
 //! The CUDA frame kernels: NVRTC compiles them (everywhere: NVRTC needs no GPU), and on a GPU
-//! they give the CPU path's bytes (`frame` + `preprocess`) for every format, odd sizes, both
+//! (ignored tests: `cargo test -- --include-ignored` there) they give the CPU path's bytes (`frame` + `preprocess`) for every format, odd sizes, both
 //! resize directions, f32 and f16 tensors.
 use std::sync::Arc;
 
@@ -99,28 +99,17 @@ fn specs(format: PixelFormat) -> Vec<YuvSpec> {
     ]
 }
 
-/// A context, its stream and the compiled kernels; `None` (test skipped) without a GPU.
-fn gpu() -> Option<(Arc<CudaStream>, Kernels)> {
+/// A context, its stream and the compiled kernels. The tests that call it are ignored by default
+/// (`cargo test -- --include-ignored` runs them on a GPU machine), and fail here without one.
+fn gpu() -> (Arc<CudaStream>, Kernels) {
     // SAFETY: only tries to open libcuda.
-    if !unsafe { cudarc::driver::sys::is_culib_present() } {
-        eprintln!("skipped: no CUDA device (libcuda not found)");
-        return None;
-    }
-    match CudaContext::device_count() {
-        Ok(n) if n > 0 => {}
-        Ok(_) => {
-            eprintln!("skipped: no CUDA device (the driver reports none)");
-            return None;
-        }
-        Err(e) => {
-            eprintln!("skipped: no CUDA device ({e})");
-            return None;
-        }
-    }
+    assert!(unsafe { cudarc::driver::sys::is_culib_present() }, "needs a GPU: libcuda not found");
+    let n = CudaContext::device_count().unwrap_or_else(|e| panic!("needs a GPU: {e}"));
+    assert!(n > 0, "needs a GPU: the driver reports none");
     let ctx = CudaContext::new(0).expect("CUDA device 0");
     let kernels = Kernels::new(&ctx, &nvrtc()).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("kernels compiled for {}", kernels.arch());
-    Some((ctx.default_stream(), kernels))
+    (ctx.default_stream(), kernels)
 }
 
 /// A frame of `format` with random bytes everywhere (padding included), its layout at LEAD in
@@ -174,8 +163,9 @@ fn check_preprocess<T: TensorElement>(
 }
 
 #[test]
+#[ignore = "needs a GPU"]
 fn preprocess_matches_the_cpu_path() {
-    let Some((stream, kernels)) = gpu() else { return };
+    let (stream, kernels) = gpu();
     // One u8 step of the resized image is 1/127.5 in the tensor; the tolerance is half of it.
     check_preprocess::<f32>(&stream, &kernels, |v| v, 1.0 / 255.0 + 1e-6);
     // f16 adds its own rounding: at most half an ulp at 1.0, 2^-11.
@@ -234,8 +224,9 @@ fn check_postprocess<T: TensorElement>(
 }
 
 #[test]
+#[ignore = "needs a GPU"]
 fn postprocess_matches_the_cpu_path() {
-    let Some((stream, kernels)) = gpu() else { return };
+    let (stream, kernels) = gpu();
     check_postprocess::<f32>(&stream, &kernels, |v| v, |v| v);
     check_postprocess::<u16>(
         &stream,
@@ -246,8 +237,9 @@ fn postprocess_matches_the_cpu_path() {
 }
 
 #[test]
+#[ignore = "needs a GPU"]
 fn kernels_reject_buffers_too_small() {
-    let Some((stream, kernels)) = gpu() else { return };
+    let (stream, kernels) = gpu();
     let layout = FrameLayout::packed(PixelFormat::Nv12, 64, 48, YuvSpec::default());
     let frame = stream.alloc_zeros::<u8>(layout.byte_len() - 1).unwrap();
     let mut tensor = stream.alloc_zeros::<f32>(3 * 32 * 24).unwrap();

@@ -2,8 +2,9 @@
 mod common;
 
 use cyclegan_edge::backend::{Backend, BackendOptions, CpuBackend};
-use cyclegan_edge::model::{Model, TensorType};
+use cyclegan_edge::model::Model;
 use cyclegan_edge::preprocess::Preprocessor;
+use cyclegan_onnx::FloatType;
 
 fn to_file(path: &std::path::Path, values: &[f32]) {
     std::fs::write(path, values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
@@ -51,7 +52,7 @@ fn worst_difference(model_path: &std::path::Path, model: &Model) -> f32 {
 #[test]
 fn cpu_backend_matches_onnxruntime_python_on_the_bundled_model() {
     let model = Model::bundled().unwrap();
-    assert_eq!(model.io_type, TensorType::F32);
+    assert_eq!(model.io_type, FloatType::F32);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("demo.onnx");
     std::fs::write(&path, &model.bytes).unwrap();
@@ -61,7 +62,7 @@ fn cpu_backend_matches_onnxruntime_python_on_the_bundled_model() {
     let half = dir.path().join("demo.fp16.onnx");
     common::ort_peer(&["half", path.to_str().unwrap(), half.to_str().unwrap()]);
     let model = Model::load(Some(&half)).unwrap();
-    assert_eq!(model.io_type, TensorType::F16);
+    assert_eq!(model.io_type, FloatType::F16);
     let worst = worst_difference(&half, &model);
     // The peer is ONNX Runtime in the desktop's Python. On x86_64 both sides run the same kernels;
     // on aarch64 (emulated, peer native) ONNX Runtime computes FP16 natively instead of in FP32,

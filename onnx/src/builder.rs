@@ -1,4 +1,5 @@
 //! A small builder for ONNX graphs in the standard domain.
+use crate::contract::FloatType;
 use crate::pb::attribute_proto::AttributeType;
 use crate::pb::tensor_proto::DataType;
 use crate::pb::tensor_shape_proto::{Dimension, dimension};
@@ -7,30 +8,6 @@ use crate::pb::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
     ValueInfoProto,
 };
-
-/// Element type of a graph's floating-point tensors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    Fp32,
-    Fp16,
-}
-
-impl Precision {
-    pub fn data_type(self) -> DataType {
-        match self {
-            Precision::Fp32 => DataType::Float,
-            Precision::Fp16 => DataType::Float16,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Precision::Fp32 => "fp32",
-            Precision::Fp16 => "fp16",
-        }
-    }
-}
 
 /// A dimension: fixed or symbolic (dynamic).
 #[derive(Debug, Clone)]
@@ -97,17 +74,17 @@ impl GraphBuilder {
         self.graph.output.push(value_info(name, elem, dims));
     }
 
-    /// A float initializer stored as `precision` (FP16 values are rounded to nearest).
-    pub fn initializer(&mut self, name: &str, dims: &[i64], data: &[f32], precision: Precision) -> String {
+    /// A float initializer stored as `elem` (FP16 values are rounded to nearest).
+    pub fn initializer(&mut self, name: &str, dims: &[i64], data: &[f32], elem: FloatType) -> String {
         assert_eq!(dims.iter().product::<i64>() as usize, data.len(), "{name}: dims do not match the data");
-        let raw_data = match precision {
-            Precision::Fp32 => data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            Precision::Fp16 => data.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect(),
+        let raw_data = match elem {
+            FloatType::F32 => data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            FloatType::F16 => data.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect(),
         };
         self.graph.initializer.push(TensorProto {
             name: name.into(),
             dims: dims.to_vec(),
-            data_type: precision.data_type() as i32,
+            data_type: elem.data_type() as i32,
             raw_data,
             ..Default::default()
         });

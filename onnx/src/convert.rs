@@ -1,4 +1,6 @@
 //! Whole-graph rewrites shared by the tools.
+use crate::contract::{CAST_OP, Precision};
+use crate::metadata::{PRECISION_KEY, property, set_property};
 use crate::pb::tensor_proto::DataType;
 use crate::pb::{ModelProto, TensorProto, type_proto};
 use crate::{Error, Result};
@@ -6,11 +8,11 @@ use crate::{Error, Result};
 /// Values of a float32 tensor, from `raw_data` or `float_data`.
 pub fn tensor_f32(t: &TensorProto) -> Result<Vec<f32>> {
     if t.data_type != DataType::Float as i32 {
-        return Err(Error::Metadata(format!("tensor {} is not float32", t.name)));
+        return Err(Error::Tensor { name: t.name.clone(), why: "is not float32" });
     }
     if !t.raw_data.is_empty() {
         if !t.raw_data.len().is_multiple_of(4) {
-            return Err(Error::Metadata(format!("tensor {}: raw data is not a whole number of floats", t.name)));
+            return Err(Error::Tensor { name: t.name.clone(), why: "raw data is not a whole number of floats" });
         }
         return Ok(t.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect());
     }
@@ -21,9 +23,9 @@ pub fn tensor_f32(t: &TensorProto) -> Result<Vec<f32>> {
 /// as an FP16 engine). Only float32 graphs without Cast nodes are converted.
 pub fn to_fp16(model: &ModelProto) -> Result<ModelProto> {
     let mut out = model.clone();
-    let graph = out.graph.as_mut().ok_or_else(|| Error::Metadata("the model has no graph".into()))?;
-    if graph.node.iter().any(|n| n.op_type == "Cast") {
-        return Err(Error::Metadata("the graph already mixes precisions (Cast nodes); give the FP32 export".into()));
+    let graph = out.graph.as_mut().ok_or(Error::NoGraph)?;
+    if graph.node.iter().any(|n| n.op_type == CAST_OP) {
+        return Err(Error::Contract("the graph already mixes precisions (Cast nodes); give the FP32 export".into()));
     }
     for t in graph.initializer.iter_mut().filter(|t| t.data_type == DataType::Float as i32) {
         let values = tensor_f32(t)?;
@@ -38,8 +40,8 @@ pub fn to_fp16(model: &ModelProto) -> Result<ModelProto> {
             t.elem_type = DataType::Float16 as i32;
         }
     }
-    for p in out.metadata_props.iter_mut().filter(|p| p.key == "cyclegan.precision") {
-        p.value = "fp16".into();
+    if property(&out, PRECISION_KEY).is_some() {
+        set_property(&mut out, PRECISION_KEY, Precision::Fp16.name());
     }
     Ok(out)
 }
@@ -47,16 +49,18 @@ pub fn to_fp16(model: &ModelProto) -> Result<ModelProto> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builder::{Dim, GraphBuilder, Precision};
+    use crate::FloatType;
+    use crate::builder::{Dim, GraphBuilder};
+    use crate::contract::{INPUT, OUTPUT};
 
     #[test]
     fn fp16_conversion_casts_weights_and_io_and_refuses_mixed_graphs() {
         let mut b = GraphBuilder::new("g");
-        b.input("image", DataType::Float, &[Dim::Named("N"), Dim::Fixed(3)]);
-        let w = b.initializer("w", &[2], &[1.0, 65504.0], Precision::Fp32);
-        let y = b.node("Add", "add", &["image", &w], vec![]);
-        b.rename_value(&y, "translated");
-        b.output("translated", DataType::Float, &[Dim::Named("N"), Dim::Fixed(3)]);
+        b.input(INPUT, DataType::Float, &[Dim::Named("N"), Dim::Fixed(3)]);
+        let w = b.initializer("w", &[2], &[1.0, 65504.0], FloatType::F32);
+        let y = b.node("Add", "add", &[INPUT, &w], vec![]);
+        b.rename_value(&y, OUTPUT);
+        b.output(OUTPUT, DataType::Float, &[Dim::Named("N"), Dim::Fixed(3)]);
         let model = b.finish(17, "test", "0");
         let half = to_fp16(&model).unwrap();
         let g = half.graph.as_ref().unwrap();

@@ -10,14 +10,10 @@ use crate::{Error, Result};
 /// Generators are tens of MB at most; refuse to read anything absurdly large.
 pub const MAX_MODEL_BYTES: u64 = 2 << 30;
 
-fn file_error(path: &Path, message: impl Into<String>) -> Error {
-    Error::File { path: path.to_path_buf(), message: message.into() }
-}
-
-pub fn decode_model(bytes: &[u8]) -> std::result::Result<ModelProto, String> {
-    let model = ModelProto::decode(bytes).map_err(|e| format!("not a valid ONNX protobuf ({e})"))?;
+pub fn decode_model(bytes: &[u8]) -> Result<ModelProto> {
+    let model = ModelProto::decode(bytes)?;
     if model.graph.is_none() {
-        return Err("the ONNX model has no graph".into());
+        return Err(Error::NoGraph);
     }
     Ok(model)
 }
@@ -26,13 +22,18 @@ pub fn encode_model(model: &ModelProto) -> Vec<u8> {
     model.encode_to_vec()
 }
 
-pub fn read_model(path: &Path) -> Result<ModelProto> {
-    let size = std::fs::metadata(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?.len();
+/// Reads a file of at most [`MAX_MODEL_BYTES`].
+pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let read_error = |source| Error::Read { path: path.to_path_buf(), source };
+    let size = std::fs::metadata(path).map_err(read_error)?.len();
     if size > MAX_MODEL_BYTES {
-        return Err(file_error(path, format!("{size} bytes is larger than any generator ({MAX_MODEL_BYTES} max)")));
+        return Err(Error::TooLarge { path: path.to_path_buf(), size });
     }
-    let bytes = std::fs::read(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
-    decode_model(&bytes).map_err(|m| file_error(path, m))
+    std::fs::read(path).map_err(read_error)
+}
+
+pub fn read_model(path: &Path) -> Result<ModelProto> {
+    decode_model(&read_bounded(path)?).map_err(|e| e.in_file(path))
 }
 
 pub fn write_model(path: &Path, model: &ModelProto) -> Result<()> {
@@ -42,7 +43,10 @@ pub fn write_model(path: &Path, model: &ModelProto) -> Result<()> {
 /// Writes `bytes` to `path` through a temporary file beside it, synced, then renamed: a crash
 /// leaves the old file or none, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let file_name = path.file_name().ok_or_else(|| file_error(path, "is not a file path"))?;
+    let write_error = |source| Error::Write { path: path.to_path_buf(), source };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| write_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path")))?;
     let tmp = path.with_file_name(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
     let write = || -> std::io::Result<()> {
         use std::io::Write;
@@ -53,7 +57,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        file_error(path, format!("cannot write: {e}"))
+        write_error(e)
     })
 }
 

@@ -2,10 +2,26 @@
 //! read instead of asking the user again.
 use serde::{Deserialize, Serialize};
 
+use crate::contract::Precision;
 use crate::pb::{ModelProto, StringStringEntryProto};
 use crate::{Error, Result};
 
 pub const KEY_PREFIX: &str = "cyclegan.";
+/// The graph's precision; rewritten by FP16 conversion and by calibration.
+pub const PRECISION_KEY: &str = "cyclegan.precision";
+/// How the INT8 scales were found (JSON), written by calibration.
+pub const CALIBRATION_KEY: &str = "cyclegan.calibration";
+
+/// Sets one property, replacing any of the same key.
+pub fn set_property(model: &mut ModelProto, key: &str, value: impl Into<String>) {
+    model.metadata_props.retain(|p| p.key != key);
+    model.metadata_props.push(StringStringEntryProto { key: key.into(), value: value.into() });
+}
+
+/// The value of one property.
+pub fn property<'a>(model: &'a ModelProto, key: &str) -> Option<&'a str> {
+    model.metadata_props.iter().find(|p| p.key == key).map(|p| p.value.as_str())
+}
 
 /// Everything an exported generator says about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,8 +40,8 @@ pub struct GeneratorMetadata {
     pub generator: String,
     /// SHA-256 of the source weights.
     pub source_sha256: String,
-    /// `fp32` or `fp16` graph.
-    pub precision: String,
+    /// `fp32`, `fp16` or (after calibration) `int8`.
+    pub precision: Precision,
     pub tool_version: String,
 }
 
@@ -51,7 +67,7 @@ impl GeneratorMetadata {
             self.training_resolution.to_string(),
             self.generator.clone(),
             self.source_sha256.clone(),
-            self.precision.clone(),
+            self.precision.name().to_string(),
             self.tool_version.clone(),
         ]
     }
@@ -68,10 +84,11 @@ impl GeneratorMetadata {
     pub fn read_from(model: &ModelProto) -> Result<Self> {
         let get = |key: &str| -> Result<String> {
             let full = format!("{KEY_PREFIX}{key}");
-            model.metadata_props.iter().find(|p| p.key == full).map(|p| p.value.clone()).ok_or_else(|| {
+            property(model, &full).map(str::to_string).ok_or_else(|| {
                 Error::Metadata(format!("no `{full}` property: not a generator exported by cyclegan-train"))
             })
         };
+        let precision = get("precision")?;
         let resolution = get("training_resolution")?;
         Ok(Self {
             direction: get("direction")?,
@@ -83,19 +100,20 @@ impl GeneratorMetadata {
                 .map_err(|_| Error::Metadata(format!("training_resolution {resolution:?} is not a number")))?,
             generator: get("generator")?,
             source_sha256: get("source_sha256")?,
-            precision: get("precision")?,
+            precision: precision
+                .parse()
+                .map_err(|_| Error::Metadata(format!("{PRECISION_KEY} {precision:?} is not fp32, fp16 or int8")))?,
             tool_version: get("tool_version")?,
         })
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn round_trips_and_names_what_is_missing() {
-        let meta = GeneratorMetadata {
+    pub(crate) fn sample() -> GeneratorMetadata {
+        GeneratorMetadata {
             direction: "a2b".into(),
             source_domain: "summer".into(),
             target_domain: "winter".into(),
@@ -103,9 +121,14 @@ mod tests {
             training_resolution: 256,
             generator: "{}".into(),
             source_sha256: "00".into(),
-            precision: "fp16".into(),
+            precision: Precision::Fp16,
             tool_version: "0.1.0".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn round_trips_and_names_what_is_missing() {
+        let meta = sample();
         let mut model = ModelProto::default();
         meta.write_to(&mut model);
         meta.write_to(&mut model);

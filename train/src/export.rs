@@ -1,22 +1,21 @@
-//! ONNX export of a generator: input `image` `[N,3,H,W]` in [-1,1], output `translated`, with N,
-//! H and W dynamic; standard-domain ops only (Pad reflect, Conv, ConvTranspose,
-//! InstanceNormalization, Relu, Add, Tanh, and Cast around an FP16 graph with FP32 I/O).
-//! Node names follow the reference module paths (`model.10.conv_block.1.Conv`).
+//! ONNX export of a generator, walking its layout: the contract's input and output `[N,3,H,W]`
+//! (N, H and W dynamic), its generator operators only (plus Cast around an FP16 graph with FP32
+//! I/O). Node names follow the layout's module paths (`model.10.conv_block.1.Conv`).
 use std::collections::HashMap;
 use std::path::Path;
 
-use cyclegan_onnx::builder::{Dim, attr_int, attr_ints, attr_string};
-use cyclegan_onnx::pb::ModelProto;
-use cyclegan_onnx::{GeneratorMetadata, GraphBuilder, Precision};
+use cyclegan_onnx::builder::{Dim, attr_float, attr_int, attr_ints, attr_string};
+use cyclegan_onnx::contract::{CAST_OP, INPUT, INPUT_RANGE, OPSET, OUTPUT};
+use cyclegan_onnx::pb::{AttributeProto, ModelProto};
+use cyclegan_onnx::{FloatType, GeneratorMetadata, GraphBuilder, Precision};
 use sha2::{Digest, Sha256};
 use tch::Tensor;
 
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::model::GeneratorConfig;
+use crate::model::layout::{self, Layer, Op};
 use crate::translate::{Direction, Translator};
-
-pub const OPSET: i64 = 17;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ExportOptions {
@@ -24,13 +23,13 @@ pub struct ExportOptions {
     /// Precision of weights and computation.
     pub precision: Precision,
     /// Element type of `image` and `translated`.
-    pub io_precision: Precision,
+    pub io_type: FloatType,
 }
 
 struct Emitter<'a> {
     b: GraphBuilder,
     weights: &'a HashMap<String, Tensor>,
-    precision: Precision,
+    weight_type: FloatType,
     affine_norm: bool,
 }
 
@@ -38,114 +37,100 @@ impl Emitter<'_> {
     fn weight(&mut self, key: &str) -> Result<String> {
         let t = self.weights.get(key).ok_or_else(|| Error::Export(format!("generator has no tensor {key}")))?;
         let data = Vec::<f32>::try_from(t.to_kind(tch::Kind::Float).flatten(0, -1))?;
-        Ok(self.b.initializer(key, &t.size(), &data, self.precision))
+        Ok(self.b.initializer(key, &t.size(), &data, self.weight_type))
     }
 
-    fn pad(&mut self, x: &str, name: &str, p: i64) -> String {
+    fn pad(&mut self, x: &str, path: &str, p: i64) -> String {
         let pads = format!("pads.reflect.{p}");
         if !self.b.has_initializer(&pads) {
             self.b.initializer_i64(&pads, &[0, 0, p, p, 0, 0, p, p]);
         }
-        self.b.node("Pad", &format!("{name}.Pad"), &[x, &pads], vec![attr_string("mode", "reflect")])
+        self.b.node("Pad", &format!("{path}.Pad"), &[x, &pads], vec![attr_string("mode", "reflect")])
     }
 
-    fn conv(&mut self, x: &str, key: &str, stride: i64, pad: i64) -> Result<String> {
-        let w = self.weight(&format!("{key}.weight"))?;
-        let bias = self.weight(&format!("{key}.bias"))?;
-        let attrs = vec![attr_ints("strides", &[stride, stride]), attr_ints("pads", &[pad, pad, pad, pad])];
-        Ok(self.b.node("Conv", &format!("{key}.Conv"), &[x, &w, &bias], attrs))
-    }
-
-    fn up_conv(&mut self, x: &str, key: &str) -> Result<String> {
-        let w = self.weight(&format!("{key}.weight"))?;
-        let bias = self.weight(&format!("{key}.bias"))?;
-        let attrs =
-            vec![attr_ints("strides", &[2, 2]), attr_ints("pads", &[1, 1, 1, 1]), attr_ints("output_padding", &[1, 1])];
-        Ok(self.b.node("ConvTranspose", &format!("{key}.ConvTranspose"), &[x, &w, &bias], attrs))
+    fn conv(&mut self, x: &str, op: &str, path: &str, attrs: Vec<AttributeProto>) -> Result<String> {
+        let w = self.weight(&format!("{path}.weight"))?;
+        let bias = self.weight(&format!("{path}.bias"))?;
+        Ok(self.b.node(op, &format!("{path}.{op}"), &[x, &w, &bias], attrs))
     }
 
     /// Instance norm. ONNX needs a scale and a bias: the learned ones, or shared ones and zeros.
-    fn norm(&mut self, x: &str, name: &str, channels: i64) -> Result<String> {
+    fn norm(&mut self, x: &str, path: &str, channels: i64) -> Result<String> {
         let (scale, bias) = if self.affine_norm {
-            (self.weight(&format!("{name}.weight"))?, self.weight(&format!("{name}.bias"))?)
+            (self.weight(&format!("{path}.weight"))?, self.weight(&format!("{path}.bias"))?)
         } else {
             let (scale, bias) = (format!("instance_norm.scale.{channels}"), format!("instance_norm.bias.{channels}"));
             if !self.b.has_initializer(&scale) {
-                self.b.initializer(&scale, &[channels], &vec![1.0; channels as usize], self.precision);
-                self.b.initializer(&bias, &[channels], &vec![0.0; channels as usize], self.precision);
+                self.b.initializer(&scale, &[channels], &vec![1.0; channels as usize], self.weight_type);
+                self.b.initializer(&bias, &[channels], &vec![0.0; channels as usize], self.weight_type);
             }
             (scale, bias)
         };
-        let eps = cyclegan_onnx::builder::attr_float("epsilon", 1e-5);
-        Ok(self.b.node("InstanceNormalization", &format!("{name}.InstanceNorm"), &[x, &scale, &bias], vec![eps]))
+        let eps = attr_float("epsilon", layout::NORM_EPSILON as f32);
+        Ok(self.b.node("InstanceNormalization", &format!("{path}.InstanceNorm"), &[x, &scale, &bias], vec![eps]))
     }
 
-    fn unary(&mut self, op: &str, x: &str, name: &str) -> String {
-        self.b.node(op, &format!("{name}.{op}"), &[x], vec![])
+    fn layers(&mut self, mut x: String, layers: &[Layer]) -> Result<String> {
+        for Layer { path, op } in layers {
+            x = match op {
+                Op::ReflectPad(p) => self.pad(&x, path, *p),
+                Op::Conv { stride, padding, .. } => {
+                    let attrs = vec![attr_ints("strides", &[*stride; 2]), attr_ints("pads", &[*padding; 4])];
+                    self.conv(&x, "Conv", path, attrs)?
+                }
+                Op::UpConv { .. } => {
+                    let (_, stride, padding) = layout::UP_CONV;
+                    let attrs = vec![
+                        attr_ints("strides", &[stride; 2]),
+                        attr_ints("pads", &[padding; 4]),
+                        attr_ints("output_padding", &[1, 1]),
+                    ];
+                    self.conv(&x, "ConvTranspose", path, attrs)?
+                }
+                Op::Norm(channels) => self.norm(&x, path, *channels)?,
+                Op::Relu => self.b.node("Relu", &format!("{path}.Relu"), &[&x], vec![]),
+                Op::Tanh => self.b.node("Tanh", &format!("{path}.Tanh"), &[&x], vec![]),
+                Op::Residual(body) => {
+                    let h = self.layers(x.clone(), body)?;
+                    self.b.node("Add", &format!("{path}.Add"), &[&x, &h], vec![])
+                }
+            };
+        }
+        Ok(x)
     }
 }
 
-/// Builds the generator graph from weights named as in `resnet_generator`.
+/// Builds the generator graph from weights named by the layout's paths.
 pub fn generator_graph(
     cfg: &GeneratorConfig,
     weights: &HashMap<String, Tensor>,
     opts: &ExportOptions,
 ) -> Result<GraphBuilder> {
-    let mut e = Emitter {
-        b: GraphBuilder::new("cyclegan_generator"),
-        weights,
-        precision: opts.precision,
-        affine_norm: cfg.affine_norm,
-    };
+    if opts.precision == Precision::Int8 {
+        return Err(Error::Export(
+            "a float checkpoint exports as fp32 or fp16; make the INT8 model with `cyclegan-calib` from the fp32 \
+             export"
+                .into(),
+        ));
+    }
+    let weight_type = opts.precision.weight_type();
+    let mut e =
+        Emitter { b: GraphBuilder::new("cyclegan_generator"), weights, weight_type, affine_norm: cfg.affine_norm };
     let dims = [Dim::Named("N"), Dim::Fixed(3), Dim::Named("H"), Dim::Named("W")];
-    e.b.input("image", opts.io_precision.data_type(), &dims);
-    e.b.output("translated", opts.io_precision.data_type(), &dims);
-    let cast = |e: &mut Emitter, x: &str, name: &str, to: Precision| {
-        e.b.node("Cast", name, &[x], vec![attr_int("to", to.data_type() as i64)])
+    e.b.input(INPUT, opts.io_type.data_type(), &dims);
+    e.b.output(OUTPUT, opts.io_type.data_type(), &dims);
+    let cast = |e: &mut Emitter, x: &str, name: &str, to: FloatType| {
+        e.b.node(CAST_OP, name, &[x], vec![attr_int("to", to.data_type() as i64)])
     };
-    let mut x = "image".to_string();
-    if opts.io_precision != opts.precision {
-        x = cast(&mut e, &x, "input.Cast", opts.precision);
+    let mut x = INPUT.to_string();
+    if opts.io_type != weight_type {
+        x = cast(&mut e, &x, "input.Cast", weight_type);
     }
-
-    x = e.pad(&x, "model.0", 3);
-    x = e.conv(&x, "model.1", 1, 0)?;
-    x = e.norm(&x, "model.2", cfg.ngf)?;
-    x = e.unary("Relu", &x, "model.3");
-    let (mut idx, mut ch) = (4, cfg.ngf);
-    for _ in 0..2 {
-        x = e.conv(&x, &format!("model.{idx}"), 2, 1)?;
-        ch *= 2;
-        x = e.norm(&x, &format!("model.{}", idx + 1), ch)?;
-        x = e.unary("Relu", &x, &format!("model.{}", idx + 2));
-        idx += 3;
+    x = e.layers(x, &layout::resnet(cfg))?;
+    if opts.io_type != weight_type {
+        x = cast(&mut e, &x, "output.Cast", opts.io_type);
     }
-    for _ in 0..cfg.n_blocks {
-        let block = format!("model.{idx}.conv_block");
-        let mut h = e.pad(&x, &format!("{block}.0"), 1);
-        h = e.conv(&h, &format!("{block}.1"), 1, 0)?;
-        h = e.norm(&h, &format!("{block}.2"), ch)?;
-        h = e.unary("Relu", &h, &format!("{block}.3"));
-        h = e.pad(&h, &format!("{block}.4"), 1);
-        h = e.conv(&h, &format!("{block}.5"), 1, 0)?;
-        h = e.norm(&h, &format!("{block}.6"), ch)?;
-        x = e.b.node("Add", &format!("model.{idx}.Add"), &[&x, &h], vec![]);
-        idx += 1;
-    }
-    for _ in 0..2 {
-        x = e.up_conv(&x, &format!("model.{idx}"))?;
-        ch /= 2;
-        x = e.norm(&x, &format!("model.{}", idx + 1), ch)?;
-        x = e.unary("Relu", &x, &format!("model.{}", idx + 2));
-        idx += 3;
-    }
-    x = e.pad(&x, &format!("model.{idx}"), 3);
-    x = e.conv(&x, &format!("model.{}", idx + 1), 1, 0)?;
-    x = e.unary("Tanh", &x, &format!("model.{}", idx + 2));
-    if opts.io_precision != opts.precision {
-        x = cast(&mut e, &x, "output.Cast", opts.io_precision);
-    }
-    e.b.rename_value(&x, "translated");
+    e.b.rename_value(&x, OUTPUT);
     Ok(e.b)
 }
 
@@ -171,11 +156,11 @@ pub fn export_generator(checkpoint: &Path, opts: &ExportOptions) -> Result<Model
         direction: opts.direction.name().into(),
         source_domain: source.clone(),
         target_domain: target.clone(),
-        input_range: "[-1,1]".into(),
+        input_range: INPUT_RANGE.into(),
         training_resolution: state.config.data.crop_size,
         generator: serde_json::to_string(&cfg).expect("config serialises"),
         source_sha256: sha256_file(&dir.join(format!("{}.safetensors", opts.direction.network())))?,
-        precision: opts.precision.name().into(),
+        precision: opts.precision,
         tool_version: env!("CARGO_PKG_VERSION").into(),
     };
     meta.write_to(&mut model);

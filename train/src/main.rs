@@ -23,6 +23,15 @@ enum PrecisionArg {
     Fp16,
 }
 
+impl From<PrecisionArg> for cyclegan_onnx::FloatType {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::Fp32 => Self::F32,
+            PrecisionArg::Fp16 => Self::F16,
+        }
+    }
+}
+
 impl From<PrecisionArg> for cyclegan_onnx::Precision {
     fn from(p: PrecisionArg) -> Self {
         match p {
@@ -135,6 +144,7 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// Errors print once, with their causes on one line, the same in every binary of the project.
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
@@ -188,7 +198,7 @@ fn run() -> Result<()> {
             println!("translated {} image(s) into {}", written.len(), out.display());
         }
         Command::Export { checkpoint, direction, precision, io_precision, out } => {
-            let opts = ExportOptions { direction, precision: precision.into(), io_precision: io_precision.into() };
+            let opts = ExportOptions { direction, precision: precision.into(), io_type: io_precision.into() };
             let model = export_generator(&checkpoint, &opts)?;
             cyclegan_onnx::write_model(&out, &model)?;
             let meta = cyclegan_onnx::GeneratorMetadata::read_from(&model)?;
@@ -196,7 +206,7 @@ fn run() -> Result<()> {
                 "wrote {} ({} graph, {} I/O, {} -> {}, trained at {}px)",
                 out.display(),
                 meta.precision,
-                opts.io_precision.name(),
+                cyclegan_onnx::Precision::from(io_precision),
                 meta.source_domain,
                 meta.target_domain,
                 meta.training_resolution

@@ -1,10 +1,12 @@
 //! `.pth` files written by PyTorch's own `torch.save` import, and the imported generator then
-//! translates exactly as PyTorch does; files whose loading would run code are refused unrun.
+//! translates exactly as PyTorch does, in tch and through its ONNX export in ONNX Runtime (the
+//! layout round trip over ngf, blocks, affine norms, convolutions without bias and renamed
+//! blocks); files whose loading would run code are refused unrun.
 mod common;
 
 use std::path::Path;
 
-use cyclegan_onnx::Precision;
+use cyclegan_onnx::{FloatType, Precision};
 use cyclegan_train::export::{ExportOptions, export_generator};
 use cyclegan_train::imageio::rgb_to_tensor;
 use cyclegan_train::import::import_pth;
@@ -45,9 +47,14 @@ fn torch_save_variants_import_and_translate_like_pytorch() {
         let theirs = &Tensor::read_safetensors(&expected).unwrap()[0].1;
         let diff = (&ours - theirs).abs().max().double_value(&[]);
         assert!(diff < 1e-4, "{name}: max abs difference {diff}");
-        let opts =
-            ExportOptions { direction: Direction::B2a, precision: Precision::Fp32, io_precision: Precision::Fp32 };
-        export_generator(&ckpt, &opts).unwrap_or_else(|e| panic!("{name}: export: {e}"));
+        let opts = ExportOptions { direction: Direction::B2a, precision: Precision::Fp32, io_type: FloatType::F32 };
+        // The same layout through ONNX: ONNX Runtime on our export agrees with PyTorch.
+        let onnx = d.join(format!("{name}.onnx"));
+        let model = export_generator(&ckpt, &opts).unwrap_or_else(|e| panic!("{name}: export: {e}"));
+        cyclegan_onnx::write_model(&onnx, &model).unwrap();
+        let ort = common::onnx_runtime(&onnx, &[("x".to_string(), x.shallow_clone())], d);
+        let diff = (&ort["x"] - theirs).abs().max().double_value(&[]);
+        assert!(diff < 1e-4, "{name}: ONNX Runtime vs PyTorch: max abs difference {diff}");
     }
 
     let (pth, cli_out) = (d.join("reference.pth"), d.join("cli"));

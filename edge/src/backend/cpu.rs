@@ -8,12 +8,13 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 
 use super::{Backend, BackendOptions, runtime};
-use crate::model::{Model, TensorType};
+use crate::model::Model;
 use crate::{Error, Result};
+use cyclegan_onnx::FloatType;
 
 pub struct CpuBackend {
     session: Session,
-    io_type: TensorType,
+    io_type: FloatType,
     library: PathBuf,
     threads: usize,
     half_in: Vec<f16>,
@@ -39,7 +40,7 @@ impl CpuBackend {
     /// Every output of a float32 graph, in graph order: how the calibration tool reads
     /// intermediate activations (it adds them as outputs).
     pub fn run_all(&mut self, input: &[f32], shape: [usize; 4]) -> Result<Vec<(String, Vec<f32>)>> {
-        if self.io_type != TensorType::F32 {
+        if self.io_type != FloatType::F32 {
             return Err(Error::Invalid("run_all needs a float32 graph".into()));
         }
         let names: Vec<String> = self.session.outputs().iter().map(|o| o.name().to_string()).collect();
@@ -67,8 +68,8 @@ impl Backend for CpuBackend {
             return Err(Error::Invalid(format!("input has {} values, shape {shape:?} needs {len}", input.len())));
         }
         let outputs = match self.io_type {
-            TensorType::F32 => self.session.run(ort::inputs![TensorRef::from_array_view((shape, input))?])?,
-            TensorType::F16 => {
+            FloatType::F32 => self.session.run(ort::inputs![TensorRef::from_array_view((shape, input))?])?,
+            FloatType::F16 => {
                 self.half_in.clear();
                 self.half_in.extend(input.iter().map(|&v| f16::from_f32(v)));
                 self.session.run(ort::inputs![TensorRef::from_array_view((shape, self.half_in.as_slice()))?])?
@@ -77,8 +78,8 @@ impl Backend for CpuBackend {
         let value = &outputs[0];
         output.clear();
         match self.io_type {
-            TensorType::F32 => output.extend_from_slice(value.try_extract_tensor::<f32>()?.1),
-            TensorType::F16 => output.extend(value.try_extract_tensor::<f16>()?.1.iter().map(|v| v.to_f32())),
+            FloatType::F32 => output.extend_from_slice(value.try_extract_tensor::<f32>()?.1),
+            FloatType::F16 => output.extend(value.try_extract_tensor::<f16>()?.1.iter().map(|v| v.to_f32())),
         }
         if output.len() != len {
             return Err(Error::Inference(format!("the model returned {} values for shape {shape:?}", output.len())));

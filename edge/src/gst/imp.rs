@@ -16,7 +16,7 @@ use gstreamer_video::prelude::*;
 use gstreamer_video::subclass::prelude::*;
 
 use super::{BackendProperty, NOTE_MESSAGE, STATS_MESSAGE};
-use crate::backend::tensorrt::Precision;
+use crate::backend::tensorrt::{DEFAULT_PRECISION, Precision};
 use crate::backend::{self, BackendOptions, Opened, TensorrtOptions};
 use crate::frame::{FrameMut, FrameRef, PixelFormat, YuvMatrix, YuvRange, YuvSpec};
 use crate::model::Model;
@@ -51,7 +51,7 @@ impl Default for Settings {
             strength: 1.0,
             threads: 0,
             stats_interval_ms: 1000,
-            precision: Precision::default(),
+            precision: DEFAULT_PRECISION,
             engine: None,
             engine_cache: None,
             frames_in_flight: 0,
@@ -125,7 +125,7 @@ impl ObjectImpl for CycleGan {
                     .blurb(
                         "TensorRT engine precision: fp32, fp16 or int8 (int8 needs the Q/DQ model of cyclegan-calib)",
                     )
-                    .default_value(Some(Precision::default().name()))
+                    .default_value(Some(DEFAULT_PRECISION.name()))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("engine")
@@ -252,7 +252,7 @@ impl BaseTransformImpl for CycleGan {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
         let model = Model::load(settings.model.as_deref().map(std::path::Path::new))
-            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{e}")))?;
+            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", crate::error::chain(&e))))?;
         if model.quantized {
             gst::info!(CAT, imp = self, "{} holds Q/DQ nodes; the CPU backend runs it dequantized", model.origin);
         }
@@ -267,7 +267,7 @@ impl BaseTransformImpl for CycleGan {
             },
         };
         let Opened { backend, note } = backend::open(settings.backend.into(), &model, &options)
-            .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ("{e}")))?;
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ("{}", crate::error::chain(&e))))?;
         gst::info!(CAT, imp = self, "{} on {}", model.describe(), backend.describe());
         if let Some(note) = note {
             self.post_note(&note);
@@ -303,7 +303,7 @@ impl BaseTransformImpl for CycleGan {
         let mut guard = self.running.lock().unwrap();
         let running = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
         if let Err(e) = running.submit(buffer) {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {e}"));
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {}", crate::error::chain(&e)));
             return Err(gst::FlowError::Error);
         }
         if running.pending.len() < running.depth {
@@ -437,7 +437,11 @@ impl CycleGan {
         let buffer = match running.finish() {
             Ok(buffer) => buffer,
             Err(e) => {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {e}"));
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    ("inference failed: {}", crate::error::chain(&e))
+                );
                 return Err(gst::FlowError::Error);
             }
         };

@@ -14,6 +14,8 @@ pub use pth::{NamedTensor, parse_state_dict, read_state_dict};
 use crate::checkpoint::{self, TrainState};
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
+use crate::model::GeneratorConfig;
+use crate::model::layout::{self, Layer};
 use crate::translate::Direction;
 
 /// What was matched, for the user.
@@ -63,35 +65,26 @@ fn group_modules(tensors: Vec<NamedTensor>) -> std::result::Result<Vec<Module>, 
     Ok(modules)
 }
 
-/// Our convolution keys and shapes, in module order, for a generator of this size.
-fn expected_convs(ngf: i64, n_blocks: i64) -> Vec<(String, Vec<i64>)> {
-    let mut out = vec![
-        ("model.1".to_string(), vec![ngf, 3, 7, 7]),
-        ("model.4".into(), vec![2 * ngf, ngf, 3, 3]),
-        ("model.7".into(), vec![4 * ngf, 2 * ngf, 3, 3]),
-    ];
-    for i in 0..n_blocks {
-        for j in [1, 5] {
-            out.push((format!("model.{}.conv_block.{j}", 10 + i), vec![4 * ngf, 4 * ngf, 3, 3]));
-        }
-    }
-    out.push((format!("model.{}", 10 + n_blocks), vec![4 * ngf, 2 * ngf, 3, 3]));
-    out.push((format!("model.{}", 13 + n_blocks), vec![2 * ngf, ngf, 3, 3]));
-    out.push((format!("model.{}", 17 + n_blocks), vec![3, ngf, 7, 7]));
-    out
+/// A ResNet generator's layout for this size (the importer only reads its shapes and paths).
+fn layout_of(ngf: i64, n_blocks: i64) -> Vec<Layer> {
+    layout::resnet(&GeneratorConfig { in_channels: 3, out_channels: 3, ngf, n_blocks, affine_norm: false })
 }
 
-/// Our instance-norm keys and channel counts, in module order.
-fn expected_norms(ngf: i64, n_blocks: i64) -> Vec<(String, i64)> {
-    let mut out = vec![("model.2".to_string(), ngf), ("model.5".into(), 2 * ngf), ("model.8".into(), 4 * ngf)];
-    for i in 0..n_blocks {
-        for j in [2, 6] {
-            out.push((format!("model.{}.conv_block.{j}", 10 + i), 4 * ngf));
-        }
-    }
-    out.push((format!("model.{}", 11 + n_blocks), 2 * ngf));
-    out.push((format!("model.{}", 14 + n_blocks), ngf));
-    out
+/// Convolutions (path, weight shape, bias channels) and norms (path, channels), in module order.
+type Expected = (Vec<(String, Vec<i64>, i64)>, Vec<(String, i64)>);
+
+fn expected(layers: &[Layer]) -> Expected {
+    let (convs, norms): (Vec<_>, Vec<_>) = layout::weighted(layers).into_iter().partition(|w| w.shape.len() == 4);
+    (
+        convs.into_iter().map(|w| (w.path.to_string(), w.shape, w.channels)).collect(),
+        norms.into_iter().map(|w| (w.path.to_string(), w.channels)).collect(),
+    )
+}
+
+/// How many convolutions a generator has outside its residual blocks, and in each block.
+fn conv_counts() -> (usize, usize) {
+    let count = |n_blocks| expected(&layout_of(1, n_blocks)).0.len();
+    (count(0), count(1) - count(0))
 }
 
 /// Maps a state dict onto our generator; returns our named tensors and the report.
@@ -116,15 +109,16 @@ pub fn match_generator(
     {
         return Err(format!("--ngf {claimed} was given, but the file's generator has ngf {ngf}"));
     }
-    if convs.len() < 8 || (convs.len() - 6) % 2 != 0 {
+    let (outside, per_block) = conv_counts();
+    if convs.len() < outside + per_block || !(convs.len() - outside).is_multiple_of(per_block) {
         return Err(format!(
-            "{} convolutions do not make a ResNet generator (6 plus 2 per residual block)",
+            "{} convolutions do not make a ResNet generator ({outside} plus {per_block} per residual block)",
             convs.len()
         ));
     }
-    let n_blocks = (convs.len() as i64 - 6) / 2;
+    let n_blocks = ((convs.len() - outside) / per_block) as i64;
     let affine_norm = !norms.is_empty();
-    let norm_keys = expected_norms(ngf, n_blocks);
+    let (conv_keys, norm_keys) = expected(&layout_of(ngf, n_blocks));
     if affine_norm && norms.len() != norm_keys.len() {
         return Err(format!(
             "{} normalisation layers with parameters, but a {n_blocks}-block ResNet generator has {}",
@@ -136,7 +130,7 @@ pub fn match_generator(
     let mut out = Vec::new();
     let mut report = ImportReport { ngf, n_blocks, affine_norm, matched: Vec::new(), zero_biases: Vec::new() };
     let mut mismatches = Vec::new();
-    for (module, (key, shape)) in convs.into_iter().zip(expected_convs(ngf, n_blocks)) {
+    for (module, (key, shape, channels)) in convs.into_iter().zip(conv_keys) {
         let weight = module.weight.expect("convolutions have weights");
         if weight.shape != shape {
             mismatches.push(format!("`{}` is {:?}, {key}.weight needs {shape:?}", weight.name, weight.shape));
@@ -144,11 +138,6 @@ pub fn match_generator(
         }
         report.matched.push((weight.name.clone(), format!("{key}.weight"), shape.clone()));
         out.push(NamedTensor { name: format!("{key}.weight"), ..weight });
-        let channels = if key == format!("model.{}", 10 + n_blocks) || key == format!("model.{}", 13 + n_blocks) {
-            shape[1]
-        } else {
-            shape[0]
-        };
         match module.bias {
             Some(b) if b.shape == [channels] => {
                 report.matched.push((b.name.clone(), format!("{key}.bias"), b.shape.clone()));
@@ -224,12 +213,7 @@ mod tests {
     /// A state dict in the reference layout, with other key names to show they do not matter.
     fn generator(ngf: i64, n_blocks: i64, prefix: &str) -> Vec<NamedTensor> {
         let mut out = Vec::new();
-        for (i, (_, shape)) in expected_convs(ngf, n_blocks).into_iter().enumerate() {
-            let bias = if i == 6 + 2 * n_blocks as usize - 3 || i == 6 + 2 * n_blocks as usize - 2 {
-                shape[1]
-            } else {
-                shape[0]
-            };
+        for (i, (_, shape, bias)) in expected(&layout_of(ngf, n_blocks)).0.into_iter().enumerate() {
             out.push(tensor(&format!("{prefix}.{i}.weight"), &shape));
             out.push(tensor(&format!("{prefix}.{i}.bias"), &[bias]));
         }

@@ -1,9 +1,10 @@
-//! ResNet generator: c7s1-ngf, d(2ngf), d(4ngf), n_blocks residual blocks, u(2ngf), u(ngf),
-//! c7s1-3, tanh; reflection padding and instance norm throughout.
+//! The generator as a tch module, built from its layout (`layout.rs`): the same layers, paths
+//! and order as the ONNX export and the `.pth` importer.
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 
 use super::layers::{Norm, conv, reflection_pad, up_conv};
+use super::layout::{self, Layer, Op};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneratorConfig {
@@ -16,51 +17,44 @@ pub struct GeneratorConfig {
     pub affine_norm: bool,
 }
 
-/// Builds the generator under `p`. Sub-module indices match the reference `ResnetGenerator`'s
-/// `nn.Sequential`, where padding, norm and activation layers also take an index.
+/// Builds the generator under `p`; its variables are named by the layout's paths
+/// (`model.1.weight`, `model.10.conv_block.1.bias`, ...), as the reference `state_dict`.
 pub fn resnet_generator(p: &nn::Path, cfg: &GeneratorConfig, gain: f64) -> nn::Sequential {
-    let m = p / "model";
-    let ngf = cfg.ngf;
+    build(p, &layout::resnet(cfg), cfg.affine_norm, gain)
+}
+
+fn sub_path<'a>(root: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
+    let mut parts = dotted.split('.');
+    let first = parts.next().expect("layout paths are not empty");
+    parts.fold(root / first, |p, part| p / part)
+}
+
+fn build(root: &nn::Path, layers: &[Layer], affine: bool, gain: f64) -> nn::Sequential {
     let mut seq = nn::seq();
-
-    let norm = |idx: String, ch: i64| Norm::new(&m / idx.as_str(), ch, cfg.affine_norm);
-    let stem = conv(&m / 1, cfg.in_channels, ngf, 7, 1, 0, gain);
-    let n = norm("2".into(), ngf);
-    seq = seq.add_fn(move |x| n.forward(&stem.forward(&reflection_pad(x, 3))).relu());
-
-    let mut idx = 4;
-    let mut ch = ngf;
-    for _ in 0..2 {
-        let down = conv(&m / idx, ch, ch * 2, 3, 2, 1, gain);
-        let n = norm((idx + 1).to_string(), ch * 2);
-        seq = seq.add_fn(move |x| n.forward(&down.forward(x)).relu());
-        idx += 3;
-        ch *= 2;
+    for layer in layers {
+        let p = || sub_path(root, &layer.path);
+        seq = match &layer.op {
+            Op::ReflectPad(pad) => {
+                let pad = *pad;
+                seq.add_fn(move |x| reflection_pad(x, pad))
+            }
+            Op::Conv { c_in, c_out, kernel, stride, padding } => {
+                seq.add(conv(p(), *c_in, *c_out, *kernel, *stride, *padding, gain))
+            }
+            Op::UpConv { c_in, c_out } => seq.add(up_conv(p(), *c_in, *c_out, gain)),
+            Op::Norm(channels) => {
+                let norm = Norm::new(p(), *channels, affine);
+                seq.add_fn(move |x| norm.forward(x))
+            }
+            Op::Relu => seq.add_fn(|x| x.relu()),
+            Op::Tanh => seq.add_fn(|x| x.tanh()),
+            Op::Residual(body) => {
+                let body = build(root, body, affine, gain);
+                seq.add_fn(move |x| x + body.forward(x))
+            }
+        };
     }
-
-    for _ in 0..cfg.n_blocks {
-        let block = &m / idx / "conv_block";
-        let c1 = conv(&block / 1, ch, ch, 3, 1, 0, gain);
-        let c2 = conv(&block / 5, ch, ch, 3, 1, 0, gain);
-        let n1 = Norm::new(&block / 2, ch, cfg.affine_norm);
-        let n2 = Norm::new(&block / 6, ch, cfg.affine_norm);
-        seq = seq.add_fn(move |x| {
-            let h = n1.forward(&c1.forward(&reflection_pad(x, 1))).relu();
-            x + n2.forward(&c2.forward(&reflection_pad(&h, 1)))
-        });
-        idx += 1;
-    }
-
-    for _ in 0..2 {
-        let up = up_conv(&m / idx, ch, ch / 2, gain);
-        let n = norm((idx + 1).to_string(), ch / 2);
-        seq = seq.add_fn(move |x| n.forward(&up.forward(x)).relu());
-        idx += 3;
-        ch /= 2;
-    }
-
-    let head = conv(&m / (idx + 1), ngf, cfg.out_channels, 7, 1, 0, gain);
-    seq.add_fn(move |x| head.forward(&reflection_pad(x, 3)).tanh())
+    seq
 }
 
 #[cfg(test)]

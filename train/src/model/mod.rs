@@ -4,6 +4,7 @@
 mod discriminator;
 mod generator;
 mod layers;
+pub mod layout;
 
 pub use discriminator::{DiscriminatorConfig, patch_discriminator};
 pub use generator::{GeneratorConfig, resnet_generator};

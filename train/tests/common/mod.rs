@@ -44,3 +44,23 @@ pub fn synth(dir: &Path, train: usize, size: u32) -> PathBuf {
     cyclegan_train::synth::generate(&out, &opts, |_, _| {}).unwrap();
     out
 }
+
+/// Runs `model` with `onnx.checker` (full check) and ONNX Runtime on named inputs; returns its
+/// outputs by the same names.
+pub fn onnx_runtime(
+    model: &Path,
+    inputs: &[(String, tch::Tensor)],
+    dir: &Path,
+) -> std::collections::HashMap<String, tch::Tensor> {
+    let (inp, out) = (dir.join("in.safetensors"), dir.join("out.safetensors"));
+    tch::Tensor::write_safetensors(inputs, &inp).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/onnx_check.py");
+    let res = Command::new(python()).args([&script, model, &inp, &out]).output().unwrap();
+    assert!(
+        res.status.success(),
+        "onnx.checker / ONNX Runtime failed on {}:\n{}",
+        model.display(),
+        String::from_utf8_lossy(&res.stderr)
+    );
+    tch::Tensor::read_safetensors(&out).unwrap().into_iter().collect()
+}

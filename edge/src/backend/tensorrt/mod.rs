@@ -18,19 +18,20 @@ use half::f16;
 
 pub use cache::{EngineKey, Lookup, default_dir as default_cache_dir, key_path, lookup, sha256_hex, store};
 pub use library::{Probe, Version, candidates as library_candidates, probe};
-pub use options::{Precision, Profile, Shape, parse_shape};
+pub use options::{DEFAULT_PRECISION, Precision, Profile, Shape, parse_shape};
 
 pub use shim::{BuildSettings, DataType, Engine, HEADERS, Severity, TensorRt, header_version};
 
 use super::Backend;
 use super::cuda::device::Gpu;
 use crate::frame::{FrameMut, FrameRef, YuvSpec};
-use crate::model::{Model, TensorType};
+use crate::model::Model;
 use crate::{Error, Result};
+use cyclegan_onnx::FloatType;
 
 /// The generator's tensors, as `cyclegan-train export` names them.
-pub const INPUT: &CStr = c"image";
-pub const OUTPUT: &CStr = c"translated";
+pub const INPUT: &CStr = cyclegan_onnx::contract::INPUT_C;
+pub const OUTPUT: &CStr = cyclegan_onnx::contract::OUTPUT_C;
 
 /// Settings of the TensorRT backend (`[inference]` in the config, `--precision` and friends).
 #[derive(Debug, Clone)]
@@ -53,7 +54,7 @@ pub struct TensorrtOptions {
 impl Default for TensorrtOptions {
     fn default() -> Self {
         Self {
-            precision: Precision::default(),
+            precision: DEFAULT_PRECISION,
             engine: None,
             cache_dir: None,
             profile: None,
@@ -71,7 +72,7 @@ impl Default for TensorrtOptions {
 pub fn effective_precision(model: &Model, asked: Precision) -> (Precision, Option<String>) {
     let (precision, why) = match (model.quantized, model.io_type) {
         (true, _) => (Precision::Int8, "it has Q/DQ nodes"),
-        (false, TensorType::F16) => (Precision::Fp16, "it is an FP16 export"),
+        (false, FloatType::F16) => (Precision::Fp16, "it is an FP16 export"),
         _ => (asked, ""),
     };
     let note = (precision != asked).then(|| format!("{}: {precision} engine, not {asked}, as {why}", model.origin));
@@ -95,9 +96,9 @@ pub fn onnx_for(
                 if tensorrt.major < 11 { " (or, on TensorRT 10, --calibration-cache)" } else { "" }
             ),
         }),
-        Precision::Fp16 if tensorrt.major >= 11 && model.io_type == TensorType::F32 => {
+        Precision::Fp16 if tensorrt.major >= 11 && model.io_type == FloatType::F32 => {
             let proto = cyclegan_onnx::io::decode_model(&model.bytes)
-                .map_err(|reason| Error::BadModel { path: model.origin.clone(), reason })?;
+                .map_err(|source| Error::Model { path: model.origin.clone(), source: Box::new(source) })?;
             let half = cyclegan_onnx::convert::to_fp16(&proto)
                 .map_err(|e| Error::BadModel { path: model.origin.clone(), reason: format!("FP16 conversion: {e}") })?;
             Ok(Cow::Owned(cyclegan_onnx::io::encode_model(&half)))
@@ -486,7 +487,7 @@ mod tests {
         assert!(matches!(onnx_for(&fp32, Precision::Fp16, v(10), false).unwrap(), Cow::Borrowed(_)));
         let converted = onnx_for(&fp32, Precision::Fp16, v(11), false).unwrap();
         let half = Model::from_bytes(Cow::Owned(converted.into_owned()), "converted").unwrap();
-        assert_eq!(half.io_type, TensorType::F16);
+        assert_eq!(half.io_type, FloatType::F16);
         for (major, calibration, expected) in [(11, true, "cyclegan-calib`"), (10, false, "--calibration-cache")] {
             let err = onnx_for(&fp32, Precision::Int8, v(major), calibration).unwrap_err().to_string();
             assert!(err.contains(expected), "{err}");

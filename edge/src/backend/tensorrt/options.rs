@@ -1,58 +1,14 @@
 //! What an engine is built for: precision and the input shapes it accepts.
-use std::fmt;
-use std::str::FromStr;
-
 use crate::{Error, Result};
 
-/// Arithmetic precision of an engine. TensorRT 10 takes it as builder flags; TensorRT 11 only
-/// from the ONNX (FP16 tensors, Q/DQ nodes), so FP16 converts the model first there.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    Fp32,
-    /// The paper's generators lose nothing visible in FP16; every Jetson runs it at full speed.
-    #[default]
-    Fp16,
-    /// Needs the Q/DQ model of `cyclegan-calib` (or, on TensorRT 10, a calibration cache).
-    Int8,
-}
+/// Arithmetic precision of an engine: the contract's. TensorRT 10 takes it as builder flags;
+/// TensorRT 11 only from the ONNX (FP16 tensors, Q/DQ nodes), so FP16 converts the model first
+/// there; INT8 needs the Q/DQ model of `cyclegan-calib` (or, on TensorRT 10, a calibration cache).
+pub use cyclegan_onnx::Precision;
 
-impl Precision {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Fp32 => "fp32",
-            Self::Fp16 => "fp16",
-            Self::Int8 => "int8",
-        }
-    }
-
-    /// The shim's `cg_precision` value.
-    pub(super) fn code(self) -> i32 {
-        match self {
-            Self::Fp32 => 0,
-            Self::Fp16 => 1,
-            Self::Int8 => 2,
-        }
-    }
-}
-
-impl fmt::Display for Precision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Precision {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "fp32" => Ok(Self::Fp32),
-            "fp16" => Ok(Self::Fp16),
-            "int8" => Ok(Self::Int8),
-            _ => Err(Error::Invalid(format!("precision {s:?}: use fp32, fp16 or int8"))),
-        }
-    }
-}
+/// The precision of the backend, the element and `run` when none is asked: the paper's generators
+/// lose nothing visible in FP16, and every Jetson runs it at full speed.
+pub const DEFAULT_PRECISION: Precision = Precision::Fp16;
 
 /// An input shape `[N, 3, H, W]`.
 pub type Shape = [i64; 4];
@@ -151,13 +107,5 @@ mod tests {
         assert!(err.contains("MIN <= OPT <= MAX"), "{err}");
         let err = Profile::parse("640x360", "--profile").unwrap_err().to_string();
         assert!(err.contains("MIN:OPT:MAX"), "{err}");
-    }
-
-    #[test]
-    fn precision_names_round_trip() {
-        for p in [Precision::Fp32, Precision::Fp16, Precision::Int8] {
-            assert_eq!(p.name().parse::<Precision>().unwrap(), p);
-        }
-        assert!("bf16".parse::<Precision>().unwrap_err().to_string().contains("fp32, fp16 or int8"));
     }
 }

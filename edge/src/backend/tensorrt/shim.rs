@@ -188,6 +188,15 @@ pub struct TensorRt {
     _libraries: (Probe, Library),
 }
 
+/// The shim's `cg_precision` value.
+fn precision_code(precision: Precision) -> i32 {
+    match precision {
+        Precision::Fp32 => 0,
+        Precision::Fp16 => 1,
+        Precision::Int8 => 2,
+    }
+}
+
 /// Settings of one engine build.
 #[derive(Debug, Clone)]
 pub struct BuildSettings {
@@ -253,7 +262,7 @@ impl TensorRt {
         let input_name = CString::new(settings.input_name.as_str())
             .map_err(|_| Error::Invalid("the model's input name contains a NUL byte".into()))?;
         let options = BuildOptions {
-            precision: settings.precision.code(),
+            precision: precision_code(settings.precision),
             input_name: input_name.as_ptr(),
             min_shape: settings.profile.min,
             opt_shape: settings.profile.opt,
