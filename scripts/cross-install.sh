@@ -63,7 +63,7 @@ fi
 rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
 # The same ONNX Runtime release as the desktop's, as the aarch64 library the CPU backend loads.
-ort_version=$(sed -n 's/^onnxruntime==//p' requirements.txt)
+ort_version=$(sed -n 's/^onnxruntime==//p' requirements-edge.txt)
 ort_dir=target/aarch64-unknown-linux-gnu/onnxruntime
 if [ ! -f "$ort_dir/libonnxruntime.so.$ort_version" ]; then
   echo "== pip: fetching ONNX Runtime $ort_version for aarch64"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs everything, builds the edge runtime, and runs its default pipeline: the bundled
-# summer->winter generator on the CPU over the bundled summer clip, written to out.mp4.
+# Installs what the edge runtime needs (GStreamer, ONNX Runtime's library; no PyTorch), builds it,
+# and runs its default pipeline: the bundled summer->winter generator on the CPU over the bundled
+# summer clip, written to out.mp4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install.sh
+scripts/install.sh --edge
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --locked -j 2 -p cyclegan-edge -p gst-plugin-cyclegan
 target/release/cyclegan-edge run --config configs/edge/desktop-cpu.toml "$@"

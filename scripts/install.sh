@@ -3,9 +3,17 @@
 # (if none), GStreamer with its development files, a Python venv in .venv with PyTorch
 # (libtorch for tch, and the reference peer) and ONNX Runtime (the edge runtime's CPU engine),
 # and TensorRT's headers (for the TensorRT shim; TensorRT itself is loaded at run time).
+# `--edge`: only what the edge runtime needs (no PyTorch: ONNX Runtime's library alone).
 # Safe to run again: finished steps are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+edge_only=false
+case "${1:-}" in
+  --edge) edge_only=true ;;
+  "") ;;
+  *) echo "usage: $0 [--edge]" >&2; exit 2 ;;
+esac
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # With a second architecture added (scripts/cross-install.sh) a bare name can be ambiguous.
@@ -37,12 +45,22 @@ if ! command -v cargo >/dev/null 2>&1; then
   fi
 fi
 
-stamp=.venv/.requirements-$(sha256sum requirements.txt | cut -c1-16)
-if [ ! -f "$stamp" ]; then
-  echo "== pip: installing requirements.txt into .venv (PyTorch is a large download)"
+# A stamp per installed set: the full one includes the edge one.
+stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
+full_stamp=.venv/.requirements-full-$(stamp_of requirements.txt requirements-edge.txt)
+edge_stamp=.venv/.requirements-edge-$(stamp_of requirements-edge.txt)
+if [ ! -f "$full_stamp" ] && { ! $edge_only || [ ! -f "$edge_stamp" ]; }; then
   python3 -m venv .venv
   .venv/bin/pip install -q --no-cache-dir --upgrade pip
-  .venv/bin/pip install -q --no-cache-dir -r requirements.txt
+  if $edge_only; then
+    echo "== pip: installing requirements-edge.txt into .venv"
+    .venv/bin/pip install -q --no-cache-dir --no-deps -r requirements-edge.txt
+    stamp=$edge_stamp
+  else
+    echo "== pip: installing requirements.txt into .venv (PyTorch is a large download)"
+    .venv/bin/pip install -q --no-cache-dir -r requirements.txt
+    stamp=$full_stamp
+  fi
   rm -f .venv/.requirements-*
   touch "$stamp"
 fi
@@ -51,6 +69,10 @@ fi
 # prefers the system's: JetPack's, or NVIDIA's libnvinfer-dev).
 scripts/tensorrt-headers.sh >/dev/null
 
+if $edge_only; then
+  echo "== ready for the edge runtime: $(cargo --version), $(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*)"
+  exit 0
+fi
 # A stable path to the wheel's libtorch for .cargo/config.toml (LIBTORCH).
 torch_dir=$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 ln -sfn "$(realpath --relative-to=.venv "$torch_dir")" .venv/libtorch

@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use cyclegan_edge::preprocess::{InferenceSize, Preprocessor};
 use cyclegan_onnx::metadata::{CALIBRATION_KEY, PRECISION_KEY, set_property};
 use cyclegan_onnx::pb::ModelProto;
 use cyclegan_onnx::{GeneratorInfo, Precision};
+use cyclegan_runtime::preprocess::{InferenceSize, Preprocessor};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::evaluate::{mean_psnr, mean_ssim, outputs};

@@ -8,7 +8,7 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
-    Edge(#[from] cyclegan_edge::Error),
+    Runtime(#[from] cyclegan_runtime::Error),
     /// An ONNX file given to `flag` (its path is in the source).
     #[error("{flag}")]
     Onnx {

@@ -1,6 +1,7 @@
 //! Measuring a model variant against the FP32 model on held-out images: PSNR on the output
 //! tensors ([-1,1], peak-to-peak 2) and SSIM on the output pictures.
-use cyclegan_edge::backend::{Backend, CpuBackend};
+use cyclegan_runtime::backend::Backend;
+use cyclegan_runtime::cpu::CpuBackend;
 
 use crate::Result;
 use crate::images::Sample;

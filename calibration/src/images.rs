@@ -2,7 +2,7 @@
 //! turned into input tensors by the edge runtime's own preprocessing.
 use std::path::{Path, PathBuf};
 
-use cyclegan_edge::preprocess::{InferenceSize, Preprocessor};
+use cyclegan_runtime::preprocess::{InferenceSize, Preprocessor};
 
 use crate::{Error, Result};
 

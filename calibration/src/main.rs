@@ -6,7 +6,7 @@ use clap::Parser;
 use cyclegan_calibration::calibrate::{Options, calibrate};
 use cyclegan_calibration::scales::Method;
 use cyclegan_calibration::trt_cache::TrtVersion;
-use cyclegan_edge::preprocess::InferenceSize;
+use cyclegan_runtime::preprocess::InferenceSize;
 
 #[derive(Parser)]
 #[command(version, about = "Quantize a CycleGAN generator to INT8 (Q/DQ) for TensorRT 10/11 and measure the cost")]
@@ -59,7 +59,7 @@ fn parse_method(s: &str) -> Result<Method, String> {
 }
 
 fn parse_size(s: &str) -> Result<InferenceSize, String> {
-    s.parse().map_err(|e: cyclegan_edge::Error| e.to_string())
+    s.parse().map_err(|e: cyclegan_runtime::Error| e.to_string())
 }
 
 fn parse_version(s: &str) -> Result<TrtVersion, String> {

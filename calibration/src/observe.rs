@@ -4,9 +4,9 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use cyclegan_edge::backend::{BackendOptions, CpuBackend};
-use cyclegan_edge::model::Model;
 use cyclegan_onnx::pb::{ModelProto, TypeProto, ValueInfoProto, tensor_proto::DataType, type_proto};
+use cyclegan_runtime::cpu::{CpuBackend, CpuOptions};
+use cyclegan_runtime::model::Model;
 use indicatif::ProgressBar;
 
 use crate::images::Sample;
@@ -36,7 +36,7 @@ pub fn open(model: &ModelProto, origin: &str, threads: usize) -> Result<CpuBacke
     use prost::Message;
     let bytes = model.encode_to_vec();
     let model = Model::from_bytes(Cow::Owned(bytes), origin)?;
-    Ok(CpuBackend::open(&model, &BackendOptions { threads, ..Default::default() })?)
+    Ok(CpuBackend::open(&model, &CpuOptions { threads, ..Default::default() })?)
 }
 
 /// Histograms of `names` (activations of `model`, the graph input included) over `samples`.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use crate::backend::{Backend, BackendOptions, CpuBackend};
+use crate::backend::{Backend, CpuBackend, CpuOptions};
 use crate::model::Model;
 use crate::stats::percentile;
 use crate::{Error, Result};
@@ -132,7 +132,7 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<Row>> {
     };
     // Shared machines drift by tens of percent over a minute: measure in interleaved rounds
     // and take the median of each round's figures and ratios.
-    let mut backend = CpuBackend::open(&model, &BackendOptions { threads: opts.threads, ..Default::default() })?;
+    let mut backend = CpuBackend::open(&model, &CpuOptions { threads: opts.threads, ..Default::default() })?;
     let (mut ours, mut peer, mut fps, mut version) = (Vec::new(), Vec::new(), Vec::new(), String::new());
     let mut result = Ok(());
     for _ in 0..opts.rounds.max(1) {

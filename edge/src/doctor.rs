@@ -7,7 +7,7 @@ use crate::Result;
 use crate::backend::cuda::device::{self, Gpu};
 use crate::backend::cuda::{Kernels, Nvrtc};
 use crate::backend::tensorrt::{self, Precision, Profile, Severity, TensorRt, TensorrtOptions};
-use crate::backend::{Backend, BackendOptions, CpuBackend, find_onnxruntime};
+use crate::backend::{Backend, CpuBackend, CpuOptions, find_onnxruntime};
 use crate::frame::{Frame, PixelFormat, YuvMatrix, YuvRange, YuvSpec};
 use crate::model::Model;
 use crate::translator::FrameTranslator;
@@ -137,7 +137,7 @@ fn self_test_engine() -> Result<String> {
     let shape = [1usize, 3, SELF_TEST_SIZE as usize, SELF_TEST_SIZE as usize];
     let input: Vec<f32> =
         (0..shape.iter().product::<usize>()).map(|i| ((i * 7919) % 255) as f32 / 127.5 - 1.0).collect();
-    let mut cpu = CpuBackend::open(&model, &BackendOptions::default())?;
+    let mut cpu = CpuBackend::open(&model, &CpuOptions::default())?;
     let mut expected = Vec::new();
     cpu.run(&input, shape, &mut expected)?;
     let expected_frames = frames_through(Box::new(cpu), &model)?;
@@ -231,15 +231,16 @@ pub fn table(checks: &[Check]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::BackendOptions;
 
     #[test]
     fn self_test_frames_in_flight_equal_frames_one_at_a_time() {
         let model = Model::bundled().unwrap();
         let options = BackendOptions { threads: 1, ..BackendOptions::default() };
-        let in_flight = frames_through(Box::new(CpuBackend::open(&model, &options).unwrap()), &model).unwrap();
+        let in_flight = frames_through(Box::new(CpuBackend::open(&model, &options.cpu()).unwrap()), &model).unwrap();
         assert_eq!(in_flight.len(), SELF_TEST_FRAMES);
         // The same frames, each finished before the next is submitted.
-        let backend = Box::new(CpuBackend::open(&model, &options).unwrap());
+        let backend = Box::new(CpuBackend::open(&model, &options.cpu()).unwrap());
         let size = format!("{SELF_TEST_SIZE}x{SELF_TEST_SIZE}").parse().unwrap();
         let mut translator = FrameTranslator::new(backend, size, model.metadata.training_resolution, 1.0);
         let yuv = YuvSpec { matrix: YuvMatrix::Bt709, range: YuvRange::Limited };

@@ -4,24 +4,9 @@ use std::path::PathBuf;
 /// what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("model {path}: {reason}")]
-    BadModel { path: String, reason: String },
-    /// A model file that cannot be read or breaks the generator contract.
-    #[error("model {path}")]
-    Model {
-        path: String,
-        #[source]
-        source: Box<cyclegan_onnx::Error>,
-    },
-    #[error(
-        "ONNX Runtime library not found (looked for {looked}). Install it with `pip install onnxruntime` \
-         (./scripts/install.sh does) or set ORT_DYLIB_PATH to libonnxruntime.so.<version>"
-    )]
-    RuntimeMissing { looked: String },
-    #[error("ONNX Runtime library {path}: {reason}")]
-    RuntimeLoad { path: PathBuf, reason: String },
-    #[error("ONNX Runtime: {0}")]
-    Inference(String),
+    /// Model, frames, pre/post-processing and the CPU backend (`cyclegan-runtime`).
+    #[error(transparent)]
+    Runtime(#[from] cyclegan_runtime::Error),
     #[error(
         "TensorRT not found (looked in {looked}){}. JetPack ships it; on a desktop install NVIDIA's \
          libnvinfer and libnvonnxparser packages or `pip install tensorrt-cu13-libs` into .venv, or give the \
@@ -45,21 +30,14 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An error and its causes on one line (`a: b: c`), as `anyhow`'s `{:#}` prints them: for the
-/// element's error messages and `doctor`'s checks, which are text.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
+pub use cyclegan_runtime::chain;
 
-impl From<ort::Error> for Error {
-    fn from(e: ort::Error) -> Self {
-        Error::Inference(e.to_string())
+/// The TensorRT backend's errors, through the runtime's `Backend` trait.
+impl From<Error> for cyclegan_runtime::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Runtime(inner) => inner,
+            other => cyclegan_runtime::Error::Backend(Box::new(other)),
+        }
     }
 }

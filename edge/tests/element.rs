@@ -363,3 +363,67 @@ fn held_frames_add_to_the_reported_latency() {
         assert_eq!(t.query_latency(), Some(gst::ClockTime::from_mseconds(5 + extra_ms)), "frames-in-flight={depth}");
     }
 }
+
+/// While the element is busy with a frame (here one at 2048x2048 on one CPU thread: seconds of
+/// work, as a first-frame TensorRT engine build would be), the latency query and property reads
+/// answer at once: they never wait for the streaming state.
+#[test]
+fn queries_and_properties_answer_while_a_frame_is_translated() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    gst::init().unwrap();
+    cyclegan_edge::pipeline::init().unwrap();
+    let pipeline = gst::parse::launch(
+        "appsrc name=src format=time ! cyclegan name=g backend=cpu threads=1 inference-size=2048x2048 \
+         ! appsink name=sink sync=false",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    let element = pipeline.by_name("g").unwrap();
+    let (w, h) = (64, 48);
+    src.set_caps(Some(&caps(PixelFormat::Rgb, w, h, YuvSpec::default())));
+    let (entered, left) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    for (pad, flag) in [("sink", entered.clone()), ("src", left.clone())] {
+        element.static_pad(pad).unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            flag.store(true, Ordering::SeqCst);
+            gst::PadProbeReturn::Ok
+        });
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let frame = Frame::from_rgb(PixelFormat::Rgb, w, h, &scene(w, h, 3), YuvSpec::default());
+    let mut buffer = gst::Buffer::from_slice(frame.to_bytes());
+    buffer.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
+    src.push_buffer(buffer).unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !entered.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the frame never reached the element");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let busy_since = Instant::now();
+    let (mut answered_while_busy, mut slowest) = (0, Duration::ZERO);
+    while !left.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the frame never left the element");
+        let asked = Instant::now();
+        let mut query = gst::query::Latency::new();
+        assert!(element.static_pad("src").unwrap().query(&mut query), "latency query refused");
+        let strength: f64 = element.property("strength");
+        let size: String = element.property("inference-size");
+        let took = asked.elapsed();
+        assert_eq!((strength, size.as_str()), (1.0, "2048x2048"));
+        if !left.load(Ordering::SeqCst) {
+            answered_while_busy += 1;
+            slowest = slowest.max(took);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let busy = busy_since.elapsed();
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(busy >= Duration::from_millis(300), "the frame took only {busy:?}: not slow enough to show anything");
+    assert!(answered_while_busy >= 5, "{answered_while_busy} queries answered in {busy:?}");
+    assert!(slowest < Duration::from_millis(50), "a query took {slowest:?} while a frame took {busy:?}");
+}

@@ -1,7 +1,7 @@
 //! Our CPU backend against ONNX Runtime from Python on the bundled demo generator, FP32 and FP16.
 mod common;
 
-use cyclegan_edge::backend::{Backend, BackendOptions, CpuBackend};
+use cyclegan_edge::backend::{Backend, CpuBackend, CpuOptions};
 use cyclegan_edge::model::Model;
 use cyclegan_edge::preprocess::Preprocessor;
 use cyclegan_onnx::FloatType;
@@ -24,7 +24,7 @@ fn worst_difference(model_path: &std::path::Path, model: &Model) -> f32 {
         pre.to_tensor(&common::scene(200, 120, seed), (200, 120), (w, h), &mut one);
         input.extend(one);
     }
-    let mut backend = CpuBackend::open(model, &BackendOptions { threads: 2, ..Default::default() }).unwrap();
+    let mut backend = CpuBackend::open(model, &CpuOptions { threads: 2, ..Default::default() }).unwrap();
     let mut ours = Vec::new();
     backend.run(&input, [2, 3, h, w], &mut ours).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -80,5 +80,5 @@ fn a_missing_onnxruntime_library_is_reported_by_path() {
     // The library found by default is the venv's, and it opens the model.
     let found = cyclegan_edge::backend::find_onnxruntime(None).unwrap();
     assert!(found.to_string_lossy().contains("onnxruntime"), "{}", found.display());
-    assert!(CpuBackend::open(&model, &BackendOptions::default()).is_ok());
+    assert!(CpuBackend::open(&model, &CpuOptions::default()).is_ok());
 }

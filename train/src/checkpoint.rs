@@ -10,7 +10,6 @@ use tch::Tensor;
 
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
-use crate::trainer::{CycleGan, NETWORKS};
 
 pub const STATE_FILE: &str = "state.json";
 pub const LATEST: &str = "latest";
@@ -81,7 +80,7 @@ pub fn read_state(dir: &Path) -> Result<TrainState> {
     Ok(state)
 }
 
-fn net_file(dir: &Path, name: &str) -> PathBuf {
+pub fn net_file(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.safetensors"))
 }
 
@@ -95,26 +94,16 @@ fn sync_file(path: &Path) -> Result<()> {
     fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| Error::io(format!("cannot sync {}", path.display()), e))
 }
 
-fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
+pub fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
     if !path.is_file() {
         return Err(Error::checkpoint(path, "missing; the checkpoint is incomplete"));
     }
     Tensor::read_safetensors(path).map_err(|e| Error::checkpoint(path, format!("unreadable: {e}")))
 }
 
-fn pool_tensors(model: &CycleGan) -> Vec<(String, Tensor)> {
-    let mut out = Vec::new();
-    for (domain, pool) in [("A", &model.pool_a), ("B", &model.pool_b)] {
-        for (i, t) in pool.images().iter().enumerate() {
-            out.push((format!("{domain}.{i:03}"), t.shallow_clone()));
-        }
-    }
-    out
-}
-
 /// Writes the files of a checkpoint into a temporary folder beside `dest`, then renames it to
 /// `dest` (replacing an older one).
-fn write_atomically(dest: &Path, state: &TrainState, files: &[(String, Vec<(String, Tensor)>)]) -> Result<PathBuf> {
+pub fn write_atomically(dest: &Path, state: &TrainState, files: &[(String, Vec<(String, Tensor)>)]) -> Result<PathBuf> {
     let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = dest.file_name().ok_or_else(|| Error::checkpoint(dest, "is not a folder path"))?;
     fs::create_dir_all(parent)
@@ -135,23 +124,6 @@ fn write_atomically(dest: &Path, state: &TrainState, files: &[(String, Vec<(Stri
     fs::rename(&tmp, dest).map_err(|e| Error::io(format!("cannot move checkpoint to {}", dest.display()), e))?;
     sync_dir(parent);
     Ok(dest.to_path_buf())
-}
-
-/// Writes a checkpoint folder `run_dir/name` atomically.
-pub fn save(run_dir: &Path, name: &str, model: &CycleGan, state: &TrainState) -> Result<PathBuf> {
-    let mut files: Vec<(String, Vec<(String, Tensor)>)> = NETWORKS
-        .iter()
-        .zip(&model.stores)
-        .map(|(net, vs)| {
-            let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-            vars.sort_by(|a, b| a.0.cmp(&b.0));
-            (format!("{net}.safetensors"), vars)
-        })
-        .collect();
-    files.push(("optim_G.safetensors".into(), model.opt_g.state()));
-    files.push(("optim_D.safetensors".into(), model.opt_d.state()));
-    files.push(("pools.safetensors".into(), pool_tensors(model)));
-    write_atomically(&run_dir.join(name), state, &files)
 }
 
 /// Writes a generator-only checkpoint (`network` is `G_A` or `G_B`): enough to translate and
@@ -218,29 +190,4 @@ pub fn load_network(vs: &tch::nn::VarStore, file: &Path) -> Result<()> {
         }
     });
     Ok(())
-}
-
-/// Restores every network, optimizer and pool of a checkpoint folder.
-pub fn load(dir: &Path, model: &mut CycleGan) -> Result<TrainState> {
-    let state = read_state(dir)?;
-    for (name, vs) in NETWORKS.iter().zip(&model.stores) {
-        load_network(vs, &net_file(dir, name))?;
-    }
-    let opt_g = dir.join("optim_G.safetensors");
-    model.opt_g.load_state(&read_tensors(&opt_g)?, &opt_g)?;
-    let opt_d = dir.join("optim_D.safetensors");
-    model.opt_d.load_state(&read_tensors(&opt_d)?, &opt_d)?;
-    let device = model.stores[0].device();
-    let pools = read_tensors(&dir.join("pools.safetensors"))?;
-    for (domain, pool) in [("A.", &mut model.pool_a), ("B.", &mut model.pool_b)] {
-        let mut images: Vec<(String, Tensor)> = pools
-            .iter()
-            .filter(|(n, _)| n.starts_with(domain))
-            .map(|(n, t)| (n.clone(), t.to_device(device)))
-            .collect();
-        images.sort_by(|a, b| a.0.cmp(&b.0));
-        pool.restore(images.into_iter().map(|(_, t)| t).collect());
-    }
-    model.scaler.scale = state.loss_scale;
-    Ok(state)
 }

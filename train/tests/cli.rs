@@ -164,7 +164,7 @@ fn sigkill_during_training_never_leaves_a_broken_checkpoint() {
         let latest = checkpoint::resolve(&run).unwrap();
         let state = checkpoint::read_state(&latest).unwrap();
         let mut gan = CycleGan::new(&cfg(&state), tch::Device::Cpu);
-        checkpoint::load(&latest, &mut gan).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        gan.load_checkpoint(&latest).unwrap_or_else(|e| panic!("round {round}: {e}"));
     }
     let state = checkpoint::read_state(&checkpoint::resolve(&run).unwrap()).unwrap();
     assert!(state.iteration > 0, "no checkpoint was ever written");

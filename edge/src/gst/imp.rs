@@ -1,5 +1,6 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,9 +16,10 @@ use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 use gstreamer_video::subclass::prelude::*;
 
-use super::{BackendProperty, NOTE_MESSAGE, STATS_MESSAGE};
-use crate::backend::tensorrt::{DEFAULT_PRECISION, Precision};
+use super::{BackendProperty, NOTE_MESSAGE, Stats};
+use crate::backend::tensorrt::Precision;
 use crate::backend::{self, BackendOptions, Opened, TensorrtOptions};
+use crate::config::InferenceConfig;
 use crate::frame::{FrameMut, FrameRef, PixelFormat, YuvMatrix, YuvRange, YuvSpec};
 use crate::model::Model;
 use crate::preprocess::InferenceSize;
@@ -42,19 +44,24 @@ struct Settings {
     frames_in_flight: u32,
 }
 
+/// Milliseconds between statistics messages unless set.
+const DEFAULT_STATS_INTERVAL_MS: u32 = 1000;
+
+/// The `[inference]` defaults of `cyclegan-edge run`'s configuration: one set for both.
 impl Default for Settings {
     fn default() -> Self {
+        let d = InferenceConfig::default();
         Self {
-            model: None,
-            backend: BackendProperty::Auto,
-            inference_size: InferenceSize::Auto,
-            strength: 1.0,
-            threads: 0,
-            stats_interval_ms: 1000,
-            precision: DEFAULT_PRECISION,
-            engine: None,
-            engine_cache: None,
-            frames_in_flight: 0,
+            model: d.model.map(|p| p.display().to_string()),
+            backend: d.backend.into(),
+            inference_size: d.inference_size.parse().expect("the default inference size is valid"),
+            strength: d.strength,
+            threads: d.threads as u32,
+            stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
+            precision: d.precision,
+            engine: d.engine.map(|p| p.display().to_string()),
+            engine_cache: d.engine_cache.map(|p| p.display().to_string()),
+            frames_in_flight: d.frames_in_flight,
         }
     }
 }
@@ -74,7 +81,11 @@ struct Running {
 #[derive(Default)]
 pub struct CycleGan {
     settings: Mutex<Settings>,
+    /// The streaming state: held while a frame is submitted or finished, which can take long (a
+    /// slow model, a first-frame TensorRT engine build), so queries never take it.
     running: Mutex<Option<Running>>,
+    /// What the frames in flight add to the latency, in nanoseconds, for the latency query.
+    held_latency_ns: AtomicU64,
     /// Model and backend opened in `start`, waiting for caps.
     opened: Mutex<Option<FrameTranslator>>,
 }
@@ -89,6 +100,7 @@ impl ObjectSubclass for CycleGan {
 impl ObjectImpl for CycleGan {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let d = Settings::default();
             vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Model")
@@ -98,12 +110,13 @@ impl ObjectImpl for CycleGan {
                 glib::ParamSpecEnum::builder::<BackendProperty>("backend")
                     .nick("Backend")
                     .blurb("Inference backend")
+                    .default_value(d.backend)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("inference-size")
                     .nick("Inference size")
                     .blurb("auto (shorter side = the model's training resolution), a shorter side like 256, or WxH")
-                    .default_value(Some("auto"))
+                    .default_value(Some(d.inference_size.to_string().as_str()))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecDouble::builder("strength")
@@ -111,13 +124,14 @@ impl ObjectImpl for CycleGan {
                     .blurb("Blend of the translation with the original frame: 1 translation only, 0 passthrough")
                     .minimum(0.0)
                     .maximum(1.0)
-                    .default_value(1.0)
+                    .default_value(d.strength)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
                     .blurb("CPU inference threads (0: all cores)")
                     .maximum(1024)
+                    .default_value(d.threads)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("precision")
@@ -125,7 +139,7 @@ impl ObjectImpl for CycleGan {
                     .blurb(
                         "TensorRT engine precision: fp32, fp16 or int8 (int8 needs the Q/DQ model of cyclegan-calib)",
                     )
-                    .default_value(Some(DEFAULT_PRECISION.name()))
+                    .default_value(Some(d.precision.name()))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("engine")
@@ -148,12 +162,13 @@ impl ObjectImpl for CycleGan {
                          the CPU)",
                     )
                     .maximum(8)
+                    .default_value(d.frames_in_flight)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("stats-interval")
                     .nick("Statistics interval")
                     .blurb("Milliseconds between `cyclegan-stats` element messages on the bus (0: none)")
-                    .default_value(1000)
+                    .default_value(d.stats_interval_ms)
                     .mutable_ready()
                     .build(),
             ]
@@ -284,6 +299,7 @@ impl BaseTransformImpl for CycleGan {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         self.opened.lock().unwrap().take();
+        self.held_latency_ns.store(0, Ordering::Release);
         if let Some(mut running) = self.running.lock().unwrap().take() {
             running.translator.discard();
         }
@@ -339,7 +355,7 @@ impl BaseTransformImpl for CycleGan {
         if !BaseTransformImplExt::parent_query(self, direction, query) {
             return false;
         }
-        let held = self.running.lock().unwrap().as_ref().map_or(gst::ClockTime::ZERO, Running::held_latency);
+        let held = gst::ClockTime::from_nseconds(self.held_latency_ns.load(Ordering::Acquire));
         if let gst::QueryViewMut::Latency(latency) = query.view_mut() {
             let (live, min, max) = latency.result();
             latency.set(live, min + held, max.map(|max| max + held));
@@ -389,25 +405,22 @@ impl Running {
         Ok(Some(buffer))
     }
 
-    /// The `cyclegan-stats` message of the frames since the last one.
-    fn stats(&mut self) -> gst::Structure {
+    /// The statistics of the frames since the last message.
+    fn stats(&mut self) -> Stats {
         let summary = self.window.take();
         let size = self.translator.inference_size(self.info.width() as usize, self.info.height() as usize);
-        // Described afresh: a backend learns things on its first frames (its CUDA kernels).
-        let backend = self.translator.backend().describe();
-        let mut structure = gst::Structure::builder(STATS_MESSAGE)
-            .field("frames", summary.frames)
-            .field("fps", summary.fps)
-            .field("latency-p50-ms", summary.p50_ms)
-            .field("latency-p95-ms", summary.p95_ms)
-            .field("inference-width", size.0 as u32)
-            .field("inference-height", size.1 as u32)
-            .field("frames-in-flight", self.depth as u32)
-            .field("backend", backend.as_str());
-        if let Some(ms) = self.translator.backend().device_ms() {
-            structure = structure.field("device-ms", ms);
+        Stats {
+            frames: summary.frames,
+            fps: summary.fps,
+            latency_p50_ms: summary.p50_ms,
+            latency_p95_ms: summary.p95_ms,
+            inference_width: size.0 as u32,
+            inference_height: size.1 as u32,
+            frames_in_flight: self.depth as u32,
+            // Described afresh: a backend learns things on its first frames (its CUDA kernels).
+            backend: self.translator.backend().describe(),
+            device_ms: self.translator.backend().device_ms(),
         }
-        structure.build()
     }
 
     /// What holding `depth - 1` frames adds to the pipeline's latency.
@@ -450,7 +463,8 @@ impl CycleGan {
         let stats = (interval > 0 && running.window.elapsed() >= Duration::from_millis(interval as u64))
             .then(|| running.stats());
         drop(guard);
-        if let Some(structure) = stats {
+        if let Some(stats) = stats {
+            let structure = gst::Structure::from(&stats);
             let _ = self.obj().post_message(gst::message::Element::builder(structure).src(&*self.obj()).build());
         }
         for note in notes {
@@ -538,6 +552,7 @@ impl VideoFilterImpl for CycleGan {
             })
             .held_latency();
         drop(running);
+        self.held_latency_ns.store(held.nseconds(), Ordering::Release);
         // Holding frames adds latency: the pipeline asks again.
         if held > gst::ClockTime::ZERO {
             let _ = self.obj().post_message(gst::message::Latency::builder().src(&*self.obj()).build());

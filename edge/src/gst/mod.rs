@@ -1,18 +1,12 @@
 //! The `cyclegan` GStreamer element (registration here, the subclass in `imp`).
 mod imp;
+mod messages;
 
 use gstreamer as gst;
 use gstreamer::glib;
 use gstreamer::prelude::*;
 
-/// Name of the element message carrying statistics (fields: `frames`, `fps`,
-/// `latency-p50-ms`, `latency-p95-ms`, `inference-width`, `inference-height`, `backend`, and
-/// `device-ms`, the last frame's time on the GPU by CUDA events, where the backend has one).
-pub const STATS_MESSAGE: &str = "cyclegan-stats";
-
-/// Name of the element message carrying a line for a person (field `text`): the backend `auto`
-/// chose and why, a TensorRT engine built or taken from the cache.
-pub const NOTE_MESSAGE: &str = "cyclegan-note";
+pub use messages::{NOTE_MESSAGE, STATS_MESSAGE, Stats, StatsError};
 
 glib::wrapper! {
     /// Translates video frames with a CycleGAN generator.

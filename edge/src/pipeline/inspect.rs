@@ -18,10 +18,10 @@ pub struct VideoSummary {
 pub fn decode_file(path: &Path) -> Result<VideoSummary> {
     super::init()?;
     let bad = |m: String| Error::Pipeline(format!("{}: {m}", path.display()));
-    let src = super::source::make_element("filesrc")?;
+    let src = super::elements::make_element("filesrc")?;
     src.set_property("location", path.to_string_lossy().as_ref());
-    let decode = super::source::make_element("decodebin")?;
-    let sink = super::source::make_element("fakesink")?;
+    let decode = super::elements::make_element("decodebin")?;
+    let sink = super::elements::make_element("fakesink")?;
     sink.set_property("sync", false);
     let pipeline = gst::Pipeline::new();
     pipeline.add_many([&src, &decode, &sink]).map_err(|e| bad(e.to_string()))?;

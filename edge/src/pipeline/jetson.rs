@@ -5,7 +5,7 @@
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use super::source::make_element;
+use super::elements::make_element;
 use crate::config::{DisplaySink, Encoder};
 use crate::{Error, Result};
 

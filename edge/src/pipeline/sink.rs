@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
+use super::elements::{link_error, make_element};
 use super::jetson;
-use super::source::{link_error, make_element};
 use crate::config::{DisplaySink, Encoder, OutputConfig};
 use crate::{Error, Result};
 

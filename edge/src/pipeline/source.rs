@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
+use super::elements::{link_error, make_element};
 use crate::config::InputConfig;
 use crate::{Error, Result};
 
@@ -176,19 +177,6 @@ fn link_decoded(decode: &gst::Element, link: impl Fn(&gst::Pad) -> Result<()> + 
             gst::element_error!(element, gst::CoreError::Negotiation, ("{e}"));
         }
     });
-}
-
-pub(super) fn make_element(factory: &str) -> Result<gst::Element> {
-    gst::ElementFactory::make(factory).build().map_err(|_| {
-        Error::Pipeline(format!(
-            "GStreamer element `{factory}` is missing: install gstreamer1.0-plugins-base, -good, -ugly and \
-             gstreamer1.0-libav (./scripts/install.sh does)"
-        ))
-    })
-}
-
-pub(super) fn link_error(e: impl std::fmt::Display) -> Error {
-    Error::Pipeline(format!("cannot build the pipeline: {e}"))
 }
 
 /// Sets videotestsrc's `pattern` by nick, listing the valid ones when `nick` is not one.

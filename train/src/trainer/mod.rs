@@ -1,6 +1,7 @@
 //! The training loop: data, steps, learning-rate schedule, logs, samples and checkpoints.
 mod adam;
 mod amp;
+mod checkpointing;
 mod cyclegan;
 mod pool;
 mod schedule;
@@ -17,7 +18,7 @@ pub use cyclegan::{CycleGan, Losses, NETWORKS, Visuals};
 pub use schedule::learning_rate;
 
 use crate::checkpoint::{self, TrainState};
-use crate::config::TrainConfig;
+use crate::config::{OutputConfig, TrainConfig};
 use crate::data::{Augment, EpochLoader, UnalignedDataset, loader::derived_rng};
 use crate::error::{Error, Result};
 use crate::imageio::save_png;
@@ -64,6 +65,58 @@ fn prepare_run_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The run folder and, when resuming, the checkpoint to resume from; a new run refuses a folder
+/// that already holds one.
+fn open_run(config: &TrainConfig, options: &FitOptions) -> Result<(PathBuf, Option<PathBuf>)> {
+    match &options.resume {
+        Some(path) => {
+            let dir = checkpoint::resolve(path)?;
+            Ok((run_dir_of(&dir)?, Some(dir)))
+        }
+        None => {
+            let run_dir = config.run_dir();
+            if run_dir.join(checkpoint::LATEST).exists() {
+                return Err(Error::checkpoint(
+                    &run_dir,
+                    "already holds a training run; pass --resume to continue it or choose another --name",
+                ));
+            }
+            Ok((run_dir, None))
+        }
+    }
+}
+
+/// The checkpoint a step ends with, if any: each epoch's end (kept as `epoch_NNNN` every
+/// `save_epoch_freq` epochs and after the last one, else a rolling `iter_N`), every
+/// `save_latest_freq` steps within an epoch, and a stop mid-epoch.
+fn checkpoint_after(
+    out: &OutputConfig,
+    total_epochs: usize,
+    iteration: u64,
+    epoch: usize,
+    epoch_done: bool,
+    stop: bool,
+) -> Option<String> {
+    let rolling = || format!("iter_{iteration:08}");
+    if epoch_done {
+        let keep = out.save_epoch_freq > 0 && epoch.is_multiple_of(out.save_epoch_freq) || epoch == total_epochs;
+        return Some(if keep { format!("epoch_{epoch:04}") } else { rolling() });
+    }
+    let periodic = out.save_latest_freq > 0 && iteration.is_multiple_of(out.save_latest_freq as u64);
+    (stop || periodic).then(rolling)
+}
+
+fn progress_bar(total_steps: u64, position: u64, quiet: bool) -> ProgressBar {
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(total_steps) };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps, ETA {eta} | {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_position(position);
+    bar
+}
+
 /// Trains with `config` (or, with `options.resume`, continues a checkpointed run whose
 /// configuration `config` must then be).
 pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
@@ -74,29 +127,14 @@ pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
     }
     let t = &config.train;
 
-    let (run_dir, resume_dir) = match &options.resume {
-        Some(path) => {
-            let dir = checkpoint::resolve(path)?;
-            (run_dir_of(&dir)?, Some(dir))
-        }
-        None => {
-            let run_dir = config.run_dir();
-            if run_dir.join(checkpoint::LATEST).exists() {
-                return Err(Error::checkpoint(
-                    &run_dir,
-                    "already holds a training run; pass --resume to continue it or choose another --name",
-                ));
-            }
-            (run_dir, None)
-        }
-    };
+    let (run_dir, resume_dir) = open_run(config, options)?;
     prepare_run_dir(&run_dir)?;
 
     tch::manual_seed(t.seed as i64);
     let mut model = CycleGan::new(config, device);
     let mut state = TrainState::new(config);
     if let Some(dir) = &resume_dir {
-        let saved = checkpoint::load(dir, &mut model)?;
+        let saved = model.load_checkpoint(dir)?;
         state.next_epoch = saved.next_epoch;
         state.next_batch = saved.next_batch;
         state.iteration = saved.iteration;
@@ -122,13 +160,7 @@ pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
     let total_steps = (config.total_epochs() * batches_per_epoch) as u64;
 
     let mut log = LossLog::open(&run_dir.join("losses.csv"), state.iteration)?;
-    let bar = if options.quiet { ProgressBar::hidden() } else { ProgressBar::new(total_steps) };
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps, ETA {eta} | {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_position(state.iteration);
+    let bar = progress_bar(total_steps, state.iteration, options.quiet);
     bar.println(format!(
         "training {} ({} A / {} B images, {} steps per epoch, {} epochs) on {:?} into {}",
         config.data.dataroot.display(),
@@ -197,19 +229,10 @@ pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
             let stop = options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
                 || options.max_iterations.is_some_and(|m| state.iteration >= m);
             let epoch_done = state.next_batch == 0;
-            if stop && !epoch_done
-                || (!epoch_done
-                    && out.save_latest_freq > 0
-                    && state.iteration.is_multiple_of(out.save_latest_freq as u64))
-            {
-                summary.last_checkpoint =
-                    Some(save_latest(&run_dir, &format!("iter_{:08}", state.iteration), &model, &state)?);
+            if let Some(name) = checkpoint_after(out, config.total_epochs(), state.iteration, epoch, epoch_done, stop) {
+                summary.last_checkpoint = Some(save_latest(&run_dir, &name, &model, &state)?);
             }
             if epoch_done {
-                let keep =
-                    out.save_epoch_freq > 0 && epoch % out.save_epoch_freq == 0 || epoch == config.total_epochs();
-                let name = if keep { format!("epoch_{epoch:04}") } else { format!("iter_{:08}", state.iteration) };
-                summary.last_checkpoint = Some(save_latest(&run_dir, &name, &model, &state)?);
                 plot_losses(&log.rows, &run_dir.join("loss_curves.png"))?;
             }
             if stop {
@@ -226,11 +249,31 @@ pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
 /// Saves a checkpoint, points `latest` at it and removes the previous `latest` unless it is a
 /// kept epoch checkpoint.
 fn save_latest(run_dir: &Path, name: &str, model: &CycleGan, state: &TrainState) -> Result<PathBuf> {
-    let dir = checkpoint::save(run_dir, name, model, state)?;
+    let dir = model.save_checkpoint(run_dir, name, state)?;
     if let Some(previous) = checkpoint::point_latest(run_dir, name)?
         && previous.starts_with("iter_")
     {
         let _ = std::fs::remove_dir_all(run_dir.join(previous));
     }
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_follow_the_reference_policy() {
+        let out = OutputConfig { save_epoch_freq: 5, save_latest_freq: 100, ..OutputConfig::default() };
+        let at = |iteration, epoch, epoch_done, stop| checkpoint_after(&out, 12, iteration, epoch, epoch_done, stop);
+        assert_eq!(at(7, 1, false, false), None);
+        assert_eq!(at(200, 2, false, false).as_deref(), Some("iter_00000200"));
+        assert_eq!(at(7, 1, false, true).as_deref(), Some("iter_00000007"));
+        assert_eq!(at(80, 4, true, false).as_deref(), Some("iter_00000080"));
+        assert_eq!(at(100, 5, true, false).as_deref(), Some("epoch_0005"));
+        assert_eq!(at(240, 12, true, true).as_deref(), Some("epoch_0012"));
+        let never = OutputConfig { save_epoch_freq: 0, save_latest_freq: 0, ..out };
+        assert_eq!(checkpoint_after(&never, 12, 100, 5, false, false), None);
+        assert_eq!(checkpoint_after(&never, 12, 100, 5, true, false).as_deref(), Some("iter_00000100"));
+    }
 }

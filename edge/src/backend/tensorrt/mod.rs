@@ -28,6 +28,7 @@ use crate::frame::{FrameMut, FrameRef, YuvSpec};
 use crate::model::Model;
 use crate::{Error, Result};
 use cyclegan_onnx::FloatType;
+use cyclegan_runtime::Error as RuntimeError;
 
 /// The generator's tensors, as `cyclegan-train export` names them.
 pub const INPUT: &CStr = cyclegan_onnx::contract::INPUT_C;
@@ -89,18 +90,23 @@ pub fn onnx_for(
     has_calibration: bool,
 ) -> Result<Cow<'_, [u8]>> {
     match precision {
-        Precision::Int8 if !model.quantized && (tensorrt.major >= 11 || !has_calibration) => Err(Error::BadModel {
-            path: model.origin.clone(),
-            reason: format!(
-                "precision int8 needs the Q/DQ model written by `cyclegan-calib`{}",
-                if tensorrt.major < 11 { " (or, on TensorRT 10, --calibration-cache)" } else { "" }
-            ),
-        }),
+        Precision::Int8 if !model.quantized && (tensorrt.major >= 11 || !has_calibration) => {
+            Err(RuntimeError::BadModel {
+                path: model.origin.clone(),
+                reason: format!(
+                    "precision int8 needs the Q/DQ model written by `cyclegan-calib`{}",
+                    if tensorrt.major < 11 { " (or, on TensorRT 10, --calibration-cache)" } else { "" }
+                ),
+            }
+            .into())
+        }
         Precision::Fp16 if tensorrt.major >= 11 && model.io_type == FloatType::F32 => {
             let proto = cyclegan_onnx::io::decode_model(&model.bytes)
-                .map_err(|source| Error::Model { path: model.origin.clone(), source: Box::new(source) })?;
-            let half = cyclegan_onnx::convert::to_fp16(&proto)
-                .map_err(|e| Error::BadModel { path: model.origin.clone(), reason: format!("FP16 conversion: {e}") })?;
+                .map_err(|source| RuntimeError::Model { path: model.origin.clone(), source: Box::new(source) })?;
+            let half = cyclegan_onnx::convert::to_fp16(&proto).map_err(|e| RuntimeError::BadModel {
+                path: model.origin.clone(),
+                reason: format!("FP16 conversion: {e}"),
+            })?;
             Ok(Cow::Owned(cyclegan_onnx::io::encode_model(&half)))
         }
         _ => Ok(Cow::Borrowed(&model.bytes)),
@@ -398,13 +404,13 @@ impl Backend for TensorrtBackend {
         yuv: YuvSpec,
         size: (usize, usize),
         strength: f32,
-    ) -> Option<Result<()>> {
+    ) -> Option<cyclegan_runtime::Result<()>> {
         self.frame_path()?;
-        Some(self.submit_on_gpu(frame, yuv, size, strength))
+        Some(self.submit_on_gpu(frame, yuv, size, strength).map_err(Into::into))
     }
 
-    fn finish_frame(&mut self, frame: &mut FrameMut<'_>) -> Result<()> {
-        self.finish_on_gpu(frame)
+    fn finish_frame(&mut self, frame: &mut FrameMut<'_>) -> cyclegan_runtime::Result<()> {
+        Ok(self.finish_on_gpu(frame)?)
     }
 
     fn frames_in_flight(&self) -> usize {
@@ -415,7 +421,14 @@ impl Backend for TensorrtBackend {
         self.discard_on_gpu()
     }
 
-    fn run(&mut self, input: &[f32], shape: [usize; 4], output: &mut Vec<f32>) -> Result<()> {
+    fn run(&mut self, input: &[f32], shape: [usize; 4], output: &mut Vec<f32>) -> cyclegan_runtime::Result<()> {
+        Ok(self.run_tensors(input, shape, output)?)
+    }
+}
+
+impl TensorrtBackend {
+    /// Runs the engine on a tensor: the host copies in and out around it.
+    fn run_tensors(&mut self, input: &[f32], shape: [usize; 4], output: &mut Vec<f32>) -> Result<()> {
         let len: usize = shape.iter().product();
         if input.len() != len {
             return Err(Error::Invalid(format!("input has {} values, shape {shape:?} needs {len}", input.len())));

@@ -84,7 +84,7 @@ pub fn find_onnxruntime(explicit: Option<&Path>) -> Result<PathBuf> {
 static ENVIRONMENT: OnceLock<std::result::Result<(PathBuf, ort::environment::Environment), String>> = OnceLock::new();
 
 /// Loads ONNX Runtime once per process; later calls get the same library whatever they ask.
-pub(super) fn environment(explicit: Option<&Path>) -> Result<(PathBuf, ort::environment::Environment)> {
+pub(crate) fn environment(explicit: Option<&Path>) -> Result<(PathBuf, ort::environment::Environment)> {
     let loaded = ENVIRONMENT.get_or_init(|| {
         let path = find_onnxruntime(explicit).map_err(|e| e.to_string())?;
         let builder = ort::init_from(&path).map_err(|e| format!("ONNX Runtime library {}: {e}", path.display()))?;

@@ -7,10 +7,21 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 
-use super::{Backend, BackendOptions, runtime};
-use crate::model::Model;
-use crate::{Error, Result};
 use cyclegan_onnx::FloatType;
+
+use crate::backend::Backend;
+use crate::model::Model;
+use crate::onnxruntime;
+use crate::{Error, Result};
+
+/// How to run ONNX Runtime.
+#[derive(Debug, Clone, Default)]
+pub struct CpuOptions {
+    /// Inference threads; 0 lets ONNX Runtime decide (all cores).
+    pub threads: usize,
+    /// libonnxruntime.so to load; default: ORT_DYLIB_PATH, then the usual places.
+    pub onnxruntime: Option<PathBuf>,
+}
 
 pub struct CpuBackend {
     session: Session,
@@ -21,8 +32,8 @@ pub struct CpuBackend {
 }
 
 impl CpuBackend {
-    pub fn open(model: &Model, options: &BackendOptions) -> Result<Self> {
-        let (library, env) = runtime::environment(options.onnxruntime.as_deref())?;
+    pub fn open(model: &Model, options: &CpuOptions) -> Result<Self> {
+        let (library, env) = onnxruntime::environment(options.onnxruntime.as_deref())?;
         let bad = |e: ort::Error| Error::BadModel { path: model.origin.clone(), reason: format!("ONNX Runtime: {e}") };
         let mut builder = Session::builder(&env)
             .map_err(bad)?

@@ -1,0 +1,113 @@
+//! Building the pipeline `cyclegan-edge run` runs, and the probes that count its frames.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+use super::elements::{link_error, make_element};
+use super::{Event, Input, Output};
+use crate::config::EdgeConfig;
+use crate::{Error, Result};
+
+/// Counters the pads' probes keep while the pipeline runs.
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    /// Frames out of the model (at most `num_frames`).
+    pub frames: Arc<AtomicU64>,
+    /// Frames from the input, ahead of the model: the watchdogs look at these, so a first frame
+    /// that takes minutes (a TensorRT engine being built) is not a silent camera.
+    pub arrived: Arc<AtomicU64>,
+    pub last_arrival: Arc<Mutex<Option<Instant>>>,
+    /// Frames the leaky queue of a live input dropped.
+    pub dropped: Arc<AtomicU64>,
+}
+
+/// Builds input -> queue -> videoconvert -> cyclegan -> output in `pipeline`, with the probes
+/// that count frames and stop at `num_frames`; the output's notes go to `on_event`.
+pub(super) fn assemble(
+    pipeline: &gst::Pipeline,
+    config: &EdgeConfig,
+    input: &Input,
+    output: &Output,
+    live: bool,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<Counters> {
+    let counters = Counters::default();
+    let queue = make_element("queue")?;
+    if live {
+        queue.set_property("max-size-buffers", config.input.queue_frames);
+        queue.set_property("max-size-bytes", 0u32);
+        queue.set_property("max-size-time", 0u64);
+        queue.set_property_from_str("leaky", "downstream");
+        let dropped = counters.dropped.clone();
+        queue.connect("overrun", false, move |_| {
+            dropped.fetch_add(1, Ordering::Relaxed);
+            None
+        });
+    }
+    let convert = make_element("videoconvert")?;
+    let inference = &config.inference;
+    let mut builder = gst::ElementFactory::make("cyclegan")
+        .property("backend", crate::gst::BackendProperty::from(inference.backend))
+        .property("inference-size", inference.inference_size.as_str())
+        .property("strength", inference.strength)
+        .property("threads", inference.threads as u32)
+        .property("precision", inference.precision.name())
+        .property("frames-in-flight", inference.frames_in_flight);
+    if let Some(model) = &inference.model {
+        builder = builder.property("model", model.to_string_lossy().into_owned());
+    }
+    if let Some(engine) = &inference.engine {
+        builder = builder.property("engine", engine.to_string_lossy().into_owned());
+    }
+    if let Some(dir) = &inference.engine_cache {
+        builder = builder.property("engine-cache", dir.to_string_lossy().into_owned());
+    }
+    let cyclegan = builder.build().map_err(link_error)?;
+    pipeline.add_many([&queue, &convert, &cyclegan]).map_err(link_error)?;
+    gst::Element::link_many([&queue, &convert, &cyclegan]).map_err(link_error)?;
+    let mut notes = Vec::new();
+    let sink = output.build(pipeline, &config.output, live, &mut notes)?;
+    cyclegan.link(&sink).map_err(link_error)?;
+    for note in &notes {
+        on_event(Event::Note(note));
+    }
+
+    let limit = config.input.num_frames;
+    {
+        let (arrived, last_arrival) = (counters.arrived.clone(), counters.last_arrival.clone());
+        queue.static_pad("sink").expect("queue has sink").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            *last_arrival.lock().unwrap() = Some(Instant::now());
+            arrived.fetch_add(1, Ordering::SeqCst);
+            gst::PadProbeReturn::Ok
+        });
+    }
+    {
+        let frames = counters.frames.clone();
+        cyclegan.static_pad("src").expect("cyclegan has src").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if limit > 0 && frames.load(Ordering::SeqCst) >= limit {
+                return gst::PadProbeReturn::Drop;
+            }
+            frames.fetch_add(1, Ordering::SeqCst);
+            gst::PadProbeReturn::Ok
+        });
+    }
+    if limit > 0 {
+        // Frames already queued when the limit is reached are not worth translating: with a slow
+        // model (a small CPU, emulation) they would hold the end of the run for seconds each.
+        let entered = AtomicU64::new(0);
+        cyclegan.static_pad("sink").expect("cyclegan has sink").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if entered.fetch_add(1, Ordering::SeqCst) >= limit {
+                return gst::PadProbeReturn::Drop;
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    let queue_sink = queue.static_pad("sink").expect("queue has sink");
+    input.build(pipeline, &config.input, move |pad| {
+        pad.link(&queue_sink).map(|_| ()).map_err(|e| Error::Pipeline(format!("cannot link the decoded video: {e:?}")))
+    })?;
+    Ok(counters)
+}

@@ -1,0 +1,156 @@
+//! Following a running pipeline: statistics and notes from the element, the frame limit,
+//! Ctrl-C (EOS), timeouts, and the bus's errors as messages that name their cause.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+use super::assemble::Counters;
+use super::{Event, Input, LiveStats, RunReport, jetson};
+use crate::config::EdgeConfig;
+use crate::{Error, Result};
+
+/// How long the muxer may take to finish a file after EOS.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Plays `pipeline` and follows its bus until the input ends, `num_frames` are done, or
+/// `interrupt` is set (then EOS is sent, so files are finished properly); the watchdogs fail
+/// a run whose input sends nothing for `timeout_s`.
+pub(super) fn watch(
+    pipeline: &gst::Pipeline,
+    config: &EdgeConfig,
+    input: &Input,
+    live: bool,
+    counters: &Counters,
+    interrupt: &AtomicBool,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<RunReport> {
+    let Counters { frames, arrived, last_arrival, dropped } = counters;
+    let limit = config.input.num_frames;
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        return Err(first_error(&bus, &config.input.input)
+            .unwrap_or_else(|| Error::Pipeline("the pipeline would not start".into())));
+    }
+    let timeout = Duration::from_secs(config.input.timeout_s);
+    let started = Instant::now();
+    let mut eos_sent: Option<Instant> = None;
+    let mut interrupted = false;
+    let mut last: Option<LiveStats> = None;
+    // Frames elements skipped for being late (QoS), per element: sinks that render in real time
+    // and the element itself, which then skips the work.
+    let mut late = std::collections::HashMap::<String, u64>::new();
+    let total_dropped =
+        |late: &std::collections::HashMap<String, u64>| dropped.load(Ordering::Relaxed) + late.values().sum::<u64>();
+    loop {
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
+            use gst::MessageView;
+            match msg.view() {
+                MessageView::Eos(_) => break,
+                MessageView::Error(err) => return Err(bus_error(err, &config.input.input)),
+                // An element's latency changed (cyclegan holding frames in flight): as gst-launch does.
+                MessageView::Latency(_) => {
+                    let _ = pipeline.recalculate_latency();
+                }
+                MessageView::Qos(q) => {
+                    if let (Some(src), Some(n)) = (q.src(), u64::try_from(q.dropped().value()).ok()) {
+                        late.insert(src.path_string().to_string(), n);
+                    }
+                }
+                MessageView::Element(m) if m.structure().is_some_and(|s| s.name() == crate::gst::NOTE_MESSAGE) => {
+                    if let Some(text) = m.structure().and_then(|s| s.get::<String>("text").ok()) {
+                        on_event(Event::Note(&text));
+                    }
+                }
+                MessageView::Element(m) if m.structure().is_some_and(|s| s.name() == crate::gst::STATS_MESSAGE) => {
+                    let structure = m.structure().expect("checked above");
+                    let element =
+                        crate::gst::Stats::try_from(structure).map_err(|e| Error::Pipeline(crate::error::chain(&e)))?;
+                    let stats = LiveStats {
+                        frames: frames.load(Ordering::SeqCst),
+                        fps: element.fps,
+                        p50_ms: element.latency_p50_ms,
+                        p95_ms: element.latency_p95_ms,
+                        dropped: total_dropped(&late),
+                        inference_size: (element.inference_width, element.inference_height),
+                        backend: element.backend,
+                        device_ms: element.device_ms,
+                    };
+                    on_event(Event::Stats(&stats));
+                    last = Some(stats);
+                }
+                _ => {}
+            }
+        }
+        let done = frames.load(Ordering::SeqCst);
+        match eos_sent {
+            None => {
+                let stop = interrupt.load(Ordering::SeqCst);
+                if stop || (limit > 0 && done >= limit) {
+                    interrupted = stop;
+                    pipeline.send_event(gst::event::Eos::new());
+                    eos_sent = Some(Instant::now());
+                } else if arrived.load(Ordering::SeqCst) == 0 && started.elapsed() > timeout {
+                    return Err(Error::Pipeline(format!(
+                        "--input {}: no frame within {} s ({} --timeout-s waits longer)",
+                        config.input.input,
+                        config.input.timeout_s,
+                        input.no_frame_hint()
+                    )));
+                } else if live && last_arrival.lock().unwrap().is_some_and(|t| t.elapsed() > timeout) {
+                    return Err(Error::Pipeline(format!(
+                        "--input {}: no frame for {} s; the camera or stream went away",
+                        config.input.input, config.input.timeout_s
+                    )));
+                }
+            }
+            Some(at) if at.elapsed() > FINISH_TIMEOUT => {
+                return Err(Error::Pipeline(format!(
+                    "the pipeline did not finish within {} s of the end of input",
+                    FINISH_TIMEOUT.as_secs()
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(RunReport {
+        frames: frames.load(Ordering::SeqCst),
+        dropped: total_dropped(&late),
+        seconds: started.elapsed().as_secs_f64(),
+        interrupted,
+        last,
+        model: String::new(),
+    })
+}
+
+/// The bus's error as one line naming the element, the cause, and the input it came from.
+fn bus_error(err: &gst::message::Error, input: &str) -> Error {
+    let source = err.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".into());
+    let factory = err
+        .src()
+        .and_then(|s| s.downcast_ref::<gst::Element>())
+        .and_then(|e| e.factory())
+        .map(|f| f.name().to_string())
+        .unwrap_or_default();
+    let debug = err.debug().map(|d| d.to_string()).unwrap_or_default();
+    // GStreamer's debug strings start with a source location; the last line says most.
+    let detail = debug.lines().last().unwrap_or_default().trim().to_string();
+    let detail = if detail.is_empty() || err.error().to_string().contains(&detail) {
+        String::new()
+    } else {
+        format!(" ({detail})")
+    };
+    let hint =
+        jetson::hint(&factory, &format!("{} {debug}", err.error())).map(|h| format!(": {h}")).unwrap_or_default();
+    Error::Pipeline(format!("{source}: {}{detail}{hint} [--input {input}]", err.error()))
+}
+
+pub(super) fn first_error(bus: &gst::Bus, input: &str) -> Option<Error> {
+    while let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(500), &[gst::MessageType::Error]) {
+        if let gst::MessageView::Error(err) = msg.view() {
+            return Some(bus_error(err, input));
+        }
+    }
+    None
+}
