@@ -1,9 +1,9 @@
 //! `cyclegan-edge bench-kernels`: the CUDA frame kernels' throughput on this GPU against the
 //! device's own frame copy (the memory bound), for each pixel format, as a Markdown table.
+use crate::Result;
 use crate::backend::cuda::device::Gpu;
 use crate::backend::cuda::{FrameLayout, Kernels, Nvrtc, measure_throughput};
 use crate::frame::{PixelFormat, YuvSpec};
-use crate::{Error, Result};
 
 /// One format's measurement.
 #[derive(Debug, Clone)]
@@ -15,15 +15,13 @@ pub struct KernelRow {
 /// Measures every format at `frame` size with an inference tensor of `size` (FP16, as engines run).
 pub fn run(frame: (usize, usize), size: (usize, usize), iterations: usize) -> Result<(String, Vec<KernelRow>)> {
     let gpu = Gpu::open(0)?;
-    let cuda = |e: crate::backend::cuda::CudaError| Error::Cuda(e.to_string());
-    let nvrtc = Nvrtc::load().map_err(cuda)?;
-    let kernels = Kernels::new(&gpu.context, &nvrtc).map_err(cuda)?;
+    let nvrtc = Nvrtc::load()?;
+    let kernels = Kernels::new(&gpu.context, &nvrtc)?;
     let rows = PixelFormat::ALL
         .iter()
         .map(|&format| {
             let layout = FrameLayout::packed(format, frame.0, frame.1, YuvSpec::default());
-            let throughput =
-                measure_throughput::<u16>(&kernels, &gpu.stream, &layout, size, iterations).map_err(cuda)?;
+            let throughput = measure_throughput::<u16>(&kernels, &gpu.stream, &layout, size, iterations)?;
             Ok(KernelRow { format, throughput })
         })
         .collect::<Result<Vec<_>>>()?;

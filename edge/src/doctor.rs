@@ -95,7 +95,7 @@ pub fn checks(self_test: bool) -> Vec<Check> {
     if let (Some(gpu), Ok(nvrtc)) = (&gpu, &nvrtc) {
         let compiled = Kernels::new(&gpu.context, nvrtc)
             .map(|k| format!("compiled for {}", k.arch()))
-            .map_err(|e| crate::Error::Cuda(e.to_string()));
+            .map_err(crate::Error::Kernels);
         out.push(Check::test("CUDA kernels", compiled));
     }
     out.push(match tensorrt::header_version() {

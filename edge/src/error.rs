@@ -18,8 +18,19 @@ pub enum Error {
     TensorrtLoad { path: PathBuf, reason: String },
     #[error("TensorRT: {0}")]
     Tensorrt(String),
+    /// A CUDA condition with no lower cause (no driver, no such GPU).
     #[error("CUDA: {0}")]
     Cuda(String),
+    /// A CUDA driver call failed while doing `what`.
+    #[error("CUDA: {what}")]
+    Driver {
+        what: String,
+        #[source]
+        source: cudarc::driver::DriverError,
+    },
+    /// NVRTC or the frame kernels.
+    #[error(transparent)]
+    Kernels(#[from] crate::backend::cuda::CudaError),
     #[error("backend `{0}` is not available: {1}")]
     BackendUnavailable(String, String),
     #[error("{0}")]

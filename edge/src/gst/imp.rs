@@ -88,6 +88,9 @@ pub struct CycleGan {
     held_latency_ns: AtomicU64,
     /// Model and backend opened in `start`, waiting for caps.
     opened: Mutex<Option<FrameTranslator>>,
+    /// A model the application loaded already (`set_loaded_model`), used instead of reading
+    /// `model` again.
+    loaded: Mutex<Option<Model>>,
 }
 
 #[glib::object_subclass]
@@ -266,8 +269,12 @@ impl BaseTransformImpl for CycleGan {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let model = Model::load(settings.model.as_deref().map(std::path::Path::new))
-            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", crate::error::chain(&e))))?;
+        let loaded = self.loaded.lock().unwrap().clone();
+        let model = match loaded {
+            Some(model) => model,
+            None => Model::load(settings.model.as_deref().map(std::path::Path::new))
+                .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", crate::error::chain(&e))))?,
+        };
         if model.quantized {
             gst::info!(CAT, imp = self, "{} holds Q/DQ nodes; the CPU backend runs it dequantized", model.origin);
         }
@@ -443,6 +450,10 @@ fn strides(gst: &[i32]) -> [usize; 3] {
 }
 
 impl CycleGan {
+    pub(super) fn set_loaded_model(&self, model: Model) {
+        *self.loaded.lock().unwrap() = Some(model);
+    }
+
     /// The oldest frame in flight, translated, after which statistics and notes go on the bus.
     fn finish_oldest(&self) -> Result<Option<gst::Buffer>, gst::FlowError> {
         let mut guard = self.running.lock().unwrap();

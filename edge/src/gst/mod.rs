@@ -5,6 +5,7 @@ mod messages;
 use gstreamer as gst;
 use gstreamer::glib;
 use gstreamer::prelude::*;
+use gstreamer::subclass::prelude::ObjectSubclassIsExt;
 
 pub use messages::{NOTE_MESSAGE, STATS_MESSAGE, Stats, StatsError};
 
@@ -12,6 +13,14 @@ glib::wrapper! {
     /// Translates video frames with a CycleGAN generator.
     pub struct CycleGan(ObjectSubclass<imp::CycleGan>)
         @extends gstreamer_video::VideoFilter, gstreamer_base::BaseTransform, gst::Element, gst::Object;
+}
+
+impl CycleGan {
+    /// Gives the element a model its caller has already loaded and validated, so that `start`
+    /// does not read and decode the file again (`model` must name the same file).
+    pub fn set_loaded_model(&self, model: crate::model::Model) {
+        self.imp().set_loaded_model(model);
+    }
 }
 
 /// The `backend` property's values.

@@ -9,6 +9,7 @@ use gstreamer::prelude::*;
 use super::elements::{link_error, make_element};
 use super::{Event, Input, Output};
 use crate::config::EdgeConfig;
+use crate::model::Model;
 use crate::{Error, Result};
 
 /// Counters the pads' probes keep while the pipeline runs.
@@ -29,6 +30,7 @@ pub(super) struct Counters {
 pub(super) fn assemble(
     pipeline: &gst::Pipeline,
     config: &EdgeConfig,
+    model: &Model,
     input: &Input,
     output: &Output,
     live: bool,
@@ -66,6 +68,8 @@ pub(super) fn assemble(
         builder = builder.property("engine-cache", dir.to_string_lossy().into_owned());
     }
     let cyclegan = builder.build().map_err(link_error)?;
+    // Loaded and checked once, by `run`: the element takes it as it is.
+    cyclegan.downcast_ref::<crate::gst::CycleGan>().expect("a cyclegan element").set_loaded_model(model.clone());
     pipeline.add_many([&queue, &convert, &cyclegan]).map_err(link_error)?;
     gst::Element::link_many([&queue, &convert, &cyclegan]).map_err(link_error)?;
     let mut notes = Vec::new();

@@ -76,12 +76,12 @@ pub fn run(config: &EdgeConfig, interrupt: &AtomicBool, mut on_event: impl FnMut
     config.validate()?;
     let input = Input::parse(&config.input.input)?;
     let output = Output::parse(&config.output.output)?;
-    // Open the model here too, so a bad one is reported before anything starts.
+    // Loaded once, here, so a bad one is reported before anything starts; the element takes it.
     let model = Model::load(config.inference.model.as_deref())?;
     init()?;
     let live = input.is_live(&config.input);
     let pipeline = gst::Pipeline::new();
-    let result = assemble::assemble(&pipeline, config, &input, &output, live, &mut on_event)
+    let result = assemble::assemble(&pipeline, config, &model, &input, &output, live, &mut on_event)
         .and_then(|counters| watch::watch(&pipeline, config, &input, live, &counters, interrupt, &mut on_event));
     let _ = pipeline.set_state(gst::State::Null);
     match result {

@@ -31,11 +31,12 @@ impl Gpu {
                     .into(),
             ));
         }
-        let count = CudaContext::device_count().map_err(|e| Error::Cuda(format!("no usable GPU: {e}")))?;
+        let count =
+            CudaContext::device_count().map_err(|source| Error::Driver { what: "no usable GPU".into(), source })?;
         if ordinal as i32 >= count.max(0) {
             return Err(Error::Cuda(format!("GPU {ordinal} asked, {count} found; use --backend cpu")));
         }
-        let driver = |what: &'static str| move |e: cudarc::driver::DriverError| Error::Cuda(format!("{what}: {e}"));
+        let driver = |what: &'static str| move |source| Error::Driver { what: what.into(), source };
         let context = CudaContext::new(ordinal).map_err(driver("creating a context"))?;
         let stream = context.new_stream().map_err(driver("creating a stream"))?;
         Ok(Self {

@@ -12,14 +12,8 @@ pub enum CudaError {
     NvrtcLoad { path: PathBuf, reason: String },
     #[error("NVRTC could not compile {name} for {arch}: {log}")]
     Compile { name: String, arch: String, log: String },
-    #[error("CUDA: {0}")]
-    Driver(String),
+    #[error("CUDA")]
+    Driver(#[from] cudarc::driver::DriverError),
     #[error("{0}")]
     Invalid(String),
-}
-
-impl From<cudarc::driver::DriverError> for CudaError {
-    fn from(e: cudarc::driver::DriverError) -> Self {
-        CudaError::Driver(e.to_string())
-    }
 }

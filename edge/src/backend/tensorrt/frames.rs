@@ -11,7 +11,7 @@ use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{CudaEvent, CudaSlice, CudaStream, PinnedHostSlice};
 
 use super::{TensorrtBackend, cuda};
-use crate::backend::cuda::{CudaError, FrameLayout, Kernels, Nvrtc};
+use crate::backend::cuda::{FrameLayout, Kernels, Nvrtc};
 use crate::frame::{FrameMut, FrameRef, YuvSpec};
 use crate::{Error, Result};
 
@@ -37,9 +37,7 @@ struct Slot {
 
 impl FramePath {
     fn new(backend: &TensorrtBackend) -> Result<Self> {
-        let kernels = Nvrtc::load()
-            .and_then(|nvrtc| Kernels::new(&backend.gpu.context, &nvrtc))
-            .map_err(|e| Error::Cuda(e.to_string()))?;
+        let kernels = Nvrtc::load().and_then(|nvrtc| Kernels::new(&backend.gpu.context, &nvrtc))?;
         let stream = || backend.gpu.context.new_stream().map_err(cuda("creating a CUDA stream"));
         Ok(Self { kernels, upload: stream()?, download: stream()?, slots: Vec::new(), in_flight: VecDeque::new() })
     }
@@ -92,13 +90,14 @@ impl Slot {
         // Page-locked: copies from and to it run at full bus speed, and asynchronously (plain,
         // not write-combined: the host reads the result back).
         // SAFETY: every byte is written from a frame before an upload reads it.
-        let staging = unsafe { context.alloc_pinned_with_flags::<u8>(bytes, 0) }
-            .map_err(|e| Error::Cuda(format!("allocating {bytes} bytes of page-locked host memory: {e}")))?;
-        let device = backend
-            .gpu
-            .stream
-            .alloc_zeros::<u8>(bytes)
-            .map_err(|e| Error::Cuda(format!("allocating {bytes} bytes on the GPU for a frame: {e}")))?;
+        let staging = unsafe { context.alloc_pinned_with_flags::<u8>(bytes, 0) }.map_err(|source| Error::Driver {
+            what: format!("allocating {bytes} bytes of page-locked host memory"),
+            source,
+        })?;
+        let device = backend.gpu.stream.alloc_zeros::<u8>(bytes).map_err(|source| Error::Driver {
+            what: format!("allocating {bytes} bytes on the GPU for a frame"),
+            source,
+        })?;
         let event = || context.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(cuda("creating a CUDA event"));
         Ok(Self { layout, plane_lens, staging, device, start: event()?, end: event()? })
     }
@@ -156,7 +155,7 @@ impl TensorrtBackend {
 
         let compute = self.gpu.stream.clone();
         let values = 3 * size.0 * size.1;
-        let kernel = |e: CudaError| Error::Cuda(e.to_string());
+        let kernel = Error::Kernels;
         let buffers = self.buffers.as_mut().expect("allocated by the caller");
         // SAFETY (transmutes): the byte buffers were sized for `values` elements of this type.
         if half {

@@ -238,7 +238,7 @@ impl TensorrtBackend {
         let mut backend = Self {
             tensorrt,
             gpu,
-            model: Model::from_bytes(Cow::Owned(model.bytes.to_vec()), &model.origin)?,
+            model: model.clone(),
             options: options.clone(),
             engine: None,
             buffers: None,
@@ -312,10 +312,10 @@ impl TensorrtBackend {
             self.buffers = None;
             let len = shape.iter().product::<usize>() * if half { 2 } else { 4 };
             let alloc = |what: &str| {
-                self.gpu
-                    .stream
-                    .alloc_zeros::<u8>(len)
-                    .map_err(|e| Error::Cuda(format!("allocating the {what} tensor ({len} bytes for {shape:?}): {e}")))
+                self.gpu.stream.alloc_zeros::<u8>(len).map_err(|source| Error::Driver {
+                    what: format!("allocating the {what} tensor ({len} bytes for {shape:?})"),
+                    source,
+                })
             };
             self.buffers = Some(Buffers { shape, input: alloc("input")?, output: alloc("output")? });
         }
@@ -324,7 +324,7 @@ impl TensorrtBackend {
 }
 
 fn cuda(what: &'static str) -> impl Fn(cudarc::driver::DriverError) -> Error {
-    move |e| Error::Cuda(format!("{what}: {e}"))
+    move |source| Error::Driver { what: what.into(), source }
 }
 
 impl TensorrtBackend {
