@@ -88,8 +88,8 @@ pub struct CycleGan {
     held_latency_ns: AtomicU64,
     /// Model and backend opened in `start`, waiting for caps.
     opened: Mutex<Option<FrameTranslator>>,
-    /// A model the application loaded already (`set_loaded_model`), used instead of reading
-    /// `model` again.
+    /// A model the application loaded already (`set_loaded_model`), used by the next `start`
+    /// instead of reading `model` again.
     loaded: Mutex<Option<Model>>,
 }
 
@@ -269,7 +269,8 @@ impl BaseTransformImpl for CycleGan {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let loaded = self.loaded.lock().unwrap().clone();
+        // Taken, not copied: a restart reads `model` again.
+        let loaded = self.loaded.lock().unwrap().take();
         let model = match loaded {
             Some(model) => model,
             None => Model::load(settings.model.as_deref().map(std::path::Path::new))

@@ -30,7 +30,7 @@ pub(super) struct Counters {
 pub(super) fn assemble(
     pipeline: &gst::Pipeline,
     config: &EdgeConfig,
-    model: &Model,
+    model: Model,
     input: &Input,
     output: &Output,
     live: bool,
@@ -69,7 +69,7 @@ pub(super) fn assemble(
     }
     let cyclegan = builder.build().map_err(link_error)?;
     // Loaded and checked once, by `run`: the element takes it as it is.
-    cyclegan.downcast_ref::<crate::gst::CycleGan>().expect("a cyclegan element").set_loaded_model(model.clone());
+    cyclegan.downcast_ref::<crate::gst::CycleGan>().expect("a cyclegan element").set_loaded_model(model);
     pipeline.add_many([&queue, &convert, &cyclegan]).map_err(link_error)?;
     gst::Element::link_many([&queue, &convert, &cyclegan]).map_err(link_error)?;
     let mut notes = Vec::new();

@@ -78,16 +78,17 @@ pub fn run(config: &EdgeConfig, interrupt: &AtomicBool, mut on_event: impl FnMut
     let output = Output::parse(&config.output.output)?;
     // Loaded once, here, so a bad one is reported before anything starts; the element takes it.
     let model = Model::load(config.inference.model.as_deref())?;
+    let described = model.describe();
     init()?;
     let live = input.is_live(&config.input);
     let pipeline = gst::Pipeline::new();
-    let result = assemble::assemble(&pipeline, config, &model, &input, &output, live, &mut on_event)
+    let result = assemble::assemble(&pipeline, config, model, &input, &output, live, &mut on_event)
         .and_then(|counters| watch::watch(&pipeline, config, &input, live, &counters, interrupt, &mut on_event));
     let _ = pipeline.set_state(gst::State::Null);
     match result {
         Ok(mut report) => {
             output.finish()?;
-            report.model = model.describe();
+            report.model = described;
             Ok(report)
         }
         Err(e) => {
