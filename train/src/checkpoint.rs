@@ -143,18 +143,32 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Points `run_dir/latest` at `target` (a folder name in `run_dir`) atomically and returns the
-/// folder it pointed at before.
-pub fn point_latest(run_dir: &Path, target: &str) -> Result<Option<String>> {
+/// Points `run_dir/latest` at `target` (a folder name in `run_dir`) atomically.
+pub fn point_latest(run_dir: &Path, target: &str) -> Result<()> {
     let link = run_dir.join(LATEST);
-    let previous = fs::read_link(&link).ok().map(|p| p.to_string_lossy().into_owned());
     let tmp = run_dir.join(format!(".tmp-latest-{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp)
         .and_then(|_| fs::rename(&tmp, &link))
         .map_err(|e| Error::io(format!("cannot update {}", link.display()), e))?;
     sync_dir(run_dir);
-    Ok(previous.filter(|p| p != target))
+    Ok(())
+}
+
+/// Removes rolling `iter_*` checkpoints other than `current` and the temporary folders of
+/// writes that were killed. A kill between writing a checkpoint and moving `latest` (or between
+/// moving it and removing the old one) leaves such folders; sweeping them all at each save keeps
+/// a run that is killed again and again from filling the disk.
+pub fn prune_rolling(run_dir: &Path, current: &str) {
+    let Ok(entries) = fs::read_dir(run_dir) else { return };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let stale_rolling = name.starts_with("iter_") && name != current;
+        if (stale_rolling || name.starts_with(".tmp-")) && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Copies saved tensors into a network's variables; names and shapes must match exactly.

@@ -246,15 +246,12 @@ pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
     Ok(summary)
 }
 
-/// Saves a checkpoint, points `latest` at it and removes the previous `latest` unless it is a
-/// kept epoch checkpoint.
+/// Saves a checkpoint, points `latest` at it and removes every rolling checkpoint but it (kept
+/// epoch checkpoints stay).
 fn save_latest(run_dir: &Path, name: &str, model: &CycleGan, state: &TrainState) -> Result<PathBuf> {
     let dir = model.save_checkpoint(run_dir, name, state)?;
-    if let Some(previous) = checkpoint::point_latest(run_dir, name)?
-        && previous.starts_with("iter_")
-    {
-        let _ = std::fs::remove_dir_all(run_dir.join(previous));
-    }
+    checkpoint::point_latest(run_dir, name)?;
+    checkpoint::prune_rolling(run_dir, name);
     Ok(dir)
 }
 
