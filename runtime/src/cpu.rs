@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 
 use half::f16;
-use ort::session::Session;
+use ort::AsPointer;
+use ort::memory::Allocator;
 use ort::session::builder::GraphOptimizationLevel;
-use ort::value::TensorRef;
+use ort::session::{IoBinding, Session};
+use ort::value::{DynTensor, TensorElementType, TensorRef};
 
-use cyclegan_onnx::FloatType;
+use cyclegan_onnx::{FloatType, contract};
 
 use crate::backend::Backend;
 use crate::model::Model;
@@ -28,7 +30,33 @@ pub struct CpuBackend {
     io_type: FloatType,
     library: PathBuf,
     threads: usize,
-    half_in: Vec<f16>,
+    bound: Option<Bound>,
+}
+
+/// The input and output tensors of one frame shape, bound to the session once: ONNX Runtime
+/// reads each frame from and writes each result into the same two buffers, so a frame allocates
+/// nothing after the first one of its shape.
+struct Bound {
+    shape: [usize; 4],
+    binding: IoBinding,
+    input: DynTensor,
+    output: DynTensor,
+}
+
+impl Bound {
+    fn new(session: &Session, io_type: FloatType, shape: [usize; 4]) -> Result<Self> {
+        let element = match io_type {
+            FloatType::F32 => TensorElementType::Float32,
+            FloatType::F16 => TensorElementType::Float16,
+        };
+        let allocator = Allocator::default();
+        let input = DynTensor::new(&allocator, element, shape)?;
+        let mut output = DynTensor::new(&allocator, element, shape)?;
+        let mut binding = session.create_binding()?;
+        binding.bind_input(contract::INPUT, &input)?;
+        binding.bind_output(contract::OUTPUT, &mut output)?;
+        Ok(Self { shape, binding, input, output })
+    }
 }
 
 impl CpuBackend {
@@ -43,7 +71,7 @@ impl CpuBackend {
             builder = builder.with_intra_threads(options.threads).map_err(|e| bad(e.into()))?;
         }
         let session = builder.commit_from_memory(&model.bytes).map_err(bad)?;
-        Ok(Self { session, io_type: model.io_type, library, threads: options.threads, half_in: Vec::new() })
+        Ok(Self { session, io_type: model.io_type, library, threads: options.threads, bound: None })
     }
 }
 
@@ -78,19 +106,30 @@ impl Backend for CpuBackend {
         if input.len() != len {
             return Err(Error::Invalid(format!("input has {} values, shape {shape:?} needs {len}", input.len())));
         }
-        let outputs = match self.io_type {
-            FloatType::F32 => self.session.run(ort::inputs![TensorRef::from_array_view((shape, input))?])?,
+        if self.bound.as_ref().is_none_or(|b| b.shape != shape) {
+            self.bound = Some(Bound::new(&self.session, self.io_type, shape)?);
+        }
+        let bound = self.bound.as_mut().expect("bound above");
+        match self.io_type {
+            FloatType::F32 => bound.input.try_extract_tensor_mut::<f32>()?.1.copy_from_slice(input),
             FloatType::F16 => {
-                self.half_in.clear();
-                self.half_in.extend(input.iter().map(|&v| f16::from_f32(v)));
-                self.session.run(ort::inputs![TensorRef::from_array_view((shape, self.half_in.as_slice()))?])?
+                let half = bound.input.try_extract_tensor_mut::<f16>()?.1;
+                half.iter_mut().zip(input).for_each(|(h, &v)| *h = f16::from_f32(v));
             }
-        };
-        let value = &outputs[0];
+        }
+        // `Session::run_binding` wraps each output in a new value per call; the outputs are
+        // already ours, so call ONNX Runtime directly.
+        // SAFETY: the session and binding are alive and exclusively borrowed, and the bound
+        // tensors outlive the call.
+        unsafe {
+            let status =
+                (ort::api().RunWithBinding)(self.session.ptr().cast_mut(), std::ptr::null(), bound.binding.ptr());
+            ort::Error::result_from_status(status)?;
+        }
         output.clear();
         match self.io_type {
-            FloatType::F32 => output.extend_from_slice(value.try_extract_tensor::<f32>()?.1),
-            FloatType::F16 => output.extend(value.try_extract_tensor::<f16>()?.1.iter().map(|v| v.to_f32())),
+            FloatType::F32 => output.extend_from_slice(bound.output.try_extract_tensor::<f32>()?.1),
+            FloatType::F16 => output.extend(bound.output.try_extract_tensor::<f16>()?.1.iter().map(|v| v.to_f32())),
         }
         if output.len() != len {
             return Err(Error::Inference(format!("the model returned {} values for shape {shape:?}", output.len())));

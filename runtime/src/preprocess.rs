@@ -1,11 +1,10 @@
 //! Packed RGB frames <-> the generator's input/output tensors: resize to the inference size
-//! (SIMD convolution resize), normalise to [-1,1] in NCHW order, and back, with an optional blend
+//! ([`crate::resize`]), normalise to [-1,1] in NCHW order, and back, with an optional blend
 //! with the original frame. The calibration tool feeds its images through the same code.
 use std::fmt;
 use std::str::FromStr;
 
-use fast_image_resize::{self as fir, images::Image, images::ImageRef};
-
+use crate::resize::Resizer;
 use crate::{Error, Result};
 
 /// How large the generator's input is, given a frame.
@@ -72,47 +71,17 @@ impl InferenceSize {
 }
 
 /// Reusable buffers and resizer for one stream.
+#[derive(Debug, Default)]
 pub struct Preprocessor {
-    resizer: fir::Resizer,
-    options: fir::ResizeOptions,
+    resizer: Resizer,
     small: Vec<u8>,
     large: Vec<u8>,
-}
-
-impl Default for Preprocessor {
-    fn default() -> Self {
-        Self {
-            resizer: fir::Resizer::new(),
-            // Bilinear convolution: antialiased when shrinking, smooth when enlarging.
-            options: fir::ResizeOptions::new().resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear)),
-            small: Vec::new(),
-            large: Vec::new(),
-        }
-    }
-}
-
-fn resize(
-    resizer: &mut fir::Resizer,
-    options: &fir::ResizeOptions,
-    src: &[u8],
-    from: (usize, usize),
-    dst: &mut Vec<u8>,
-    to: (usize, usize),
-) {
-    dst.resize(to.0 * to.1 * 3, 0);
-    if from == to {
-        dst.copy_from_slice(src);
-        return;
-    }
-    let src = ImageRef::new(from.0 as u32, from.1 as u32, src, fir::PixelType::U8x3).expect("packed RGB of its size");
-    let mut out = Image::from_slice_u8(to.0 as u32, to.1 as u32, dst, fir::PixelType::U8x3).expect("sized above");
-    resizer.resize(&src, &mut out, options).expect("same pixel type, non-empty images");
 }
 
 impl Preprocessor {
     /// `rgb` (packed, `frame` = (width, height)) -> `tensor` `[1,3,H,W]` in [-1,1] at `size`.
     pub fn to_tensor(&mut self, rgb: &[u8], frame: (usize, usize), size: (usize, usize), tensor: &mut Vec<f32>) {
-        resize(&mut self.resizer, &self.options, rgb, frame, &mut self.small, size);
+        self.resizer.resize(rgb, frame, &mut self.small, size);
         let plane = size.0 * size.1;
         tensor.resize(3 * plane, 0.0);
         let (r, rest) = tensor.split_at_mut(plane);
@@ -144,7 +113,7 @@ impl Preprocessor {
             px[1] = to_u8(tensor[plane + i]);
             px[2] = to_u8(tensor[2 * plane + i]);
         }
-        resize(&mut self.resizer, &self.options, &self.small, size, &mut self.large, frame);
+        self.resizer.resize(&self.small, size, &mut self.large, frame);
         out.resize(self.large.len(), 0);
         if strength >= 1.0 {
             out.copy_from_slice(&self.large);

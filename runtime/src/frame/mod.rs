@@ -35,15 +35,17 @@ impl PixelFormat {
         matches!(self, Self::I420 | Self::Nv12)
     }
 
-    /// (bytes per row, rows) of each plane, before any stride padding.
-    pub fn plane_sizes(self, width: usize, height: usize) -> Vec<(usize, usize)> {
+    /// (bytes per row, rows) of each plane, before any stride padding. An iterator, not a Vec:
+    /// the CUDA path asks for it several times per frame.
+    pub fn plane_sizes(self, width: usize, height: usize) -> impl ExactSizeIterator<Item = (usize, usize)> {
         let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
-        match self {
-            Self::Rgb => vec![(width * 3, height)],
-            Self::Rgba | Self::Bgrx => vec![(width * 4, height)],
-            Self::I420 => vec![(width, height), (cw, ch), (cw, ch)],
-            Self::Nv12 => vec![(width, height), (cw * 2, ch)],
-        }
+        let (sizes, planes) = match self {
+            Self::Rgb => ([(width * 3, height), (0, 0), (0, 0)], 1),
+            Self::Rgba | Self::Bgrx => ([(width * 4, height), (0, 0), (0, 0)], 1),
+            Self::I420 => ([(width, height), (cw, ch), (cw, ch)], 3),
+            Self::Nv12 => ([(width, height), (cw * 2, ch), (0, 0)], 2),
+        };
+        sizes.into_iter().take(planes)
     }
 }
 
@@ -81,7 +83,6 @@ impl Frame {
     pub fn new(format: PixelFormat, width: usize, height: usize) -> Self {
         let (planes, strides) = format
             .plane_sizes(width, height)
-            .into_iter()
             .enumerate()
             .map(|(i, (row, rows))| {
                 let stride = row.next_multiple_of(4);

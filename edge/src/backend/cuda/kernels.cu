@@ -1,12 +1,11 @@
 // Frame <-> tensor kernels of the CUDA backend, compiled at run time by NVRTC (so: no CUDA
 // headers; halves are handled as IEEE bit patterns in `unsigned short`).
 //
-// They reproduce the CPU path (edge/src/frame/color.rs, edge/src/preprocess.rs) to the bit:
+// They reproduce the CPU path (runtime/src/frame/color.rs, runtime/src/preprocess.rs) to the bit:
 // - arithmetic is IEEE f32 in the CPU code's order; the host compiles with --fmad=false because
 //   a fused multiply-add rounds once where the CPU rounds twice, which flips u8 roundings;
-// - the resize is fast_image_resize's bilinear convolution for U8x3: the host computes its
-//   i16 fixed-point weights exactly as the crate does (kernels.rs), and the kernels run its two
-//   passes (vertical first, then horizontal), rounding to u8 after each pass as it does.
+// - the resize is runtime/src/resize.rs: the same fixed-point tables (`resize::Table`, copied to
+//   the device) and its two passes (vertical first, then horizontal), rounding to u8 after each.
 //
 // A resize table for one axis holds, per output index, `window + 2` ints: the first input
 // index, the number of taps, then the taps' weights scaled by 2^precision (zero-padded).
@@ -85,7 +84,7 @@ __device__ void read_rgb(const unsigned char* buf, const Frame& f, int x, int y,
     }
 }
 
-// One pass's fixed-point sum back to u8: fast_image_resize's `Normalizer16::clip`.
+// One pass's fixed-point sum back to u8: resize.rs `Table::clip`.
 __device__ __forceinline__ int clip_pass(int sum, int precision) {
     return min(max(sum >> precision, 0), 255);
 }

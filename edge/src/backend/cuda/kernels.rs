@@ -14,6 +14,7 @@ use cudarc::nvrtc::Ptx;
 use super::CudaError;
 use super::nvrtc::Nvrtc;
 use crate::frame::{PixelFormat, YuvMatrix, YuvRange, YuvSpec};
+use cyclegan_runtime::resize;
 
 /// The kernels' CUDA C++ source.
 pub const SOURCE: &str = include_str!("kernels.cu");
@@ -49,7 +50,7 @@ impl FrameLayout {
     pub fn packed(format: PixelFormat, width: usize, height: usize, yuv: YuvSpec) -> Self {
         let mut layout = Self { format, width, height, offsets: [0; 3], strides: [0; 3], yuv };
         let mut offset = 0;
-        for (i, (row, rows)) in format.plane_sizes(width, height).into_iter().enumerate() {
+        for (i, (row, rows)) in format.plane_sizes(width, height).enumerate() {
             let rows = if i == 0 && format.is_yuv() { rows.next_multiple_of(2) } else { rows };
             layout.offsets[i] = offset;
             layout.strides[i] = row.next_multiple_of(4);
@@ -62,7 +63,6 @@ impl FrameLayout {
     pub fn byte_len(&self) -> usize {
         self.format
             .plane_sizes(self.width, self.height)
-            .into_iter()
             .enumerate()
             .map(|(i, (row, rows))| if rows == 0 { 0 } else { self.offsets[i] + self.strides[i] * (rows - 1) + row })
             .max()
@@ -74,7 +74,7 @@ impl FrameLayout {
         if self.width == 0 || self.height == 0 {
             return Err(CudaError::Invalid(format!("empty {}x{} frame", self.width, self.height)));
         }
-        for (i, (row, _)) in self.format.plane_sizes(self.width, self.height).into_iter().enumerate() {
+        for (i, (row, _)) in self.format.plane_sizes(self.width, self.height).enumerate() {
             if self.strides[i] < row || self.strides[i] > i32::MAX as usize {
                 return Err(CudaError::Invalid(format!(
                     "{} frame {}x{}: plane {i} stride {} (rows are {row} bytes)",
@@ -164,70 +164,6 @@ impl TensorElement for u16 {
     const IS_HALF: bool = true;
 }
 
-/// fast_image_resize's bilinear convolution weights for one axis (`in_size` -> `out_size`), as
-/// its `precompute_coefficients` and `Normalizer16` make them for U8x3 images, in kernels.cu's
-/// table layout. Returns (table, window, precision).
-fn resize_table(in_size: usize, out_size: usize) -> (Vec<i32>, usize, u32) {
-    let scale = in_size as f64 / out_size as f64;
-    // Shrinking widens the filter by the scale (antialiasing); bilinear's support is 1.
-    let filter_scale = scale.max(1.0);
-    let radius = filter_scale;
-    let window = radius.ceil() as usize * 2 + 1;
-    let recip_filter_scale = 1.0 / filter_scale;
-    let mut weights: Vec<f64> = Vec::with_capacity(window * out_size);
-    let mut bounds = Vec::with_capacity(out_size);
-    for out_x in 0..out_size {
-        let in_center = (out_x as f64 + 0.5) * scale;
-        let x_min = (in_center - radius).floor().max(0.0) as usize;
-        let x_max = (in_center + radius).ceil().min(in_size as f64) as usize;
-        let first = weights.len();
-        let center = in_center - 0.5;
-        let (mut start, mut end) = (x_min, x_max);
-        let mut total = 0.0;
-        for x in x_min..x_max {
-            let distance = ((x as f64 - center) * recip_filter_scale).abs();
-            let w = if distance < 1.0 { 1.0 - distance } else { 0.0 };
-            // Leading zero weights move the start instead of being stored.
-            if x == start && w == 0.0 {
-                start += 1;
-            } else {
-                weights.push(w);
-                total += w;
-            }
-        }
-        for &w in weights.iter().rev() {
-            if end <= start || w != 0.0 {
-                break;
-            }
-            end -= 1;
-        }
-        if total != 0.0 {
-            weights[first..].iter_mut().for_each(|w| *w /= total);
-        }
-        weights.resize(first + window, 0.0);
-        bounds.push((start, end - start));
-    }
-    // The most fractional bits that keep the largest weight below 2^15 (an i16), at most 21.
-    let max_weight = weights.iter().copied().fold(0.0, f64::max);
-    let mut precision = 0;
-    for p in 0..22u32 {
-        precision = p;
-        if (max_weight * (1u64 << (p + 1)) as f64).round() as i64 >= 1 << 15 {
-            break;
-        }
-    }
-    let fixed = (1u64 << precision) as f64;
-    let mut table = Vec::with_capacity(out_size * (window + 2));
-    for (chunk, &(start, size)) in weights.chunks_exact(window).zip(&bounds) {
-        table.push(start as i32);
-        table.push(size as i32);
-        table.extend(
-            chunk.iter().enumerate().map(|(i, &w)| if i < size { (w * fixed).round() as i16 as i32 } else { 0 }),
-        );
-    }
-    (table, window, precision)
-}
-
 /// One axis's resize table on the device.
 struct Table {
     weights: CudaSlice<i32>,
@@ -269,11 +205,11 @@ impl Kernels {
         if let Some(table) = tables.get(&(in_size, out_size)) {
             return Ok(table.clone());
         }
-        let (weights, window, precision) = resize_table(in_size, out_size);
+        let host = resize::Table::bilinear(in_size, out_size);
         let table = Arc::new(Table {
-            weights: stream.clone_htod(&weights)?,
-            window: window as i32,
-            precision: precision as i32,
+            weights: stream.clone_htod(&host.entries)?,
+            window: host.window as i32,
+            precision: host.precision as i32,
         });
         tables.insert((in_size, out_size), table.clone());
         Ok(table)

@@ -1,0 +1,88 @@
+//! After its first frame, the CPU path (frame -> RGB -> tensor -> ONNX Runtime -> RGB -> frame)
+//! allocates nothing on the Rust heap: a counting global allocator watches 50 frames. ONNX
+//! Runtime's own C++ allocations (its arena, reused across runs) are outside Rust's allocator.
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use cyclegan_runtime::cpu::{CpuBackend, CpuOptions};
+use cyclegan_runtime::frame::{Frame, PixelFormat, YuvSpec};
+use cyclegan_runtime::model::Model;
+use cyclegan_runtime::preprocess::InferenceSize;
+use cyclegan_runtime::translator::FrameTranslator;
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            BYTES.fetch_add(new_size, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// (allocations, bytes) made while `f` runs, on any thread.
+fn counted(f: impl FnOnce()) -> (usize, usize) {
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    BYTES.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    f();
+    COUNTING.store(false, Ordering::SeqCst);
+    (ALLOCATIONS.load(Ordering::SeqCst), BYTES.load(Ordering::SeqCst))
+}
+
+#[test]
+fn the_cpu_path_allocates_nothing_per_frame_after_the_first() {
+    let model = Model::bundled().unwrap();
+    let options = CpuOptions { threads: 1, ..Default::default() };
+    let backend = CpuBackend::open(&model, &options).unwrap();
+    // Blending (strength < 1) and resizing (the frame is not the tensor's size) both run.
+    let mut translator = FrameTranslator::new(Box::new(backend), InferenceSize::Short(48), 256, 0.7);
+    let yuv = YuvSpec::default();
+    let (width, height) = (90, 60);
+    for format in [PixelFormat::Nv12, PixelFormat::I420, PixelFormat::Rgba] {
+        let rgb: Vec<u8> = (0..width * height * 3).map(|i| (i * 7 % 251) as u8).collect();
+        let source = Frame::from_rgb(format, width, height, &rgb, yuv);
+        // In place, as the element translates a buffer: the frame holds the source pixels.
+        let mut step = |frame: &mut Frame| {
+            for (plane, original) in frame.planes.iter_mut().zip(&source.planes) {
+                plane.copy_from_slice(original);
+            }
+            translator.submit(&frame.as_ref(), yuv).unwrap();
+            translator.finish(&mut frame.as_mut()).unwrap();
+        };
+        let mut first = source.clone();
+        let mut frame = source.clone();
+        step(&mut first);
+        let (allocations, bytes) = counted(|| {
+            for _ in 0..50 {
+                step(&mut frame);
+            }
+        });
+        assert_eq!(allocations, 0, "{}: 50 frames made {allocations} allocations ({bytes} bytes)", format.name());
+        // Still translating: every frame got the first one's result, which is not the source.
+        assert_eq!(frame, first, "{}", format.name());
+        assert_ne!(frame, source, "{}: the frame was not translated", format.name());
+    }
+}
