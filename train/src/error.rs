@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]
@@ -21,13 +21,17 @@ pub enum Error {
     Checkpoint { path: PathBuf, message: String },
     #[error("device {device}: {message}")]
     Device { device: String, message: String },
-    #[error("import {path}: {message}")]
-    Import { path: PathBuf, message: String },
+    #[error("import {path}")]
+    Import {
+        path: PathBuf,
+        #[source]
+        source: crate::import::ImportError,
+    },
     #[error("export: {0}")]
     Export(String),
     #[error(transparent)]
     Onnx(#[from] cyclegan_onnx::Error),
-    #[error("libtorch: {0}")]
+    #[error("libtorch")]
     Torch(#[from] tch::TchError),
 }
 

@@ -2,6 +2,7 @@
 //! reference implementation's `latest_net_G_A.pth`) into our checkpoint format. Tensors are
 //! matched by the generator's structure (module order and shapes), not by key names, so that
 //! renamed blocks, convolutions without bias and affine instance norms load too.
+mod error;
 mod pickle;
 mod pth;
 
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use tch::Tensor;
 
+pub use error::ImportError;
 pub use pth::{NamedTensor, parse_state_dict, read_state_dict};
 
 use crate::checkpoint::{self, TrainState};
@@ -36,17 +38,17 @@ struct Module {
     bias: Option<NamedTensor>,
 }
 
-fn group_modules(tensors: Vec<NamedTensor>) -> std::result::Result<Vec<Module>, String> {
+fn group_modules(tensors: Vec<NamedTensor>) -> std::result::Result<Vec<Module>, ImportError> {
     let mut modules: Vec<Module> = Vec::new();
     for t in tensors {
         let (prefix, leaf) = t.name.rsplit_once('.').unwrap_or(("", t.name.as_str()));
         let prefix = prefix.to_string();
         if matches!(leaf, "running_mean" | "running_var" | "num_batches_tracked") {
-            return Err(format!(
+            return Err(ImportError::Generator(format!(
                 "`{}`: the generator normalises with running statistics (BatchNorm, or InstanceNorm with \
                  track_running_stats); only instance norm without them (the CycleGAN default) is supported",
                 t.name
-            ));
+            )));
         }
         let idx = match modules.iter().position(|m| m.prefix == prefix) {
             Some(i) => i,
@@ -58,7 +60,7 @@ fn group_modules(tensors: Vec<NamedTensor>) -> std::result::Result<Vec<Module>, 
         let slot = match leaf {
             "weight" => &mut modules[idx].weight,
             "bias" => &mut modules[idx].bias,
-            _ => return Err(format!("`{}`: unexpected tensor in a ResNet generator", t.name)),
+            _ => return Err(ImportError::Generator(format!("`{}`: unexpected tensor in a ResNet generator", t.name))),
         };
         *slot = Some(t);
     }
@@ -91,40 +93,42 @@ fn conv_counts() -> (usize, usize) {
 pub fn match_generator(
     tensors: Vec<NamedTensor>,
     claimed_ngf: Option<i64>,
-) -> std::result::Result<(Vec<NamedTensor>, ImportReport), String> {
+) -> std::result::Result<(Vec<NamedTensor>, ImportReport), ImportError> {
     let modules = group_modules(tensors)?;
     let (convs, norms): (Vec<Module>, Vec<Module>) =
         modules.into_iter().partition(|m| m.weight.as_ref().is_some_and(|w| w.shape.len() == 4));
     let first = convs.first().and_then(|m| m.weight.as_ref()).ok_or("no convolution weights: not a generator")?;
     let ngf = first.shape[0];
     if first.shape[1..] != [3, 7, 7] {
-        return Err(format!(
+        return Err(ImportError::Generator(format!(
             "the first convolution `{}` has shape {:?}; a ResNet generator starts with [ngf, 3, 7, 7] \
              (U-Net and other generators are not supported)",
             first.name, first.shape
-        ));
+        )));
     }
     if let Some(claimed) = claimed_ngf
         && claimed != ngf
     {
-        return Err(format!("--ngf {claimed} was given, but the file's generator has ngf {ngf}"));
+        return Err(ImportError::Generator(format!(
+            "--ngf {claimed} was given, but the file's generator has ngf {ngf}"
+        )));
     }
     let (outside, per_block) = conv_counts();
     if convs.len() < outside + per_block || !(convs.len() - outside).is_multiple_of(per_block) {
-        return Err(format!(
+        return Err(ImportError::Generator(format!(
             "{} convolutions do not make a ResNet generator ({outside} plus {per_block} per residual block)",
             convs.len()
-        ));
+        )));
     }
     let n_blocks = ((convs.len() - outside) / per_block) as i64;
     let affine_norm = !norms.is_empty();
     let (conv_keys, norm_keys) = expected(&layout_of(ngf, n_blocks));
     if affine_norm && norms.len() != norm_keys.len() {
-        return Err(format!(
+        return Err(ImportError::Generator(format!(
             "{} normalisation layers with parameters, but a {n_blocks}-block ResNet generator has {}",
             norms.len(),
             norm_keys.len()
-        ));
+        )));
     }
 
     let mut out = Vec::new();
@@ -169,10 +173,10 @@ pub fn match_generator(
         }
     }
     if !mismatches.is_empty() {
-        return Err(format!(
+        return Err(ImportError::Generator(format!(
             "the file does not fit a ResNet generator with ngf {ngf} and {n_blocks} blocks:\n  {}",
             mismatches.join("\n  ")
-        ));
+        )));
     }
     Ok((out, report))
 }
@@ -184,7 +188,7 @@ pub fn import_pth(
     direction: Direction,
     claimed_ngf: Option<i64>,
 ) -> Result<(PathBuf, ImportReport)> {
-    let fail = |message: String| Error::Import { path: pth.to_path_buf(), message };
+    let fail = |source| Error::Import { path: pth.to_path_buf(), source };
     let tensors = read_state_dict(pth).map_err(fail)?;
     let (named, report) = match_generator(tensors, claimed_ngf).map_err(fail)?;
 
@@ -234,14 +238,14 @@ mod tests {
     fn explains_what_does_not_fit() {
         let mut unet = generator(8, 6, "m");
         unet[0] = tensor("m.0.weight", &[8, 3, 4, 4]);
-        assert!(match_generator(unet, None).unwrap_err().contains("U-Net"));
-        assert!(match_generator(generator(8, 6, "m"), Some(64)).unwrap_err().contains("--ngf 64"));
+        assert!(match_generator(unet, None).unwrap_err().to_string().contains("U-Net"));
+        assert!(match_generator(generator(8, 6, "m"), Some(64)).unwrap_err().to_string().contains("--ngf 64"));
         let mut wrong = generator(8, 6, "m");
         wrong[4] = tensor("m.2.weight", &[32, 16, 5, 5]);
-        let err = match_generator(wrong, None).unwrap_err();
+        let err = match_generator(wrong, None).unwrap_err().to_string();
         assert!(err.contains("m.2.weight") && err.contains("model.7.weight"), "{err}");
         let mut bn = generator(8, 6, "m");
         bn.push(tensor("m.2.running_mean", &[8]));
-        assert!(match_generator(bn, None).unwrap_err().contains("running statistics"));
+        assert!(match_generator(bn, None).unwrap_err().to_string().contains("running statistics"));
     }
 }

@@ -4,6 +4,8 @@
 //! reading with an error. This is the equivalent of `torch.load(weights_only=True)`.
 use std::collections::HashMap;
 
+use super::error::Result;
+
 /// Element types of PyTorch storages we read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DType {
@@ -81,8 +83,6 @@ const ALLOWED_GLOBALS: [&str; 3] =
 /// Memo entries and nesting are bounded; everything else is bounded by the input's length.
 const MAX_MEMO: usize = 1 << 20;
 const MAX_STACK: usize = 1 << 20;
-
-pub type Result<T> = std::result::Result<T, String>;
 
 enum Item {
     Mark,
@@ -196,7 +196,8 @@ impl<'a> Machine<'a> {
         Err(format!(
             "refusing to load: the pickle references `{full}`, which a plain state_dict of tensors never needs \
              (it could run code); only tensors and state-dict containers are read"
-        ))
+        )
+        .into())
     }
 }
 
@@ -215,14 +216,14 @@ fn dtype_of_tag(v: &Value) -> Option<DType> {
 fn int(v: &Value, what: &str) -> Result<i64> {
     match v {
         Value::Int(i) => Ok(*i),
-        _ => Err(format!("{what} is not an integer")),
+        _ => Err(format!("{what} is not an integer").into()),
     }
 }
 
 fn ints(v: &Value, what: &str) -> Result<Vec<i64>> {
     match v {
         Value::Tuple(items) | Value::List(items) => items.iter().map(|i| int(i, what)).collect(),
-        _ => Err(format!("{what} is not a tuple of integers")),
+        _ => Err(format!("{what} is not a tuple of integers").into()),
     }
 }
 
@@ -276,7 +277,7 @@ fn call(callable: Value, args: Value) -> Result<Value> {
             Some(t @ Value::Tensor(_)) => Ok(t),
             _ => Err("_rebuild_parameter without a tensor".into()),
         },
-        other => Err(format!("refusing to call `{other}`")),
+        other => Err(format!("refusing to call `{other}`").into()),
     }
 }
 
@@ -289,7 +290,7 @@ pub fn load(data: &[u8]) -> Result<(Value, usize)> {
             0x80 => {
                 let proto = m.u8()?;
                 if proto > 5 {
-                    return Err(format!("pickle protocol {proto} is not supported"));
+                    return Err(format!("pickle protocol {proto} is not supported").into());
                 }
             }
             0x95 => {
@@ -464,7 +465,8 @@ pub fn load(data: &[u8]) -> Result<(Value, usize)> {
                 return Err(format!(
                     "refusing to load: pickle opcode 0x{other:02x} at byte {} is outside the data-only subset",
                     m.pos - 1
-                ));
+                )
+                .into());
             }
         }
     }
@@ -490,9 +492,9 @@ mod tests {
     fn refuses_code_execution() {
         // pickle.dumps of an object whose __reduce__ returns (os.system, ('touch /tmp/x',))
         let data = b"\x80\x02cposix\nsystem\nq\x00X\x0c\x00\x00\x00touch /tmp/xq\x01\x85q\x02Rq\x03.";
-        let err = load(data).unwrap_err();
+        let err = load(data).unwrap_err().to_string();
         assert!(err.contains("posix.system") && err.contains("refusing"), "{err}");
-        let err = load(b"\x80\x02(S'ls'\nios\nsystem\n.").unwrap_err();
+        let err = load(b"\x80\x02(S'ls'\nios\nsystem\n.").unwrap_err().to_string();
         assert!(err.contains("refusing"), "{err}");
     }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
+use super::error::{ImportError, Result};
 use super::pickle::{self, DType, TensorRef, Value};
 
 /// One tensor of a state dict, in its original key order.
@@ -16,13 +17,11 @@ pub struct NamedTensor {
     pub data: Vec<f32>,
 }
 
-type Result<T> = std::result::Result<T, String>;
-
 const LEGACY_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 
 /// Reads a `.pth` file into its state dict's tensors. Nothing in the file is executed.
 pub fn read_state_dict(path: &Path) -> Result<Vec<NamedTensor>> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let bytes = std::fs::read(path).map_err(ImportError::Read)?;
     parse_state_dict(&bytes)
 }
 
@@ -37,8 +36,7 @@ pub fn parse_state_dict(bytes: &[u8]) -> Result<Vec<NamedTensor>> {
 }
 
 fn read_zip(bytes: &[u8]) -> Result<Vec<NamedTensor>> {
-    let mut archive =
-        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| format!("corrupt torch.save zip: {e}"))?;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(ImportError::Archive)?;
     let pkl_name = archive
         .file_names()
         .find(|n| n.ends_with("/data.pkl") || *n == "data.pkl")
@@ -46,12 +44,15 @@ fn read_zip(bytes: &[u8]) -> Result<Vec<NamedTensor>> {
         .to_string();
     let prefix = pkl_name.trim_end_matches("data.pkl").to_string();
     let mut read_entry = |name: &str| -> Result<Vec<u8>> {
-        let mut f = archive.by_name(name).map_err(|e| format!("{name}: {e}"))?;
+        let mut f = archive.by_name(name).map_err(|e| ImportError::Entry { name: name.into(), source: e.into() })?;
         // The entry's size comes from the file; never read past what the whole file could hold.
         let mut out = Vec::new();
-        f.by_ref().take(bytes.len() as u64 + 1).read_to_end(&mut out).map_err(|e| format!("{name}: {e}"))?;
+        f.by_ref()
+            .take(bytes.len() as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|source| ImportError::Entry { name: name.into(), source })?;
         if out.len() > bytes.len() {
-            return Err(format!("{name} expands beyond the file's size"));
+            return Err(format!("{name} expands beyond the file's size").into());
         }
         Ok(out)
     };
@@ -71,7 +72,8 @@ fn read_zip(bytes: &[u8]) -> Result<Vec<NamedTensor>> {
 fn read_legacy(bytes: &[u8]) -> Result<Vec<NamedTensor>> {
     let mut pos = 0;
     let mut next = |what: &str| -> Result<Value> {
-        let (v, used) = pickle::load(&bytes[pos..]).map_err(|e| format!("{what}: {e}"))?;
+        let (v, used) =
+            pickle::load(&bytes[pos..]).map_err(|e| ImportError::Legacy { what: what.into(), source: Box::new(e) })?;
         pos += used;
         Ok(v)
     };
@@ -87,7 +89,7 @@ fn read_legacy(bytes: &[u8]) -> Result<Vec<NamedTensor>> {
             .into_iter()
             .map(|k| match k {
                 Value::Str(s) => Ok(s),
-                _ => Err("storage key is not a string".to_string()),
+                _ => Err("storage key is not a string".into()),
             })
             .collect::<Result<Vec<_>>>()?,
         _ => return Err("storage key list missing".into()),
@@ -122,9 +124,9 @@ fn state_dict_tensors(root: Value) -> Result<Vec<(String, TensorRef)>> {
             Value::Dict(_) => {
                 return Err(format!(
                     "`{name}` is a nested dict: pass the generator's own state_dict (e.g. checkpoint['{name}'] saved alone)"
-                ));
+                ).into());
             }
-            _ => return Err(format!("`{name}` is not a tensor")),
+            _ => return Err(format!("`{name}` is not a tensor").into()),
         }
     }
     Ok(out)
@@ -159,7 +161,7 @@ fn materialise(refs: Vec<(String, TensorRef)>, storages: &HashMap<String, Vec<u8
                 .try_fold(t.offset, |acc, (&n, &s)| acc.checked_add((n.max(1) as u64 - 1).checked_mul(s as u64)?))
                 .ok_or("stride overflow")?;
             if numel > 0 && extent >= available {
-                return Err(format!("`{name}`: shape {:?} reaches past its storage (corrupt file)", t.size));
+                return Err(format!("`{name}`: shape {:?} reaches past its storage (corrupt file)", t.size).into());
             }
             let mut data = Vec::with_capacity(numel as usize);
             let mut index = vec![0i64; t.size.len()];
