@@ -5,6 +5,7 @@
 pub mod builder;
 pub mod contract;
 pub mod convert;
+pub mod cost;
 pub mod io;
 pub mod metadata;
 

@@ -7,6 +7,7 @@ Modes:
   parity DIR   load DIR/weights_*.safetensors and DIR/inputs.safetensors, write DIR/torch_out.safetensors
                and DIR/torch_losses.json (forward passes and the losses of consecutive training steps)
   bench ...    time training steps and generator inference; print one JSON line
+  thop ...     thop's MACs and parameters of a generator at a size; print one JSON line
 """
 import argparse
 import json
@@ -52,6 +53,34 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x):
         return self.model(x)
+
+
+class SeparableConv(nn.Sequential):
+    """Depthwise 3x3, instance norm, pointwise 1x1: GAN Compression's `SeparableConv2d`."""
+
+    def __init__(self, dim, affine=False):
+        super().__init__(nn.Conv2d(dim, dim, 3, groups=dim), instance_norm(dim, affine), nn.Conv2d(dim, dim, 1))
+
+
+class MobileResnetBlock(nn.Module):
+    def __init__(self, dim, affine=False):
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1), SeparableConv(dim, affine), instance_norm(dim, affine), nn.ReLU(True),
+            nn.ReflectionPad2d(1), SeparableConv(dim, affine), instance_norm(dim, affine))
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+
+
+class MobileResnetGenerator(ResnetGenerator):
+    """The edge student: the ResNet generator with depthwise-separable residual blocks."""
+
+    def __init__(self, ngf=16, n_blocks=9, affine=False):
+        super().__init__(ngf, n_blocks, affine)
+        layers = list(self.model)
+        layers[10:10 + n_blocks] = [MobileResnetBlock(ngf * 4, affine) for _ in range(n_blocks)]
+        self.model = nn.Sequential(*layers)
 
 
 class NLayerDiscriminator(nn.Module):
@@ -195,6 +224,14 @@ def bench(args):
     print(json.dumps({"train_step_s": train_s, "generator_s": infer_s, "torch": torch.__version__}))
 
 
+def count(args):
+    import thop
+    cls = {"resnet": ResnetGenerator, "mobile": MobileResnetGenerator}[args.family]
+    net = cls(ngf=args.ngf, n_blocks=args.n_blocks, affine=args.affine)
+    macs, params = thop.profile(net, inputs=(torch.zeros(1, 3, args.height, args.width),), verbose=False)
+    print(json.dumps({"macs": int(macs), "params": int(params), "thop": thop.__version__}))
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="mode", required=True)
@@ -213,9 +250,15 @@ def main():
     pb = sub.add_parser("bench")
     for name, default in (("size", 128), ("iters", 5), ("warmup", 2), ("threads", 2), ("ngf", 64), ("n_blocks", 9)):
         pb.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=default)
+    pt = sub.add_parser("thop")
+    pt.add_argument("--family", choices=("resnet", "mobile"), required=True)
+    for name, default in (("ngf", 64), ("n_blocks", 9), ("height", 256), ("width", 256)):
+        pt.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=default)
+    pt.add_argument("--affine", action="store_true")
     args = p.parse_args()
     torch.set_grad_enabled(True)
-    {"parity": parity, "bench": bench, "save-pth": save_pth, "save-hostile": save_hostile}[args.mode](args)
+    modes = {"parity": parity, "bench": bench, "save-pth": save_pth, "save-hostile": save_hostile, "thop": count}
+    modes[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::Family;
 
 /// How training images are resized and cropped, as in the reference implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -64,6 +65,9 @@ impl Default for DataConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
+    /// Generator family: `resnet` (the paper's) or `mobile` (depthwise-separable blocks, the
+    /// edge student).
+    pub generator: Family,
     /// Filters in the generator's first convolution.
     pub ngf: i64,
     /// Filters in the discriminator's first convolution.
@@ -81,7 +85,15 @@ pub struct ModelConfig {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { ngf: 64, ndf: 64, n_blocks: 9, n_layers_d: 3, init_gain: 0.02, affine_norm: false }
+        Self {
+            generator: Family::Resnet,
+            ngf: 64,
+            ndf: 64,
+            n_blocks: 9,
+            n_layers_d: 3,
+            init_gain: 0.02,
+            affine_norm: false,
+        }
     }
 }
 
@@ -223,8 +235,14 @@ impl TrainConfig {
                 ),
             );
         }
-        if !(m.n_blocks == 6 || m.n_blocks == 9) {
-            return bad("model.n_blocks", format!("{} must be 6 or 9", m.n_blocks));
+        match m.generator {
+            Family::Resnet if !(m.n_blocks == 6 || m.n_blocks == 9) => {
+                return bad("model.n_blocks", format!("{} must be 6 or 9 for the resnet generator", m.n_blocks));
+            }
+            Family::Mobile if !(1..=16).contains(&m.n_blocks) => {
+                return bad("model.n_blocks", format!("{} must be 1 to 16 for the mobile generator", m.n_blocks));
+            }
+            _ => {}
         }
         if m.ngf < 1 || m.ndf < 1 {
             return bad("model.ngf/ndf", "must be positive".into());
@@ -298,6 +316,8 @@ pub struct Overrides {
     pub domain_a: Option<String>,
     #[arg(long, help_heading = "Data")]
     pub domain_b: Option<String>,
+    #[arg(long, value_enum, help_heading = "Model")]
+    pub generator: Option<Family>,
     #[arg(long, help_heading = "Model")]
     pub ngf: Option<i64>,
     #[arg(long, help_heading = "Model")]
@@ -368,6 +388,7 @@ impl Overrides {
         set(&mut c.data.max_dataset_size, &self.max_dataset_size);
         set(&mut c.data.domain_a, &self.domain_a);
         set(&mut c.data.domain_b, &self.domain_b);
+        set(&mut c.model.generator, &self.generator);
         set(&mut c.model.ngf, &self.ngf);
         set(&mut c.model.ndf, &self.ndf);
         set(&mut c.model.n_blocks, &self.n_blocks);

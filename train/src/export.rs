@@ -74,8 +74,11 @@ impl Emitter<'_> {
         for Layer { path, op } in layers {
             x = match op {
                 Op::ReflectPad(p) => self.pad(&x, path, *p),
-                Op::Conv { stride, padding, .. } => {
-                    let attrs = vec![attr_ints("strides", &[*stride; 2]), attr_ints("pads", &[*padding; 4])];
+                Op::Conv { stride, padding, groups, .. } => {
+                    let mut attrs = vec![attr_ints("strides", &[*stride; 2]), attr_ints("pads", &[*padding; 4])];
+                    if *groups > 1 {
+                        attrs.push(attr_int("group", *groups));
+                    }
                     self.conv(&x, "Conv", path, attrs)?
                 }
                 Op::UpConv { .. } => {
@@ -126,7 +129,7 @@ pub fn generator_graph(
     if opts.io_type != weight_type {
         x = cast(&mut e, &x, "input.Cast", weight_type);
     }
-    x = e.layers(x, &layout::resnet(cfg))?;
+    x = e.layers(x, &layout::generator(cfg))?;
     if opts.io_type != weight_type {
         x = cast(&mut e, &x, "output.Cast", opts.io_type);
     }

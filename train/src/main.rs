@@ -115,6 +115,22 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
+    /// Parameters and multiply-accumulates of a generator, per layer and in total, counted on its
+    /// ONNX graph as thop counts PyTorch modules.
+    Info {
+        /// Run folder (uses its `latest`) or checkpoint folder.
+        #[arg(long, required_unless_present = "onnx", conflicts_with = "onnx")]
+        checkpoint: Option<PathBuf>,
+        /// An exported generator (fp32, fp16 or quantized).
+        #[arg(long)]
+        onnx: Option<PathBuf>,
+        /// The checkpoint's generator to count.
+        #[arg(long, value_enum, default_value = "a2b")]
+        direction: Direction,
+        /// Input size WxH.
+        #[arg(long, default_value = "256x256", value_parser = parse_size)]
+        size: (i64, i64),
+    },
     /// Mean PSNR of G_A(testA) against same-named testB images (synthetic datasets).
     Eval {
         #[arg(long)]
@@ -142,6 +158,15 @@ enum Command {
     },
     /// Speed against PyTorch, and quality on the synthetic task after a fixed budget.
     Bench(bench::BenchArgs),
+}
+
+/// `WxH` with both sides positive.
+fn parse_size(s: &str) -> Result<(i64, i64), String> {
+    let parsed = s.split_once('x').and_then(|(w, h)| Some((w.trim().parse().ok()?, h.trim().parse().ok()?)));
+    match parsed {
+        Some((w, h)) if w > 0 && h > 0 => Ok((w, h)),
+        _ => Err(format!("{s:?} is not a size: give it as WxH, like 640x360")),
+    }
 }
 
 /// Errors print once, with their causes on one line, the same in every binary of the project.
@@ -232,6 +257,22 @@ fn run() -> Result<()> {
                 }
             );
             println!("wrote {} ({}); translate or export from it", dir.display(), direction.network());
+        }
+        Command::Info { checkpoint, onnx, direction, size: (width, height) } => {
+            let model = match (&checkpoint, &onnx) {
+                (_, Some(path)) => cyclegan_onnx::read_model(path)?,
+                (Some(dir), None) => {
+                    let opts = ExportOptions {
+                        direction,
+                        precision: cyclegan_onnx::Precision::Fp32,
+                        io_type: cyclegan_onnx::FloatType::F32,
+                    };
+                    export_generator(dir, &opts)?
+                }
+                (None, None) => unreachable!("clap requires --checkpoint or --onnx"),
+            };
+            let cost = cyclegan_onnx::cost::cost(&model, height, width)?;
+            print!("{}", cost.table(height, width));
         }
         Command::Eval { checkpoint, dataroot, device } => {
             let device = cyclegan_train::device::open(&device)?;

@@ -10,7 +10,7 @@ use crate::checkpoint;
 use crate::data::list_images;
 use crate::error::{Error, Result};
 use crate::imageio::{rgb_to_tensor, save_png, tensor_to_rgb};
-use crate::model::resnet_generator;
+use crate::model::generator;
 use crate::trainer::CycleGan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -50,7 +50,7 @@ impl Translator {
         let state = checkpoint::read_state(&dir)?;
         let mut vs = nn::VarStore::new(device);
         let cfg = CycleGan::generator_config(&state.config);
-        let net = resnet_generator(&vs.root(), &cfg, state.config.model.init_gain);
+        let net = generator(&vs.root(), &cfg, state.config.model.init_gain);
         checkpoint::load_network(&vs, &dir.join(format!("{}.safetensors", direction.network())))?;
         vs.freeze();
         Ok(Self { vs, net, device })

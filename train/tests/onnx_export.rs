@@ -1,6 +1,7 @@
-//! Exported generators checked by the ONNX tools themselves: `onnx.checker` (full check) and
-//! ONNX Runtime, whose outputs on real images must equal ours (FP32 within 1e-4, FP16 graph at
-//! 45 dB PSNR or better) at two resolutions with batch 2.
+//! Exported generators of both families (the paper's ResNet and the mobile student) checked by
+//! the ONNX tools themselves: `onnx.checker` (full check) and ONNX Runtime, whose outputs on real
+//! images must equal ours (FP32 within 1e-4, FP16 graph at 45 dB PSNR or better) at two
+//! resolutions with batch 2.
 mod common;
 
 use std::collections::{HashMap, HashSet};
@@ -10,11 +11,12 @@ use cyclegan_onnx::{FloatType, GeneratorMetadata, Precision, read_model, validat
 use cyclegan_train::config::{Preprocess, TrainConfig};
 use cyclegan_train::export::{ExportOptions, export_generator};
 use cyclegan_train::imageio::rgb_to_tensor;
+use cyclegan_train::model::{Family, GeneratorConfig};
 use cyclegan_train::trainer::{FitOptions, fit};
 use cyclegan_train::translate::{Direction, Translator};
 use tch::{Kind, Tensor};
 
-fn trained_checkpoint(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+fn trained_checkpoint(dir: &Path, family: Family) -> (std::path::PathBuf, std::path::PathBuf) {
     let data = common::synth(dir, 4, 64);
     let mut c = TrainConfig::default();
     c.data.dataroot = data.clone();
@@ -22,6 +24,7 @@ fn trained_checkpoint(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     c.data.crop_size = 32;
     c.data.domain_a = "summer".into();
     c.data.domain_b = "winter".into();
+    c.model.generator = family;
     c.model.ngf = 8;
     c.model.ndf = 8;
     c.model.n_blocks = 6;
@@ -44,8 +47,14 @@ fn inputs(data: &Path) -> Vec<(String, Tensor)> {
 
 #[test]
 fn exports_pass_the_onnx_checker_and_match_onnx_runtime() {
+    for family in [Family::Resnet, Family::Mobile] {
+        exports_of(family);
+    }
+}
+
+fn exports_of(family: Family) {
     let dir = tempfile::tempdir().unwrap();
-    let (run, data) = trained_checkpoint(dir.path());
+    let (run, data) = trained_checkpoint(dir.path(), family);
     let inputs = inputs(&data);
     let ours: HashMap<String, Tensor> = {
         let t = Translator::load(&run, Direction::A2b, tch::Device::Cpu).unwrap();
@@ -66,6 +75,8 @@ fn exports_pass_the_onnx_checker_and_match_onnx_runtime() {
         );
         assert_eq!((meta.training_resolution, meta.precision, meta.input_range.as_str()), (32, precision, "[-1,1]"));
         assert_eq!(meta.source_sha256.len(), 64);
+        let generator: GeneratorConfig = serde_json::from_str(&meta.generator).unwrap();
+        assert_eq!(generator.family, family);
         let info = validate_generator(&model).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!((info.io_type, info.precision), (io, precision));
         let ops: HashSet<&str> = model.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
@@ -78,8 +89,8 @@ fn exports_pass_the_onnx_checker_and_match_onnx_runtime() {
             let psnr = 10.0 * (4.0 / mse.max(1e-20)).log10();
             assert_eq!(y.size(), theirs[name].size());
             match precision {
-                Precision::Fp32 => assert!(diff < 1e-4, "{name} fp32: max abs difference {diff}"),
-                _ => assert!(psnr >= 45.0, "{name} {precision} ({io:?} I/O): PSNR {psnr:.1} dB"),
+                Precision::Fp32 => assert!(diff < 1e-4, "{family:?} {name} fp32: max abs difference {diff}"),
+                _ => assert!(psnr >= 45.0, "{family:?} {name} {precision} ({io:?} I/O): PSNR {psnr:.1} dB"),
             }
         }
     }

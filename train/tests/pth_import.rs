@@ -103,7 +103,8 @@ fn hostile_and_broken_files_are_refused_without_running_anything() {
     common::run_python(&["save-hostile", "--out", base.to_str().unwrap(), "--marker", marker.to_str().unwrap()]);
     for suffix in [".zip.pth", ".legacy.pth"] {
         let path = d.join(format!("evil{suffix}"));
-        let err = format!("{:#}", anyhow::Error::from(import_pth(&path, &d.join("out"), Direction::A2b, None).unwrap_err()));
+        let err =
+            format!("{:#}", anyhow::Error::from(import_pth(&path, &d.join("out"), Direction::A2b, None).unwrap_err()));
         assert!(err.contains("refusing") && err.contains("system"), "{suffix}: {err}");
     }
     assert!(!marker.exists(), "the payload ran");
@@ -132,6 +133,7 @@ fn hostile_and_broken_files_are_refused_without_running_anything() {
     }
     let not_pth = d.join("x.pth");
     std::fs::write(&not_pth, b"hello").unwrap();
-    let err = format!("{:#}", anyhow::Error::from(import_pth(&not_pth, &d.join("out"), Direction::A2b, None).unwrap_err()));
+    let err =
+        format!("{:#}", anyhow::Error::from(import_pth(&not_pth, &d.join("out"), Direction::A2b, None).unwrap_err()));
     assert!(err.contains("x.pth") && err.contains("not a PyTorch checkpoint"), "{err}");
 }

@@ -16,8 +16,8 @@ pub use pth::{NamedTensor, parse_state_dict, read_state_dict};
 use crate::checkpoint::{self, TrainState};
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
-use crate::model::GeneratorConfig;
 use crate::model::layout::{self, Layer};
+use crate::model::{Family, GeneratorConfig};
 use crate::translate::Direction;
 
 /// What was matched, for the user.
@@ -69,7 +69,14 @@ fn group_modules(tensors: Vec<NamedTensor>) -> std::result::Result<Vec<Module>, 
 
 /// A ResNet generator's layout for this size (the importer only reads its shapes and paths).
 fn layout_of(ngf: i64, n_blocks: i64) -> Vec<Layer> {
-    layout::resnet(&GeneratorConfig { in_channels: 3, out_channels: 3, ngf, n_blocks, affine_norm: false })
+    layout::resnet(&GeneratorConfig {
+        in_channels: 3,
+        out_channels: 3,
+        ngf,
+        n_blocks,
+        affine_norm: false,
+        family: Family::Resnet,
+    })
 }
 
 /// Convolutions (path, weight shape, bias channels) and norms (path, channels), in module order.

@@ -3,8 +3,19 @@
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 
-use super::layers::{Norm, conv, reflection_pad, up_conv};
+use super::layers::{Norm, conv_config, reflection_pad, up_conv};
 use super::layout::{self, Layer, Op};
+
+/// A generator family: the layers around the residual blocks are the paper's in both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// The paper's blocks: two dense 3x3 convolutions.
+    #[default]
+    Resnet,
+    /// Depthwise-separable blocks (GAN Compression's mobile generator): the edge student.
+    Mobile,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneratorConfig {
@@ -15,12 +26,14 @@ pub struct GeneratorConfig {
     /// Instance norms with learnable scale (`weight`) and shift (`bias`).
     #[serde(default)]
     pub affine_norm: bool,
+    #[serde(default)]
+    pub family: Family,
 }
 
 /// Builds the generator under `p`; its variables are named by the layout's paths
 /// (`model.1.weight`, `model.10.conv_block.1.bias`, ...), as the reference `state_dict`.
-pub fn resnet_generator(p: &nn::Path, cfg: &GeneratorConfig, gain: f64) -> nn::Sequential {
-    build(p, &layout::resnet(cfg), cfg.affine_norm, gain)
+pub fn generator(p: &nn::Path, cfg: &GeneratorConfig, gain: f64) -> nn::Sequential {
+    build(p, &layout::generator(cfg), cfg.affine_norm, gain)
 }
 
 fn sub_path<'a>(root: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
@@ -38,8 +51,8 @@ fn build(root: &nn::Path, layers: &[Layer], affine: bool, gain: f64) -> nn::Sequ
                 let pad = *pad;
                 seq.add_fn(move |x| reflection_pad(x, pad))
             }
-            Op::Conv { c_in, c_out, kernel, stride, padding } => {
-                seq.add(conv(p(), *c_in, *c_out, *kernel, *stride, *padding, gain))
+            Op::Conv { c_in, c_out, kernel, stride, padding, groups } => {
+                seq.add(nn::conv2d(p(), *c_in, *c_out, *kernel, conv_config(*stride, *padding, *groups, gain)))
             }
             Op::UpConv { c_in, c_out } => seq.add(up_conv(p(), *c_in, *c_out, gain)),
             Op::Norm(channels) => {
@@ -64,8 +77,15 @@ mod tests {
 
     fn build(n_blocks: i64) -> (nn::VarStore, nn::Sequential) {
         let vs = nn::VarStore::new(Device::Cpu);
-        let cfg = GeneratorConfig { in_channels: 3, out_channels: 3, ngf: 64, n_blocks, affine_norm: false };
-        let g = resnet_generator(&vs.root(), &cfg, 0.02);
+        let cfg = GeneratorConfig {
+            in_channels: 3,
+            out_channels: 3,
+            ngf: 64,
+            n_blocks,
+            affine_norm: false,
+            family: Family::Resnet,
+        };
+        let g = generator(&vs.root(), &cfg, 0.02);
         (vs, g)
     }
 

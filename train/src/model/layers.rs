@@ -1,16 +1,21 @@
 //! Building blocks shared by the generator and the discriminator.
 use tch::{Tensor, nn};
 
-/// Convolution initialised as in the paper: weights from N(0, gain), biases zero.
-pub fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64, gain: f64) -> nn::Conv2D {
-    let config = nn::ConvConfig {
+/// A convolution's settings, initialised as in the paper: weights from N(0, gain), biases zero.
+pub fn conv_config(stride: i64, padding: i64, groups: i64, gain: f64) -> nn::ConvConfig {
+    nn::ConvConfig {
         stride,
         padding,
+        groups,
         ws_init: nn::Init::Randn { mean: 0.0, stdev: gain },
         bs_init: nn::Init::Const(0.0),
         ..Default::default()
-    };
-    nn::conv2d(p, c_in, c_out, k, config)
+    }
+}
+
+/// A dense convolution initialised as in the paper.
+pub fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64, gain: f64) -> nn::Conv2D {
+    nn::conv2d(p, c_in, c_out, k, conv_config(stride, padding, 1, gain))
 }
 
 /// Stride-2 transposed convolution that exactly doubles the spatial size.

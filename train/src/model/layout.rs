@@ -1,23 +1,26 @@
 //! A generator described once, as the list of its layers in module order. The tch module
-//! (`generator.rs`), the ONNX emitter (`export.rs`), the `.pth` importer and the parameter/MAC
-//! count all walk this list, so a layer type or an index rule exists in one place only.
+//! (`generator.rs`), the ONNX emitter (`export.rs`) and the `.pth` importer all walk this list,
+//! so a layer type or an index rule exists in one place only (parameters and MACs are counted on
+//! the exported graph: `cyclegan_onnx::cost`).
 //!
 //! Paths follow the reference `ResnetGenerator`'s `nn.Sequential`, where padding, norm and
 //! activation layers also take an index: `model.0` (pad), `model.1` (conv), ...,
 //! `model.10.conv_block.1` (first conv of the first residual block).
-use super::GeneratorConfig;
+use super::{Family, GeneratorConfig};
 
 /// What one layer does. Convolutions always carry a bias (the reference's default with
 /// instance norm); the importer fills a missing one with zeros.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     ReflectPad(i64),
+    /// `groups` 1 is a dense convolution, `groups == c_in == c_out` a depthwise one.
     Conv {
         c_in: i64,
         c_out: i64,
         kernel: i64,
         stride: i64,
         padding: i64,
+        groups: i64,
     },
     /// Kernel 3, stride 2, padding 1, output padding 1: exactly doubles the spatial size.
     UpConv {
@@ -56,20 +59,69 @@ pub struct Weighted<'a> {
     pub op: &'a Op,
 }
 
+/// The layers of `cfg`'s family.
+pub fn generator(cfg: &GeneratorConfig) -> Vec<Layer> {
+    match cfg.family {
+        Family::Resnet => resnet(cfg),
+        Family::Mobile => mobile(cfg),
+    }
+}
+
 /// The paper's ResNet generator: c7s1-ngf, d(2ngf), d(4ngf), n_blocks residual blocks,
 /// u(2ngf), u(ngf), c7s1-out, tanh.
 pub fn resnet(cfg: &GeneratorConfig) -> Vec<Layer> {
+    let dense = |ch| Op::Conv { c_in: ch, c_out: ch, kernel: 3, stride: 1, padding: 0, groups: 1 };
+    with_blocks(cfg, |block, ch| {
+        vec![
+            block(0, Op::ReflectPad(1)),
+            block(1, dense(ch)),
+            block(2, Op::Norm(ch)),
+            block(3, Op::Relu),
+            block(4, Op::ReflectPad(1)),
+            block(5, dense(ch)),
+            block(6, Op::Norm(ch)),
+        ]
+    })
+}
+
+/// The edge student (GAN Compression's mobile ResNet generator): the paper's stem, sampling and
+/// output layers around residual blocks whose 3x3 convolutions are depthwise-separable (a
+/// depthwise 3x3, a norm, a pointwise 1x1), about 8x cheaper per block at the same width.
+pub fn mobile(cfg: &GeneratorConfig) -> Vec<Layer> {
+    let depthwise = |ch| Op::Conv { c_in: ch, c_out: ch, kernel: 3, stride: 1, padding: 0, groups: ch };
+    let pointwise = |ch| Op::Conv { c_in: ch, c_out: ch, kernel: 1, stride: 1, padding: 0, groups: 1 };
+    with_blocks(cfg, |block, ch| {
+        vec![
+            block(0, Op::ReflectPad(1)),
+            block(1, depthwise(ch)),
+            block(2, Op::Norm(ch)),
+            block(3, pointwise(ch)),
+            block(4, Op::Norm(ch)),
+            block(5, Op::Relu),
+            block(6, Op::ReflectPad(1)),
+            block(7, depthwise(ch)),
+            block(8, Op::Norm(ch)),
+            block(9, pointwise(ch)),
+            block(10, Op::Norm(ch)),
+        ]
+    })
+}
+
+/// The frame both families share, with `body(block, channels)` making each residual block's
+/// layers (`block(i, op)` names the block's `i`-th layer).
+fn with_blocks(cfg: &GeneratorConfig, body: impl Fn(&dyn Fn(usize, Op) -> Layer, i64) -> Vec<Layer>) -> Vec<Layer> {
     // Every top-level layer takes the next index of the Sequential.
     let mut layers = Vec::new();
     let push = |layers: &mut Vec<Layer>, op: Op| layers.push(Layer { path: format!("model.{}", layers.len()), op });
+    let conv = |c_in, c_out, kernel, stride, padding| Op::Conv { c_in, c_out, kernel, stride, padding, groups: 1 };
     let ngf = cfg.ngf;
     push(&mut layers, Op::ReflectPad(3));
-    push(&mut layers, Op::Conv { c_in: cfg.in_channels, c_out: ngf, kernel: 7, stride: 1, padding: 0 });
+    push(&mut layers, conv(cfg.in_channels, ngf, 7, 1, 0));
     push(&mut layers, Op::Norm(ngf));
     push(&mut layers, Op::Relu);
     let mut ch = ngf;
     for _ in 0..2 {
-        push(&mut layers, Op::Conv { c_in: ch, c_out: ch * 2, kernel: 3, stride: 2, padding: 1 });
+        push(&mut layers, conv(ch, ch * 2, 3, 2, 1));
         push(&mut layers, Op::Norm(ch * 2));
         push(&mut layers, Op::Relu);
         ch *= 2;
@@ -77,17 +129,7 @@ pub fn resnet(cfg: &GeneratorConfig) -> Vec<Layer> {
     for _ in 0..cfg.n_blocks {
         let idx = layers.len();
         let block = |i: usize, op: Op| Layer { path: format!("model.{idx}.conv_block.{i}"), op };
-        let conv = || Op::Conv { c_in: ch, c_out: ch, kernel: 3, stride: 1, padding: 0 };
-        let body = vec![
-            block(0, Op::ReflectPad(1)),
-            block(1, conv()),
-            block(2, Op::Norm(ch)),
-            block(3, Op::Relu),
-            block(4, Op::ReflectPad(1)),
-            block(5, conv()),
-            block(6, Op::Norm(ch)),
-        ];
-        push(&mut layers, Op::Residual(body));
+        push(&mut layers, Op::Residual(body(&block, ch)));
     }
     for _ in 0..2 {
         push(&mut layers, Op::UpConv { c_in: ch, c_out: ch / 2 });
@@ -96,7 +138,7 @@ pub fn resnet(cfg: &GeneratorConfig) -> Vec<Layer> {
         ch /= 2;
     }
     push(&mut layers, Op::ReflectPad(3));
-    push(&mut layers, Op::Conv { c_in: ngf, c_out: cfg.out_channels, kernel: 7, stride: 1, padding: 0 });
+    push(&mut layers, conv(ngf, cfg.out_channels, 7, 1, 0));
     push(&mut layers, Op::Tanh);
     layers
 }
@@ -107,7 +149,9 @@ pub fn weighted(layers: &[Layer]) -> Vec<Weighted<'_>> {
     for layer in layers {
         let w = |shape: Vec<i64>, channels| Weighted { path: &layer.path, shape, channels, op: &layer.op };
         match &layer.op {
-            Op::Conv { c_in, c_out, kernel, .. } => out.push(w(vec![*c_out, *c_in, *kernel, *kernel], *c_out)),
+            Op::Conv { c_in, c_out, kernel, groups, .. } => {
+                out.push(w(vec![*c_out, *c_in / *groups, *kernel, *kernel], *c_out))
+            }
             Op::UpConv { c_in, c_out } => out.push(w(vec![*c_in, *c_out, UP_CONV.0, UP_CONV.0], *c_out)),
             Op::Norm(ch) => out.push(w(vec![*ch], *ch)),
             Op::Residual(body) => out.extend(weighted(body)),
@@ -117,55 +161,12 @@ pub fn weighted(layers: &[Layer]) -> Vec<Weighted<'_>> {
     out
 }
 
-/// Parameters and multiply-accumulates of one forward pass at `height` x `width`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Cost {
-    pub parameters: u64,
-    pub macs: u64,
-}
-
-/// Counts what `layers` cost on a `height` x `width` input; affine norms add two parameters per
-/// channel. MACs count convolutions only, as thop does (norms, activations and adds are a few per
-/// pixel), so that figures compare with the literature's.
-pub fn cost(layers: &[Layer], affine_norm: bool, height: i64, width: i64) -> Cost {
-    fn walk(layers: &[Layer], affine: bool, (mut h, mut w): (i64, i64), c: &mut Cost) -> (i64, i64) {
-        for layer in layers {
-            match &layer.op {
-                Op::ReflectPad(p) => (h, w) = (h + 2 * p, w + 2 * p),
-                Op::Conv { c_in, c_out, kernel, stride, padding } => {
-                    (h, w) = ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1);
-                    let per_pixel = (c_in * c_out * kernel * kernel) as u64;
-                    c.parameters += per_pixel + *c_out as u64;
-                    c.macs += per_pixel * (h * w) as u64;
-                }
-                Op::UpConv { c_in, c_out } => {
-                    let weights = (c_in * c_out * UP_CONV.0 * UP_CONV.0) as u64;
-                    c.parameters += weights + *c_out as u64;
-                    (h, w) = (h * 2, w * 2);
-                    // As thop counts it (and so the papers): every output pixel of every output
-                    // channel sums over all input channels and taps, zeros of the stride included.
-                    c.macs += weights * (h * w) as u64;
-                }
-                Op::Norm(ch) => c.parameters += if affine { 2 * *ch as u64 } else { 0 },
-                Op::Residual(body) => {
-                    walk(body, affine, (h, w), c);
-                }
-                Op::Relu | Op::Tanh => {}
-            }
-        }
-        (h, w)
-    }
-    let mut c = Cost::default();
-    walk(layers, affine_norm, (height, width), &mut c);
-    c
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn cfg(ngf: i64, n_blocks: i64) -> GeneratorConfig {
-        GeneratorConfig { in_channels: 3, out_channels: 3, ngf, n_blocks, affine_norm: false }
+        GeneratorConfig { in_channels: 3, out_channels: 3, ngf, n_blocks, affine_norm: false, family: Family::Resnet }
     }
 
     #[test]
@@ -179,16 +180,5 @@ mod tests {
         assert_eq!(&paths[paths.len() - 3..], ["model.19", "model.22", "model.26"]);
         assert_eq!(layers.last().map(|l| l.path.as_str()), Some("model.27"));
         assert_eq!(w.iter().find(|w| w.path == "model.19").unwrap().shape, [256, 128, 3, 3]);
-    }
-
-    #[test]
-    fn the_paper_generator_costs_what_the_literature_says() {
-        // 11,378,179 parameters (PyTorch's count) and 56.8 GMAC at 256x256 (GAN Compression,
-        // Li et al. 2020, Table 1).
-        let c = cost(&resnet(&cfg(64, 9)), false, 256, 256);
-        assert_eq!(c.parameters, 11_378_179);
-        assert_eq!((c.macs as f64 / 1e8).round(), 568.0, "{} MACs", c.macs);
-        let affine = cost(&resnet(&cfg(64, 9)), true, 256, 256);
-        assert_eq!(affine.parameters - c.parameters, 2 * (64 + 128 + 256 + 18 * 256 + 128 + 64));
     }
 }

@@ -8,7 +8,7 @@ use super::adam::Adam;
 use super::amp::LossScaler;
 use super::pool::ImagePool;
 use crate::config::TrainConfig;
-use crate::model::{DiscriminatorConfig, GeneratorConfig, patch_discriminator, resnet_generator};
+use crate::model::{DiscriminatorConfig, GeneratorConfig, generator, patch_discriminator};
 
 /// Names of the networks as in the reference: G_A maps A to B, D_A judges domain B.
 pub const NETWORKS: [&str; 4] = ["G_A", "G_B", "D_A", "D_B"];
@@ -76,6 +76,7 @@ impl CycleGan {
             ngf: c.model.ngf,
             n_blocks: c.model.n_blocks,
             affine_norm: c.model.affine_norm,
+            family: c.model.generator,
         }
     }
 
@@ -90,8 +91,8 @@ impl CycleGan {
         let gain = c.model.init_gain;
         let g = Self::generator_config(c);
         let d = Self::discriminator_config(c);
-        let g_a = resnet_generator(&stores[0].root(), &g, gain);
-        let g_b = resnet_generator(&stores[1].root(), &g, gain);
+        let g_a = generator(&stores[0].root(), &g, gain);
+        let g_b = generator(&stores[1].root(), &g, gain);
         let d_a = patch_discriminator(&stores[2].root(), &d, gain);
         let d_b = patch_discriminator(&stores[3].root(), &d, gain);
         let t = &c.train;

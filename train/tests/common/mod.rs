@@ -21,9 +21,11 @@ pub fn reference_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("python/cyclegan_reference.py")
 }
 
-pub fn run_python(args: &[&str]) {
+/// Runs the reference script; returns what it printed.
+pub fn run_python(args: &[&str]) -> String {
     let out = Command::new(python()).arg(reference_script()).args(args).output().expect("python runs");
     assert!(out.status.success(), "reference script failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 pub fn bin() -> Command {
