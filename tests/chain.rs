@@ -1,6 +1,7 @@
-//! The whole chain on a tiny model, on the CPU: synthetic data -> a few training steps -> FP32
-//! ONNX export -> INT8 calibration -> the edge pipeline running the INT8 model into an MP4 that
-//! decodes with the right number of frames.
+//! The whole chain on a tiny model, on the CPU: synthetic data -> a few training steps (the
+//! teacher) -> a few distillation steps into a mobile student -> FP32 ONNX export -> INT8
+//! calibration -> the edge pipeline running the INT8 student into an MP4 that decodes with the
+//! right number of frames.
 use std::sync::atomic::AtomicBool;
 
 use cyclegan_calibration::calibrate::{Options, calibrate};
@@ -8,14 +9,16 @@ use cyclegan_calibration::scales::Method;
 use cyclegan_edge::config::EdgeConfig;
 use cyclegan_edge::preprocess::InferenceSize;
 use cyclegan_onnx::{FloatType, Precision};
-use cyclegan_train::config::{Preprocess, TrainConfig};
+use cyclegan_train::config::{DistillConfig, Preprocess, TrainConfig};
+use cyclegan_train::distill::distill;
 use cyclegan_train::export::{ExportOptions, export_generator};
+use cyclegan_train::model::{Family, GeneratorConfig};
 use cyclegan_train::synth::{SynthOptions, generate};
 use cyclegan_train::trainer::{FitOptions, fit};
 use cyclegan_train::translate::Direction;
 
 #[test]
-fn synth_fit_export_calibrate_and_run_the_int8_model_on_video() {
+fn synth_fit_distill_export_calibrate_and_run_the_int8_student_on_video() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     generate(&data, &SynthOptions { train: 16, test: 16, size: 48, seed: 3 }, |_, _| {}).unwrap();
@@ -32,12 +35,23 @@ fn synth_fit_export_calibrate_and_run_the_int8_model_on_video() {
     cfg.output.checkpoints_dir = dir.path().join("runs");
     cfg.output.name = "chain".into();
     cfg.output.sample_freq = 0;
-    let run = fit(&cfg, &FitOptions { max_iterations: Some(4), quiet: true, ..Default::default() }).unwrap();
+    let teacher = fit(&cfg, &FitOptions { max_iterations: Some(4), quiet: true, ..Default::default() }).unwrap();
+    assert_eq!(teacher.iterations, 4);
+
+    cfg.model.generator = Family::Mobile;
+    cfg.model.ngf = 4;
+    cfg.model.n_blocks = 3;
+    cfg.output.name = "student".into();
+    cfg.distill = Some(DistillConfig { teacher: teacher.run_dir.clone(), ..Default::default() });
+    let run = distill(&cfg, &FitOptions { max_iterations: Some(4), quiet: true, ..Default::default() }).unwrap();
     assert_eq!(run.iterations, 4);
 
     let fp32 = dir.path().join("G.onnx");
     let opts = ExportOptions { direction: Direction::A2b, precision: Precision::Fp32, io_type: FloatType::F32 };
     let model = export_generator(&run.run_dir, &opts).unwrap();
+    let meta = cyclegan_onnx::GeneratorMetadata::read_from(&model).unwrap();
+    let generator: GeneratorConfig = serde_json::from_str(&meta.generator).unwrap();
+    assert_eq!((generator.family, generator.ngf), (Family::Mobile, 4));
     cyclegan_onnx::io::write_model(&fp32, &model).unwrap();
 
     let int8 = dir.path().join("G.int8.onnx");

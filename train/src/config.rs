@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::Family;
+use crate::translate::Direction;
 
 /// How training images are resized and cropped, as in the reference implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -42,6 +43,18 @@ pub struct DataConfig {
     pub domain_a: String,
     /// Name of domain B.
     pub domain_b: String,
+}
+
+impl DataConfig {
+    /// The augmentation these settings describe.
+    pub fn augment(&self) -> crate::data::Augment {
+        crate::data::Augment::from_config(self)
+    }
+
+    /// Loader threads (at least one).
+    pub fn workers(&self) -> usize {
+        self.num_workers.max(1)
+    }
 }
 
 impl Default for DataConfig {
@@ -177,9 +190,49 @@ impl Default for OutputConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
     pub data: DataConfig,
+    /// The generator trained (with `[distill]`: the student).
     pub model: ModelConfig,
     pub train: OptimConfig,
     pub output: OutputConfig,
+    /// Present in a distillation recipe (`cyclegan-train distill`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distill: Option<DistillConfig>,
+}
+
+/// Distilling a trained generator (the teacher) into the generator of `[model]` (the student).
+/// The weights follow GAN Compression (Li et al. 2020): reconstruction of the teacher's output
+/// weighted 10, feature distillation 1; SSIM adds structure; the adversarial term is off unless
+/// given a weight (it needs the target domain's images).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistillConfig {
+    /// A run folder, a checkpoint folder or a PyTorch `.pth` generator.
+    pub teacher: PathBuf,
+    /// The teacher's generator to distill, and so the domain the student translates from.
+    pub direction: Direction,
+    /// L1 between the student's and the teacher's outputs.
+    pub lambda_l1: f64,
+    /// Mean squared error between the teacher's activations and the student's, mapped by learned
+    /// 1x1 convolutions, at up to three points of the residual stage.
+    pub lambda_feature: f64,
+    /// 1 - SSIM between the student's and the teacher's outputs.
+    pub lambda_ssim: f64,
+    /// LSGAN against a discriminator of the target domain (the teacher's when its checkpoint
+    /// has one); 0 reads no target-domain images.
+    pub lambda_gan: f64,
+}
+
+impl Default for DistillConfig {
+    fn default() -> Self {
+        Self {
+            teacher: PathBuf::new(),
+            direction: Direction::A2b,
+            lambda_l1: 10.0,
+            lambda_feature: 1.0,
+            lambda_ssim: 1.0,
+            lambda_gan: 0.0,
+        }
+    }
 }
 
 impl TrainConfig {
@@ -356,6 +409,18 @@ pub struct Overrides {
     pub mixed_precision: Option<bool>,
     #[arg(long, help_heading = "Training")]
     pub threads: Option<usize>,
+    #[arg(long, help_heading = "Distillation")]
+    pub teacher: Option<PathBuf>,
+    #[arg(long, value_enum, help_heading = "Distillation")]
+    pub direction: Option<Direction>,
+    #[arg(long, help_heading = "Distillation")]
+    pub lambda_l1: Option<f64>,
+    #[arg(long, help_heading = "Distillation")]
+    pub lambda_feature: Option<f64>,
+    #[arg(long, help_heading = "Distillation")]
+    pub lambda_ssim: Option<f64>,
+    #[arg(long, help_heading = "Distillation")]
+    pub lambda_gan: Option<f64>,
     #[arg(long, help_heading = "Output")]
     pub checkpoints_dir: Option<PathBuf>,
     #[arg(long, help_heading = "Output")]
@@ -408,6 +473,21 @@ impl Overrides {
         set(&mut c.train.device, &self.device);
         set(&mut c.train.mixed_precision, &self.mixed_precision);
         set(&mut c.train.threads, &self.threads);
+        let distilling = self.teacher.is_some()
+            || self.direction.is_some()
+            || self.lambda_l1.is_some()
+            || self.lambda_feature.is_some()
+            || self.lambda_ssim.is_some()
+            || self.lambda_gan.is_some();
+        if distilling {
+            let d = c.distill.get_or_insert_with(DistillConfig::default);
+            set(&mut d.teacher, &self.teacher);
+            set(&mut d.direction, &self.direction);
+            set(&mut d.lambda_l1, &self.lambda_l1);
+            set(&mut d.lambda_feature, &self.lambda_feature);
+            set(&mut d.lambda_ssim, &self.lambda_ssim);
+            set(&mut d.lambda_gan, &self.lambda_gan);
+        }
         set(&mut c.output.checkpoints_dir, &self.checkpoints_dir);
         set(&mut c.output.name, &self.name);
         set(&mut c.output.save_epoch_freq, &self.save_epoch_freq);

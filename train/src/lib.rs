@@ -1,9 +1,10 @@
-//! CycleGAN training with tch: models, data, trainer, checkpoints, translation and a synthetic
-//! dataset with a known answer.
+//! CycleGAN training with tch: models, data, trainer, distillation into edge students,
+//! checkpoints, translation and a synthetic dataset with a known answer.
 pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod distill;
 pub mod error;
 pub mod eval;
 pub mod export;

@@ -1,4 +1,5 @@
-//! `cyclegan-train`: train CycleGAN, translate images, make the synthetic dataset, benchmark.
+//! `cyclegan-train`: train CycleGAN, distill it, translate images, count a generator's cost, make
+//! the synthetic dataset, benchmark.
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +13,7 @@ use cyclegan_train::config::{Overrides, TrainConfig};
 use cyclegan_train::eval::paired_psnr;
 use cyclegan_train::export::{ExportOptions, export_generator};
 use cyclegan_train::synth::{self, SynthOptions};
-use cyclegan_train::trainer::{FitOptions, fit};
+use cyclegan_train::trainer::{FitOptions, FitSummary, fit};
 use cyclegan_train::translate::{Direction, Translator, translate_path};
 
 mod bench;
@@ -48,26 +49,72 @@ struct Cli {
     command: Command,
 }
 
+/// What `fit` and `distill` take.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// TOML recipe (configs/train/*.toml); without it the paper's defaults.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue a run: its folder (checkpoints/NAME) or one checkpoint folder in it. The
+    /// run's saved configuration is used; flags still override it.
+    #[arg(long, conflicts_with = "config")]
+    resume: Option<PathBuf>,
+    /// Stop after this many steps in total, saving `latest`.
+    #[arg(long)]
+    max_iters: Option<u64>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    overrides: Box<Overrides>,
+}
+
+/// Runs `train` (fit or distill) as `args` say, stoppable with Ctrl-C, and reports the run.
+fn train_run(
+    command: &str,
+    args: RunArgs,
+    train: fn(&TrainConfig, &FitOptions) -> cyclegan_train::Result<FitSummary>,
+) -> Result<()> {
+    let RunArgs { config, resume, max_iters, quiet, overrides } = args;
+    let mut cfg = match (&config, &resume) {
+        (Some(path), _) => TrainConfig::from_file(path)?,
+        (None, Some(path)) => checkpoint::read_state(&checkpoint::resolve(path)?)?.config,
+        (None, None) => TrainConfig::default(),
+    };
+    overrides.apply(&mut cfg);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step and saving `latest` (Ctrl-C again to quit now)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    let options = FitOptions { resume, max_iterations: max_iters, stop: Some(stop), quiet };
+    let summary = train(&cfg, &options)?;
+    if let Some(losses) = summary.last_losses {
+        let text: Vec<String> = losses.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
+        println!("last losses: {}", text.join(", "));
+    }
+    match &summary.last_checkpoint {
+        Some(c) => println!("{} steps done; checkpoint {}", summary.iterations, c.display()),
+        None => println!("{} steps done; nothing left to train", summary.iterations),
+    }
+    println!("run folder {} (losses.csv, loss_curves.png, samples/)", summary.run_dir.display());
+    if summary.interrupted {
+        println!("interrupted: continue with `cyclegan-train {command} --resume {}`", summary.run_dir.display());
+    }
+    Ok(())
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Train on DATAROOT/trainA and DATAROOT/trainB.
-    Fit {
-        /// TOML recipe (configs/train/*.toml); without it the paper's defaults.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Continue a run: its folder (checkpoints/NAME) or one checkpoint folder in it. The
-        /// run's saved configuration is used; flags still override it.
-        #[arg(long, conflicts_with = "config")]
-        resume: Option<PathBuf>,
-        /// Stop after this many steps in total, saving `latest`.
-        #[arg(long)]
-        max_iters: Option<u64>,
-        /// No progress bar.
-        #[arg(long)]
-        quiet: bool,
-        #[command(flatten)]
-        overrides: Box<Overrides>,
-    },
+    Fit(RunArgs),
+    /// Distill a trained generator (--teacher) into the smaller generator of [model]: from a
+    /// recipe such as configs/train/distill-mobile.toml, on the teacher's source domain.
+    Distill(RunArgs),
     /// Translate an image or a folder of images with a trained generator.
     Translate {
         /// Run folder (uses its `latest`) or checkpoint folder.
@@ -179,38 +226,8 @@ fn main() {
 
 fn run() -> Result<()> {
     match Cli::parse().command {
-        Command::Fit { config, resume, max_iters, quiet, overrides } => {
-            let mut cfg = match (&config, &resume) {
-                (Some(path), _) => TrainConfig::from_file(path)?,
-                (None, Some(path)) => checkpoint::read_state(&checkpoint::resolve(path)?)?.config,
-                (None, None) => TrainConfig::default(),
-            };
-            overrides.apply(&mut cfg);
-            let stop = Arc::new(AtomicBool::new(false));
-            let flag = stop.clone();
-            ctrlc::set_handler(move || {
-                if flag.swap(true, Ordering::SeqCst) {
-                    std::process::exit(130);
-                }
-                eprintln!("\nstopping after this step and saving `latest` (Ctrl-C again to quit now)");
-            })
-            .context("cannot install the Ctrl-C handler")?;
-            let options = FitOptions { resume, max_iterations: max_iters, stop: Some(stop), quiet };
-            let summary = fit(&cfg, &options)?;
-            if let Some(l) = summary.last_losses {
-                let names = cyclegan_train::trainer::Losses::NAMES;
-                let text: Vec<String> = names.iter().zip(l.values()).map(|(n, v)| format!("{n} {v:.4}")).collect();
-                println!("last losses: {}", text.join(", "));
-            }
-            match &summary.last_checkpoint {
-                Some(c) => println!("{} steps done; checkpoint {}", summary.iterations, c.display()),
-                None => println!("{} steps done; nothing left to train", summary.iterations),
-            }
-            println!("run folder {} (losses.csv, loss_curves.png, samples/)", summary.run_dir.display());
-            if summary.interrupted {
-                println!("interrupted: continue with `cyclegan-train fit --resume {}`", summary.run_dir.display());
-            }
-        }
+        Command::Fit(args) => train_run("fit", args, fit)?,
+        Command::Distill(args) => train_run("distill", args, cyclegan_train::distill::distill)?,
         Command::Translate { checkpoint, direction, input, out, device } => {
             let device = cyclegan_train::device::open(&device)?;
             let t = Translator::load(&checkpoint, direction, device)?;

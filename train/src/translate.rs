@@ -10,10 +10,11 @@ use crate::checkpoint;
 use crate::data::list_images;
 use crate::error::{Error, Result};
 use crate::imageio::{rgb_to_tensor, save_png, tensor_to_rgb};
-use crate::model::generator;
+use crate::model::{Generator, GeneratorConfig, generator};
 use crate::trainer::CycleGan;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// A to B, with G_A.
     A2b,
@@ -40,8 +41,14 @@ impl Direction {
 /// A generator loaded from a checkpoint, ready to translate.
 pub struct Translator {
     vs: nn::VarStore,
-    net: nn::Sequential,
+    net: Generator,
     device: Device,
+    /// The generator's family and size.
+    pub config: GeneratorConfig,
+    /// The configuration of the run that trained it.
+    pub state: checkpoint::TrainState,
+    /// The checkpoint folder it came from.
+    pub dir: PathBuf,
 }
 
 impl Translator {
@@ -53,7 +60,7 @@ impl Translator {
         let net = generator(&vs.root(), &cfg, state.config.model.init_gain);
         checkpoint::load_network(&vs, &dir.join(format!("{}.safetensors", direction.network())))?;
         vs.freeze();
-        Ok(Self { vs, net, device })
+        Ok(Self { vs, net, device, config: cfg, state, dir })
     }
 
     /// The generator's weights by reference `state_dict` name.
@@ -64,6 +71,11 @@ impl Translator {
     /// Translates a batch `[N, 3, H, W]` in [-1, 1] (H, W multiples of 4).
     pub fn forward(&self, x: &Tensor) -> Tensor {
         tch::no_grad(|| self.net.forward(&x.to_device(self.device)))
+    }
+
+    /// [`Self::forward`] and the activations after the residual blocks `after`.
+    pub fn forward_with_features(&self, x: &Tensor, after: &[usize]) -> (Tensor, Vec<Tensor>) {
+        tch::no_grad(|| self.net.forward_with_features(&x.to_device(self.device), after))
     }
 
     /// Translates an image of any size: sides are rounded to multiples of 4 for the network and

@@ -7,7 +7,7 @@ use std::path::Path;
 use cyclegan_train::config::{Preprocess, TrainConfig};
 use cyclegan_train::eval::paired_psnr;
 use cyclegan_train::report::LossLog;
-use cyclegan_train::trainer::{FitOptions, fit};
+use cyclegan_train::trainer::{FitOptions, Losses, fit};
 use cyclegan_train::translate::{Direction, Translator};
 use tch::Device;
 
@@ -60,7 +60,7 @@ fn short_training_lowers_cycle_loss_and_raises_psnr() {
         after.psnr_identity
     );
 
-    let rows = LossLog::open(&done.run_dir.join("losses.csv"), u64::MAX).unwrap().rows;
+    let rows = LossLog::open(&done.run_dir.join("losses.csv"), &Losses::NAMES, u64::MAX).unwrap().rows;
     assert_eq!(rows.len(), 300);
     let cycle = |r: &[cyclegan_train::report::LossRow]| {
         r.iter().map(|r| r.losses[2] + r.losses[6]).sum::<f64>() / r.len() as f64
@@ -93,8 +93,8 @@ fn resumed_run_repeats_the_uninterrupted_losses() {
     let resumed = fit(&cfg, &FitOptions { resume: Some(stopped.run_dir.clone()), ..quiet(None) }).unwrap();
     assert_eq!(resumed.iterations, 10);
 
-    let a = LossLog::open(&straight.run_dir.join("losses.csv"), u64::MAX).unwrap().rows;
-    let b = LossLog::open(&resumed.run_dir.join("losses.csv"), u64::MAX).unwrap().rows;
+    let a = LossLog::open(&straight.run_dir.join("losses.csv"), &Losses::NAMES, u64::MAX).unwrap().rows;
+    let b = LossLog::open(&resumed.run_dir.join("losses.csv"), &Losses::NAMES, u64::MAX).unwrap().rows;
     assert_eq!(a.len(), 10);
     assert_eq!(b.len(), 10);
     for (x, y) in a.iter().zip(&b) {

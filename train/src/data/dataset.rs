@@ -124,6 +124,27 @@ impl UnalignedDataset {
         Ok(Self { a, b, augment, serial })
     }
 
+    /// Only `root/{phase}{domain}` (`domain` "A" or "B"), standing in for both domains: what a
+    /// job that reads one domain (distillation without an adversarial term) opens.
+    pub fn open_one(
+        root: &Path,
+        phase: &str,
+        domain: &str,
+        max: usize,
+        augment: Augment,
+        serial: bool,
+        threads: usize,
+    ) -> Result<Self> {
+        if !root.is_dir() {
+            return Err(Error::Dataset(format!(
+                "data root {} does not exist; pass --dataroot with {phase}{domain}/ inside",
+                root.display()
+            )));
+        }
+        let images = Domain::scan(&root.join(format!("{phase}{domain}")), max, &augment, threads)?;
+        Ok(Self { a: images.clone(), b: images, augment, serial })
+    }
+
     /// Samples per epoch: the larger domain's size.
     pub fn len(&self) -> usize {
         self.a.files.len().max(self.b.files.len())

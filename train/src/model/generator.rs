@@ -1,6 +1,7 @@
 //! The generator as a tch module, built from its layout (`layout.rs`): the same layers, paths
 //! and order as the ONNX export and the `.pth` importer.
 use serde::{Deserialize, Serialize};
+use tch::Tensor;
 use tch::nn::{self, Module};
 
 use super::layers::{Norm, conv_config, reflection_pad, up_conv};
@@ -30,10 +31,54 @@ pub struct GeneratorConfig {
     pub family: Family,
 }
 
+/// A generator as modules: the layers before the residual blocks, each block, the layers after.
+/// The blocks are apart so that distillation can read the activations between them.
+#[derive(Debug)]
+pub struct Generator {
+    head: nn::Sequential,
+    blocks: Vec<nn::Sequential>,
+    tail: nn::Sequential,
+}
+
+impl Module for Generator {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let h = self.blocks.iter().fold(self.head.forward(x), |h, b| b.forward(&h));
+        self.tail.forward(&h)
+    }
+}
+
+impl Generator {
+    pub fn n_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// The output and the activations after the residual blocks `after` (0-based, ascending).
+    pub fn forward_with_features(&self, x: &Tensor, after: &[usize]) -> (Tensor, Vec<Tensor>) {
+        let mut h = self.head.forward(x);
+        let mut features = Vec::with_capacity(after.len());
+        for (i, block) in self.blocks.iter().enumerate() {
+            h = block.forward(&h);
+            if after.contains(&i) {
+                features.push(h.shallow_clone());
+            }
+        }
+        (self.tail.forward(&h), features)
+    }
+}
+
 /// Builds the generator under `p`; its variables are named by the layout's paths
 /// (`model.1.weight`, `model.10.conv_block.1.bias`, ...), as the reference `state_dict`.
-pub fn generator(p: &nn::Path, cfg: &GeneratorConfig, gain: f64) -> nn::Sequential {
-    build(p, &layout::generator(cfg), cfg.affine_norm, gain)
+pub fn generator(p: &nn::Path, cfg: &GeneratorConfig, gain: f64) -> Generator {
+    let layers = layout::generator(cfg);
+    let is_block = |l: &Layer| matches!(l.op, Op::Residual(_));
+    let first = layers.iter().position(is_block).unwrap_or(layers.len());
+    let end = layers.iter().rposition(is_block).map_or(first, |i| i + 1);
+    let affine = cfg.affine_norm;
+    Generator {
+        head: build(p, &layers[..first], affine, gain),
+        blocks: layers[first..end].iter().map(|l| build(p, std::slice::from_ref(l), affine, gain)).collect(),
+        tail: build(p, &layers[end..], affine, gain),
+    }
 }
 
 fn sub_path<'a>(root: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
@@ -73,9 +118,9 @@ fn build(root: &nn::Path, layers: &[Layer], affine: bool, gain: f64) -> nn::Sequ
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::{Device, Kind, Tensor};
+    use tch::{Device, Kind};
 
-    fn build(n_blocks: i64) -> (nn::VarStore, nn::Sequential) {
+    fn build(n_blocks: i64) -> (nn::VarStore, Generator) {
         let vs = nn::VarStore::new(Device::Cpu);
         let cfg = GeneratorConfig {
             in_channels: 3,

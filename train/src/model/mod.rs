@@ -7,4 +7,4 @@ mod layers;
 pub mod layout;
 
 pub use discriminator::{DiscriminatorConfig, patch_discriminator};
-pub use generator::{Family, GeneratorConfig, generator};
+pub use generator::{Family, Generator, GeneratorConfig, generator};

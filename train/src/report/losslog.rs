@@ -1,44 +1,45 @@
-//! `losses.csv`: iteration, epoch, learning rate, the eight losses and throughput.
+//! `losses.csv`: iteration, epoch, learning rate, the job's losses and throughput.
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::trainer::Losses;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LossRow {
     pub iteration: u64,
     pub epoch: usize,
     pub lr: f64,
-    pub losses: [f64; 8],
+    /// In the order of the log's names.
+    pub losses: Vec<f64>,
     pub images_per_s: f64,
 }
 
 pub struct LossLog {
     path: PathBuf,
     file: File,
+    pub names: &'static [&'static str],
     pub rows: Vec<LossRow>,
 }
 
-fn header() -> String {
-    format!("iteration,epoch,lr,{},images_per_s", Losses::NAMES.join(","))
+fn header(names: &[&str]) -> String {
+    format!("iteration,epoch,lr,{},images_per_s", names.join(","))
 }
 
 impl LossLog {
-    /// Opens `path`, keeping only rows up to `iteration` (later rows belong to steps a resumed
-    /// run repeats).
-    pub fn open(path: &Path, iteration: u64) -> Result<Self> {
+    /// Opens `path` for losses called `names`, keeping only rows up to `iteration` (later rows
+    /// belong to steps a resumed run repeats).
+    pub fn open(path: &Path, names: &'static [&'static str], iteration: u64) -> Result<Self> {
         let mut rows = Vec::new();
         if let Ok(f) = File::open(path) {
             for line in BufReader::new(f).lines().skip(1).map_while(|l| l.ok()) {
-                if let Some(row) = parse(&line).filter(|r| r.iteration <= iteration) {
+                if let Some(row) = parse(&line, names.len()).filter(|r| r.iteration <= iteration) {
                     rows.push(row);
                 }
             }
         }
         let tmp = path.with_extension("csv.tmp");
-        let mut text = header() + "\n";
+        let mut text = header(names) + "\n";
         for r in &rows {
             text += &format_row(r);
         }
@@ -49,7 +50,7 @@ impl LossLog {
             .append(true)
             .open(path)
             .map_err(|e| Error::io(format!("cannot append to {}", path.display()), e))?;
-        Ok(Self { path: path.to_path_buf(), file, rows })
+        Ok(Self { path: path.to_path_buf(), file, names, rows })
     }
 
     pub fn push(&mut self, row: LossRow) -> Result<()> {
@@ -67,21 +68,17 @@ fn format_row(r: &LossRow) -> String {
     format!("{},{},{:e},{},{:.3}\n", r.iteration, r.epoch, r.lr, losses.join(","), r.images_per_s)
 }
 
-fn parse(line: &str) -> Option<LossRow> {
+fn parse(line: &str, losses: usize) -> Option<LossRow> {
     let f: Vec<&str> = line.split(',').collect();
-    if f.len() != 12 {
+    if f.len() != losses + 4 {
         return None;
-    }
-    let mut losses = [0.0; 8];
-    for (slot, s) in losses.iter_mut().zip(&f[3..11]) {
-        *slot = s.parse().ok()?;
     }
     Some(LossRow {
         iteration: f[0].parse().ok()?,
         epoch: f[1].parse().ok()?,
         lr: f[2].parse().ok()?,
-        losses,
-        images_per_s: f[11].parse().ok()?,
+        losses: f[3..3 + losses].iter().map(|s| s.parse().ok()).collect::<Option<_>>()?,
+        images_per_s: f[3 + losses].parse().ok()?,
     })
 }
 
@@ -93,12 +90,13 @@ mod tests {
     fn reopening_drops_rows_after_the_resume_point() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("losses.csv");
-        let mut log = LossLog::open(&path, 0).unwrap();
+        let names = crate::trainer::Losses::NAMES.as_slice();
+        let mut log = LossLog::open(&path, names, 0).unwrap();
         for i in 1..=4 {
-            let row = LossRow { iteration: i, epoch: 1, lr: 2e-4, losses: [i as f64; 8], images_per_s: 1.5 };
+            let row = LossRow { iteration: i, epoch: 1, lr: 2e-4, losses: vec![i as f64; 8], images_per_s: 1.5 };
             log.push(row).unwrap();
         }
-        let log = LossLog::open(&path, 2).unwrap();
+        let log = LossLog::open(&path, names, 2).unwrap();
         assert_eq!(log.rows.len(), 2);
         assert_eq!(log.rows[1].losses[7], 2.0);
         let text = fs::read_to_string(&path).unwrap();

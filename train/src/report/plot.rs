@@ -9,7 +9,6 @@ use plotters::prelude::*;
 use super::LossRow;
 use crate::error::{Error, Result};
 use crate::imageio::save_png;
-use crate::trainer::Losses;
 
 const FONT_FILES: [&str; 3] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -30,32 +29,41 @@ fn font_registered() -> bool {
     })
 }
 
-/// Draws every loss against the iteration into `path`; false when no font is available.
-pub fn plot_losses(rows: &[LossRow], path: &Path) -> Result<bool> {
+/// Draws every loss (`names`, in the rows' order) against the iteration into `path` under
+/// `title`; false when no font is available.
+pub fn plot_losses(title: &str, names: &[&str], rows: &[LossRow], path: &Path) -> Result<bool> {
     if rows.is_empty() || !font_registered() {
         return Ok(false);
     }
     let (w, h) = (1200u32, 700u32);
     let mut buf = vec![0u8; (w * h * 3) as usize];
-    draw(rows, &mut buf, (w, h)).map_err(|e| Error::Image { path: path.into(), message: e.to_string() })?;
+    draw(title, names, rows, &mut buf, (w, h))
+        .map_err(|e| Error::Image { path: path.into(), message: e.to_string() })?;
     let img = RgbImage::from_raw(w, h, buf).expect("buffer matches the size");
     save_png(&img, path)?;
     Ok(true)
 }
 
-fn draw(rows: &[LossRow], buf: &mut [u8], size: (u32, u32)) -> std::result::Result<(), Box<dyn std::error::Error>> {
+fn draw(
+    title: &str,
+    names: &[&str],
+    rows: &[LossRow],
+    buf: &mut [u8],
+    size: (u32, u32),
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
     let root = BitMapBackend::with_buffer(buf, size).into_drawing_area();
     root.fill(&WHITE)?;
     let x_max = rows.last().map_or(1, |r| r.iteration).max(1);
-    let y_max = rows.iter().flat_map(|r| r.losses).filter(|v| v.is_finite()).fold(0.1f64, f64::max) * 1.05;
+    let y_max =
+        rows.iter().flat_map(|r| r.losses.iter().copied()).filter(|v| v.is_finite()).fold(0.1f64, f64::max) * 1.05;
     let mut chart = ChartBuilder::on(&root)
-        .caption("CycleGAN losses", ("sans-serif", 28))
+        .caption(title, ("sans-serif", 28))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(60)
         .build_cartesian_2d(0u64..x_max, 0f64..y_max)?;
     chart.configure_mesh().x_desc("iteration").y_desc("loss").label_style(("sans-serif", 16)).draw()?;
-    for (i, name) in Losses::NAMES.iter().enumerate() {
+    for (i, name) in names.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let points = rows.iter().map(|r| (r.iteration, r.losses[i]));
         chart
@@ -82,9 +90,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("curves.png");
         let rows: Vec<LossRow> = (1..50)
-            .map(|i| LossRow { iteration: i, epoch: 1, lr: 2e-4, losses: [1.0 / i as f64; 8], images_per_s: 1.0 })
+            .map(|i| LossRow { iteration: i, epoch: 1, lr: 2e-4, losses: vec![1.0 / i as f64; 2], images_per_s: 1.0 })
             .collect();
-        if plot_losses(&rows, &path).unwrap() {
+        if plot_losses("losses", &["a", "b"], &rows, &path).unwrap() {
             let img = image::open(&path).unwrap().to_rgb8();
             assert_eq!(img.dimensions(), (1200, 700));
             assert!(img.pixels().any(|p| p.0 != [255, 255, 255]));

@@ -1,16 +1,18 @@
-//! Sample grid: real A | fake B | reconstructed A over real B | fake A | reconstructed B.
+//! Sample grid: rows of images side by side (CycleGAN: real A | fake B | reconstructed A over
+//! real B | fake A | reconstructed B; distillation: input | teacher | student).
 use image::{RgbImage, imageops};
+use tch::Tensor;
 
 use crate::imageio::tensor_to_rgb;
-use crate::trainer::Visuals;
 
-pub fn sample_grid(v: &Visuals) -> RgbImage {
-    let rows = [[&v.real_a, &v.fake_b, &v.rec_a], [&v.real_b, &v.fake_a, &v.rec_b]];
-    let tiles: Vec<Vec<RgbImage>> = rows.iter().map(|r| r.iter().map(|t| tensor_to_rgb(t)).collect()).collect();
+pub fn sample_grid(rows: &[Vec<Tensor>]) -> RgbImage {
+    let tiles: Vec<Vec<RgbImage>> = rows.iter().map(|r| r.iter().map(tensor_to_rgb).collect()).collect();
     let gap = 4;
     let cell_w = tiles.iter().flatten().map(|t| t.width()).max().unwrap_or(1);
     let cell_h = tiles.iter().flatten().map(|t| t.height()).max().unwrap_or(1);
-    let mut grid = RgbImage::from_pixel(3 * cell_w + 2 * gap, 2 * cell_h + gap, image::Rgb([255, 255, 255]));
+    let cols = tiles.iter().map(Vec::len).max().unwrap_or(1) as u32;
+    let (w, h) = (cols * cell_w + (cols - 1) * gap, tiles.len() as u32 * (cell_h + gap) - gap);
+    let mut grid = RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
     for (r, row) in tiles.iter().enumerate() {
         for (c, tile) in row.iter().enumerate() {
             let x = c as u32 * (cell_w + gap);

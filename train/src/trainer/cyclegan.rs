@@ -8,7 +8,7 @@ use super::adam::Adam;
 use super::amp::LossScaler;
 use super::pool::ImagePool;
 use crate::config::TrainConfig;
-use crate::model::{DiscriminatorConfig, GeneratorConfig, generator, patch_discriminator};
+use crate::model::{DiscriminatorConfig, Generator, GeneratorConfig, generator, patch_discriminator};
 
 /// Names of the networks as in the reference: G_A maps A to B, D_A judges domain B.
 pub const NETWORKS: [&str; 4] = ["G_A", "G_B", "D_A", "D_B"];
@@ -46,8 +46,8 @@ pub struct Visuals {
 
 pub struct CycleGan {
     pub stores: [nn::VarStore; 4],
-    pub g_a: nn::Sequential,
-    pub g_b: nn::Sequential,
+    pub g_a: Generator,
+    pub g_b: Generator,
     pub d_a: nn::Sequential,
     pub d_b: nn::Sequential,
     pub opt_g: Adam,
@@ -197,5 +197,45 @@ impl CycleGan {
             rec_b: detach(&rec_b),
         };
         (losses, visuals)
+    }
+}
+
+impl super::Job for CycleGan {
+    const LOSSES: &'static [&'static str] = &Losses::NAMES;
+    const TITLE: &'static str = "CycleGAN losses";
+    const VERB: &'static str = "training";
+
+    fn set_lr(&mut self, lr: f64) {
+        CycleGan::set_lr(self, lr);
+    }
+
+    fn step(&mut self, real_a: &Tensor, real_b: &Tensor, rng: &mut rand::rngs::StdRng) -> super::Step {
+        let (l, v) = self.train_step(real_a, real_b, rng);
+        super::Step {
+            losses: l.values().to_vec(),
+            samples: vec![vec![v.real_a, v.fake_b, v.rec_a], vec![v.real_b, v.fake_a, v.rec_b]],
+            progress: format!("G {:.3} D {:.3} cyc {:.3}", l.g_a + l.g_b, l.d_a + l.d_b, l.cycle_a + l.cycle_b),
+        }
+    }
+
+    fn save_checkpoint(
+        &self,
+        run_dir: &std::path::Path,
+        name: &str,
+        state: &crate::checkpoint::TrainState,
+    ) -> crate::error::Result<std::path::PathBuf> {
+        CycleGan::save_checkpoint(self, run_dir, name, state)
+    }
+
+    fn load_checkpoint(&mut self, dir: &std::path::Path) -> crate::error::Result<crate::checkpoint::TrainState> {
+        CycleGan::load_checkpoint(self, dir)
+    }
+
+    fn loss_scale(&self) -> f64 {
+        self.scaler.scale
+    }
+
+    fn min_image_side(&self, config: &TrainConfig) -> u32 {
+        config.min_image_side()
     }
 }

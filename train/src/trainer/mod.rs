@@ -1,8 +1,10 @@
-//! The training loop: data, steps, learning-rate schedule, logs, samples and checkpoints.
+//! The training loop: data, steps, learning-rate schedule, logs, samples and checkpoints, for
+//! any [`Job`]: CycleGAN itself (`fit`) or the distillation of a student (`crate::distill`).
 mod adam;
 mod amp;
 mod checkpointing;
 mod cyclegan;
+mod job;
 mod pool;
 mod schedule;
 
@@ -12,14 +14,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use tch::Device;
 
 pub use adam::Adam;
+pub use amp::LossScaler;
 pub use cyclegan::{CycleGan, Losses, NETWORKS, Visuals};
+pub use job::{Job, Step};
 pub use schedule::learning_rate;
 
 use crate::checkpoint::{self, TrainState};
 use crate::config::{OutputConfig, TrainConfig};
-use crate::data::{Augment, EpochLoader, UnalignedDataset, loader::derived_rng};
+use crate::data::{EpochLoader, UnalignedDataset, loader::derived_rng};
 use crate::error::{Error, Result};
 use crate::imageio::save_png;
 use crate::report::{LossLog, LossRow, plot_losses, sample_grid};
@@ -44,7 +49,8 @@ pub struct FitSummary {
     pub run_dir: PathBuf,
     pub iterations: u64,
     pub last_checkpoint: Option<PathBuf>,
-    pub last_losses: Option<Losses>,
+    /// The last step's losses, named.
+    pub last_losses: Option<Vec<(&'static str, f64)>>,
     pub interrupted: bool,
 }
 
@@ -117,10 +123,31 @@ fn progress_bar(total_steps: u64, position: u64, quiet: bool) -> ProgressBar {
     bar
 }
 
-/// Trains with `config` (or, with `options.resume`, continues a checkpointed run whose
+/// Trains CycleGAN with `config` (or, with `options.resume`, continues a checkpointed run whose
 /// configuration `config` must then be).
 pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
     config.validate()?;
+    if config.distill.is_some() {
+        return Err(Error::InvalidValue {
+            key: "distill".into(),
+            message: "this configuration distills a student: run `cyclegan-train distill` with it".into(),
+        });
+    }
+    let data = |config: &TrainConfig| {
+        let d = &config.data;
+        UnalignedDataset::open(&d.dataroot, "train", d.max_dataset_size, d.augment(), d.serial_batches, d.workers())
+    };
+    run(config, options, data, |device, _| Ok(CycleGan::new(config, device)))
+}
+
+/// Runs `job` (made by `make` on the run's device, given the run folder) over the batches of
+/// `data` as `config` says: the loop `fit` and `distill` share.
+pub fn run<J: Job>(
+    config: &TrainConfig,
+    options: &FitOptions,
+    data: impl FnOnce(&TrainConfig) -> Result<UnalignedDataset>,
+    make: impl FnOnce(Device, &Path) -> Result<J>,
+) -> Result<FitSummary> {
     let device = crate::device::open(&config.train.device)?;
     if config.train.threads > 0 {
         tch::set_num_threads(config.train.threads as i32);
@@ -131,7 +158,7 @@ pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
     prepare_run_dir(&run_dir)?;
 
     tch::manual_seed(t.seed as i64);
-    let mut model = CycleGan::new(config, device);
+    let mut model = make(device, &run_dir)?;
     let mut state = TrainState::new(config);
     if let Some(dir) = &resume_dir {
         let saved = model.load_checkpoint(dir)?;
@@ -144,25 +171,19 @@ pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
     std::fs::write(run_dir.join("config.toml"), config_text)
         .map_err(|e| Error::io(format!("cannot write {}", run_dir.join("config.toml").display()), e))?;
 
-    let workers = config.data.num_workers.max(1);
-    let data = UnalignedDataset::open(
-        &config.data.dataroot,
-        "train",
-        config.data.max_dataset_size,
-        Augment::from_config(&config.data),
-        config.data.serial_batches,
-        workers,
-    )?;
+    let workers = config.data.workers();
+    let data = data(config)?;
     data.check_batchable(config.data.batch_size)?;
-    data.check_min_side(config.min_image_side())?;
+    data.check_min_side(model.min_image_side(config))?;
     let data = Arc::new(data);
     let batches_per_epoch = data.len().div_ceil(config.data.batch_size);
     let total_steps = (config.total_epochs() * batches_per_epoch) as u64;
 
-    let mut log = LossLog::open(&run_dir.join("losses.csv"), state.iteration)?;
+    let mut log = LossLog::open(&run_dir.join("losses.csv"), J::LOSSES, state.iteration)?;
     let bar = progress_bar(total_steps, state.iteration, options.quiet);
     bar.println(format!(
-        "training {} ({} A / {} B images, {} steps per epoch, {} epochs) on {:?} into {}",
+        "{} {} ({} A / {} B images, {} steps per epoch, {} epochs) on {:?} into {}",
+        J::VERB,
         config.data.dataroot.display(),
         data.a.files.len(),
         data.b.files.len(),
@@ -191,7 +212,7 @@ pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
             let batch = batch?;
             let (real_a, real_b) = batch.tensors(device);
             let mut rng = derived_rng(state.seed ^ POOL_STREAM, epoch as u64, batch_index as u64);
-            let (losses, visuals) = model.train_step(&real_a, &real_b, &mut rng);
+            let step = model.step(&real_a, &real_b, &mut rng);
             state.iteration += 1;
             state.next_epoch = epoch;
             state.next_batch = batch_index + 1;
@@ -199,32 +220,30 @@ pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
                 state.next_epoch = epoch + 1;
                 state.next_batch = 0;
             }
-            state.loss_scale = model.scaler.scale;
+            state.loss_scale = model.loss_scale();
             window.1 += batch.shape_a[0] as usize;
-            summary.last_losses = Some(losses);
+            summary.last_losses = Some(J::LOSSES.iter().copied().zip(step.losses.iter().copied()).collect());
             bar.inc(1);
 
             if state.iteration.is_multiple_of(out.log_freq as u64) {
                 let images_per_s = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
                 window = (Instant::now(), 0);
                 bar.set_message(format!(
-                    "epoch {epoch}/{} {images_per_s:.2} img/s G {:.3} D {:.3} cyc {:.3}",
+                    "epoch {epoch}/{} {images_per_s:.2} img/s {}",
                     config.total_epochs(),
-                    losses.g_a + losses.g_b,
-                    losses.d_a + losses.d_b,
-                    losses.cycle_a + losses.cycle_b
+                    step.progress
                 ));
                 log.push(LossRow {
                     iteration: state.iteration,
                     epoch,
                     lr: state.lr,
-                    losses: losses.values(),
+                    losses: step.losses,
                     images_per_s,
                 })?;
             }
             if out.sample_freq > 0 && state.iteration.is_multiple_of(out.sample_freq as u64) {
                 let path = run_dir.join("samples").join(format!("iter_{:08}.png", state.iteration));
-                save_png(&sample_grid(&visuals), &path)?;
+                save_png(&sample_grid(&step.samples), &path)?;
             }
             let stop = options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
                 || options.max_iterations.is_some_and(|m| state.iteration >= m);
@@ -233,7 +252,7 @@ pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
                 summary.last_checkpoint = Some(save_latest(&run_dir, &name, &model, &state)?);
             }
             if epoch_done {
-                plot_losses(&log.rows, &run_dir.join("loss_curves.png"))?;
+                plot_losses(J::TITLE, J::LOSSES, &log.rows, &run_dir.join("loss_curves.png"))?;
             }
             if stop {
                 summary.interrupted = options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
@@ -248,7 +267,7 @@ pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
 
 /// Saves a checkpoint, points `latest` at it and removes every rolling checkpoint but it (kept
 /// epoch checkpoints stay).
-fn save_latest(run_dir: &Path, name: &str, model: &CycleGan, state: &TrainState) -> Result<PathBuf> {
+fn save_latest(run_dir: &Path, name: &str, model: &impl Job, state: &TrainState) -> Result<PathBuf> {
     let dir = model.save_checkpoint(run_dir, name, state)?;
     checkpoint::point_latest(run_dir, name)?;
     checkpoint::prune_rolling(run_dir, name);
