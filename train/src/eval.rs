@@ -1,11 +1,13 @@
-//! Quality against a known answer: PSNR of G_A(testA) against testB images of the same name
-//! (the synthetic dataset's ground truth).
+//! Quality as the field measures it: PSNR of G_A(testA) against testB images of the same name
+//! (the synthetic dataset's ground truth), and FID/KID of translations against real images of
+//! the target domain.
 use std::path::Path;
 
 use image::RgbImage;
 
 use crate::data::{list_images, load_rgb};
 use crate::error::{Error, Result};
+use crate::fid::{self, Inception};
 use crate::translate::Translator;
 
 /// PSNR in dB between two 8-bit images of one size (infinite when equal).
@@ -49,6 +51,65 @@ pub fn paired_psnr(t: &Translator, root: &Path) -> Result<PairedScore> {
         )));
     }
     Ok(PairedScore { images: n, psnr_model: model / n as f64, psnr_identity: identity / n as f64 })
+}
+
+/// The images FID/KID judges: a folder of them, or a generator's translations of a folder.
+pub enum Fakes<'a> {
+    Folder(&'a Path),
+    Translated { translator: &'a Translator, input: &'a Path },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FidScore {
+    pub fid: f64,
+    pub kid: f64,
+    pub real: usize,
+    pub fake: usize,
+    /// Images that were not 299x299 and were resized, as the reference does.
+    pub resized: usize,
+}
+
+/// The images of `dir` (flag: the option that named it), at least two.
+fn images_for_fid(dir: &Path, flag: &str) -> Result<Vec<RgbImage>> {
+    let files = list_images(dir, 0)?;
+    if files.len() < 2 {
+        return Err(Error::InvalidValue {
+            key: flag.into(),
+            message: format!(
+                "{} holds {} image(s); FID and KID need at least 2 (and mean little below a few hundred)",
+                dir.display(),
+                files.len()
+            ),
+        });
+    }
+    files.iter().map(|f| load_rgb(f)).collect()
+}
+
+/// FID and KID of `fakes` against the real images in `real`; `progress(done, total)` per image.
+pub fn fid_kid(
+    inception: &Inception,
+    real: &Path,
+    fakes: Fakes,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<FidScore> {
+    let real_images = images_for_fid(real, "--real")?;
+    let fake_images = match fakes {
+        Fakes::Folder(dir) => images_for_fid(dir, "--fake")?,
+        Fakes::Translated { translator, input } => {
+            images_for_fid(input, "--input")?.iter().map(|img| translator.image(img)).collect()
+        }
+    };
+    let total = real_images.len() + fake_images.len();
+    let resized = real_images.iter().chain(&fake_images).filter(|i| i.dimensions() != (299, 299)).count();
+    let real_features = fid::features_of(inception, &real_images, |i| progress(i, total))?;
+    let fake_features = fid::features_of(inception, &fake_images, |i| progress(real_images.len() + i, total))?;
+    Ok(FidScore {
+        fid: fid::fid(&real_features, &fake_features),
+        kid: fid::kid(&real_features, &fake_features),
+        real: real_images.len(),
+        fake: fake_images.len(),
+        resized,
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod distill;
 pub mod error;
 pub mod eval;
 pub mod export;
+pub mod fid;
 pub mod imageio;
 pub mod import;
 pub mod model;

