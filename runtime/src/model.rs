@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use cyclegan_onnx::FloatType;
+use cyclegan_onnx::cost::GraphCost;
 use cyclegan_onnx::metadata::GeneratorMetadata;
 
 use crate::{Error, Result};
@@ -25,6 +26,8 @@ pub struct Model {
     pub io_type: FloatType,
     /// Holds QuantizeLinear/DequantizeLinear nodes (written by the calibration tool).
     pub quantized: bool,
+    /// Parameters and MACs at the training resolution (`cyclegan_onnx::cost`).
+    pub cost: GraphCost,
 }
 
 /// File names TensorRT engines usually get (trtexec's `--saveEngine` examples, DeepStream).
@@ -56,7 +59,10 @@ impl Model {
         let bad = |source| Error::Model { path: origin.to_string(), source: Box::new(source) };
         let model = cyclegan_onnx::io::decode_model(&bytes).map_err(bad)?;
         let info = cyclegan_onnx::validate_generator(&model).map_err(bad)?;
+        let side = info.metadata.training_resolution.max(4) as i64;
+        let cost = cyclegan_onnx::cost::cost(&model, side, side).map_err(bad)?;
         Ok(Self {
+            cost,
             origin: origin.to_string(),
             bytes,
             quantized: info.quantized(),
@@ -65,13 +71,20 @@ impl Model {
         })
     }
 
-    /// One line for logs: `summer -> winter (a2b), fp16, trained at 128`.
+    /// One line for logs: `summer -> winter (a2b), fp16, trained at 128, 0.50 M parameters,
+    /// 0.47 GMAC at 128x128`.
     pub fn describe(&self) -> String {
         let m = &self.metadata;
         let precision = if self.quantized { "int8 (Q/DQ)" } else { m.precision.name() };
+        let r = m.training_resolution;
         format!(
-            "{}: {} -> {} ({}), {precision}, trained at {}",
-            self.origin, m.source_domain, m.target_domain, m.direction, m.training_resolution
+            "{}: {} -> {} ({}), {precision}, trained at {r}, {:.2} M parameters, {:.2} GMAC at {r}x{r}",
+            self.origin,
+            m.source_domain,
+            m.target_domain,
+            m.direction,
+            self.cost.parameters as f64 / 1e6,
+            self.cost.macs as f64 / 1e9
         )
     }
 }
