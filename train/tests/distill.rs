@@ -43,6 +43,7 @@ fn base(data: &Path, runs: &Path, name: &str) -> TrainConfig {
 /// A small CycleGAN trained for a few epochs: the teacher.
 fn teacher(data: &Path, runs: &Path) -> PathBuf {
     let mut c = base(data, runs, "teacher");
+    (c.data.domain_a, c.data.domain_b) = ("summer".into(), "winter".into());
     c.train.n_epochs = 2;
     c.train.n_epochs_decay = 0;
     fit(&c, &quiet(None)).unwrap().run_dir
@@ -103,7 +104,9 @@ fn a_short_distillation_brings_the_student_to_its_teacher() {
     // onnx.checker) agrees with tch.
     let opts = ExportOptions { direction: Direction::A2b, precision: Precision::Fp32, io_type: FloatType::F32 };
     let model = export_generator(&done.run_dir, &opts).unwrap();
-    validate_generator(&model).unwrap();
+    let info = validate_generator(&model).unwrap();
+    let domains = (info.metadata.source_domain.as_str(), info.metadata.target_domain.as_str());
+    assert_eq!(domains, ("summer", "winter"), "the student names the teacher's domains");
     let onnx = dir.path().join("student.onnx");
     cyclegan_onnx::write_model(&onnx, &model).unwrap();
     let x = rgb_to_tensor(&image::open(data.join("testA/00000.png")).unwrap().to_rgb8());

@@ -331,6 +331,16 @@ pub fn distill(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary>
             UnalignedDataset::open_one(&c.dataroot, "train", source, max, augment, serial, workers)
         }
     };
+    // Exported students name their domains: the teacher's, unless the recipe names them.
+    let mut config = config.clone();
+    let defaults = crate::config::DataConfig::default();
+    if let Ok(teacher) = checkpoint::resolve(&d.teacher).and_then(|dir| read_state(&dir)) {
+        let (c, t) = (&mut config.data, &teacher.config.data);
+        if (&c.domain_a, &c.domain_b) == (&defaults.domain_a, &defaults.domain_b) {
+            (c.domain_a, c.domain_b) = (t.domain_a.clone(), t.domain_b.clone());
+        }
+    }
+    let config = &config;
     run(config, options, data, |device, run_dir| Distiller::new(config, run_dir, device))
 }
 
