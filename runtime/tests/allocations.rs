@@ -1,8 +1,11 @@
 //! After its first frame, the CPU path (frame -> RGB -> tensor -> ONNX Runtime -> RGB -> frame)
-//! allocates nothing on the Rust heap: a counting global allocator watches 50 frames. ONNX
-//! Runtime's own C++ allocations (its arena, reused across runs) are outside Rust's allocator.
+//! allocates nothing on the Rust heap: a counting global allocator watches 50 frames on the
+//! thread that runs them (the test harness's own threads, which report slow tests, are not the
+//! frames' business). ONNX Runtime's C++ allocations (its arena, reused across runs) are outside
+//! Rust's allocator.
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cyclegan_runtime::cpu::{CpuBackend, CpuOptions};
 use cyclegan_runtime::frame::{Frame, PixelFormat, YuvSpec};
@@ -12,14 +15,16 @@ use cyclegan_runtime::translator::FrameTranslator;
 
 struct Counting;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 static BYTES: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: every call is forwarded to the system allocator unchanged.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if COUNTING.with(Cell::get) {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
             BYTES.fetch_add(layout.size(), Ordering::Relaxed);
         }
@@ -31,7 +36,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if COUNTING.with(Cell::get) {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
             BYTES.fetch_add(new_size, Ordering::Relaxed);
         }
@@ -42,13 +47,13 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// (allocations, bytes) made while `f` runs, on any thread.
+/// (allocations, bytes) made by this thread while `f` runs.
 fn counted(f: impl FnOnce()) -> (usize, usize) {
     ALLOCATIONS.store(0, Ordering::SeqCst);
     BYTES.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
     f();
-    COUNTING.store(false, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(false));
     (ALLOCATIONS.load(Ordering::SeqCst), BYTES.load(Ordering::SeqCst))
 }
 
