@@ -171,6 +171,15 @@ pub fn prune_rolling(run_dir: &Path, current: &str) {
     }
 }
 
+/// A network's variables as `prefix` + name, sorted by name: the order checkpoints and optimizer
+/// states are written in.
+pub fn variables(vs: &tch::nn::VarStore, prefix: &str) -> Vec<(String, Tensor)> {
+    let mut vars: Vec<(String, Tensor)> =
+        vs.variables().into_iter().map(|(name, t)| (format!("{prefix}{name}"), t)).collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
 /// Copies saved tensors into a network's variables; names and shapes must match exactly.
 pub fn load_network(vs: &tch::nn::VarStore, file: &Path) -> Result<()> {
     let saved = read_tensors(file)?;

@@ -38,20 +38,8 @@ fn feature_points(n_blocks: usize, count: usize) -> Vec<usize> {
 
 /// The teacher of `distill`: a run or checkpoint folder, or a `.pth` imported into the run
 /// folder once (a resumed run finds it there).
+/// (`distill` has checked that it exists.)
 fn load_teacher(d: &DistillConfig, run_dir: &Path, device: Device) -> Result<Translator> {
-    let flag = "--teacher (distill.teacher)";
-    if d.teacher.as_os_str().is_empty() {
-        return Err(Error::InvalidValue {
-            key: flag.into(),
-            message: "no teacher given: pass a run folder, a checkpoint folder or a PyTorch .pth generator".into(),
-        });
-    }
-    if !d.teacher.exists() {
-        return Err(Error::InvalidValue {
-            key: flag.into(),
-            message: format!("{} does not exist", d.teacher.display()),
-        });
-    }
     let folder = if d.teacher.extension().is_some_and(|e| e == "pth") {
         let imported = run_dir.join(IMPORTED_TEACHER);
         if !imported.join(checkpoint::STATE_FILE).is_file() {
@@ -120,8 +108,8 @@ impl Distiller {
                 nn::conv2d(adapters_vs.root() / format!("adapter{i}"), c_student, c_teacher, 1, config)
             })
             .collect();
-        let mut params = named("student", &student_vs);
-        params.extend(named("adapters", &adapters_vs));
+        let mut params = checkpoint::variables(&student_vs, "student.");
+        params.extend(checkpoint::variables(&adapters_vs, "adapters."));
         let opt = Adam::new(params, t.lr, t.beta1, t.beta2);
         let critic = (d.lambda_gan > 0.0).then(|| {
             let vs = nn::VarStore::new(device);
@@ -129,7 +117,7 @@ impl Distiller {
             let cfg =
                 DiscriminatorConfig { in_channels: 3, ndf: teacher_model.ndf, n_layers: teacher_model.n_layers_d };
             let net = patch_discriminator(&vs.root(), &cfg, config.model.init_gain);
-            let opt = Adam::new(named("D", &vs), t.lr, t.beta1, t.beta2);
+            let opt = Adam::new(checkpoint::variables(&vs, "D."), t.lr, t.beta1, t.beta2);
             (vs, net, opt)
         });
         let mut distiller = Self {
@@ -162,19 +150,6 @@ impl Distiller {
         let file = net_file(&self.teacher.dir, name);
         if file.is_file() { load_network(vs, &file) } else { Ok(()) }
     }
-}
-
-fn named(prefix: &str, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-    let mut vars: Vec<(String, Tensor)> =
-        vs.variables().into_iter().map(|(name, t)| (format!("{prefix}.{name}"), t)).collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    vars
-}
-
-fn sorted(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    vars
 }
 
 impl Job for Distiller {
@@ -255,12 +230,12 @@ impl Job for Distiller {
 
     fn save_checkpoint(&self, run_dir: &Path, name: &str, state: &TrainState) -> Result<PathBuf> {
         let mut files = vec![
-            (format!("{}.safetensors", self.direction.network()), sorted(&self.student_vs)),
-            ("adapters.safetensors".into(), sorted(&self.adapters_vs)),
+            (format!("{}.safetensors", self.direction.network()), checkpoint::variables(&self.student_vs, "")),
+            ("adapters.safetensors".into(), checkpoint::variables(&self.adapters_vs, "")),
             ("optim_student.safetensors".into(), self.opt.state()),
         ];
         if let Some((vs, _, opt)) = &self.critic {
-            files.push(("critic.safetensors".into(), sorted(vs)));
+            files.push(("critic.safetensors".into(), checkpoint::variables(vs, "")));
             files.push(("optim_critic.safetensors".into(), opt.state()));
         }
         write_atomically(&run_dir.join(name), state, &files)

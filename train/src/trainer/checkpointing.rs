@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use tch::Tensor;
 
 use super::{CycleGan, NETWORKS};
-use crate::checkpoint::{TrainState, load_network, net_file, read_state, read_tensors, write_atomically};
+use crate::checkpoint::{TrainState, load_network, net_file, read_state, read_tensors, variables, write_atomically};
 use crate::error::Result;
 
 fn pool_tensors(model: &CycleGan) -> Vec<(String, Tensor)> {
@@ -24,11 +24,7 @@ impl CycleGan {
         let mut files: Vec<(String, Vec<(String, Tensor)>)> = NETWORKS
             .iter()
             .zip(&self.stores)
-            .map(|(net, vs)| {
-                let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-                vars.sort_by(|a, b| a.0.cmp(&b.0));
-                (format!("{net}.safetensors"), vars)
-            })
+            .map(|(net, vs)| (format!("{net}.safetensors"), variables(vs, "")))
             .collect();
         files.push(("optim_G.safetensors".into(), self.opt_g.state()));
         files.push(("optim_D.safetensors".into(), self.opt_d.state()));

@@ -7,6 +7,7 @@ use tch::{Device, Kind, Tensor};
 use super::adam::Adam;
 use super::amp::LossScaler;
 use super::pool::ImagePool;
+use crate::checkpoint::variables;
 use crate::config::TrainConfig;
 use crate::model::{DiscriminatorConfig, Generator, GeneratorConfig, generator, patch_discriminator};
 
@@ -61,13 +62,6 @@ pub struct CycleGan {
     mixed_precision: bool,
 }
 
-fn named_params(prefix: &str, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-    let mut vars: Vec<(String, Tensor)> =
-        vs.variables().into_iter().map(|(name, t)| (format!("{prefix}.{name}"), t)).collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    vars
-}
-
 impl CycleGan {
     pub fn generator_config(c: &TrainConfig) -> GeneratorConfig {
         GeneratorConfig {
@@ -96,10 +90,10 @@ impl CycleGan {
         let d_a = patch_discriminator(&stores[2].root(), &d, gain);
         let d_b = patch_discriminator(&stores[3].root(), &d, gain);
         let t = &c.train;
-        let mut g_params = named_params(NETWORKS[0], &stores[0]);
-        g_params.extend(named_params(NETWORKS[1], &stores[1]));
-        let mut d_params = named_params(NETWORKS[2], &stores[2]);
-        d_params.extend(named_params(NETWORKS[3], &stores[3]));
+        let mut g_params = variables(&stores[0], &format!("{}.", NETWORKS[0]));
+        g_params.extend(variables(&stores[1], &format!("{}.", NETWORKS[1])));
+        let mut d_params = variables(&stores[2], &format!("{}.", NETWORKS[2]));
+        d_params.extend(variables(&stores[3], &format!("{}.", NETWORKS[3])));
         Self {
             opt_g: Adam::new(g_params, t.lr, t.beta1, t.beta2),
             opt_d: Adam::new(d_params, t.lr, t.beta1, t.beta2),
