@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building for a Jetson (aarch64) on a Debian/Ubuntu x86_64 machine needs: Debian's
 # cross toolchain, qemu to run what it builds, the arm64 GStreamer packages, the Rust target, and
-# an aarch64 ONNX Runtime (from PyPI's wheel) for running the tests under qemu. Safe to run again.
+# an aarch64 ONNX Runtime (from PyPI's wheel, with its licences) for running the tests under qemu
+# and for the arm64 package. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
@@ -65,7 +66,7 @@ rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup ta
 # The same ONNX Runtime release as the desktop's, as the aarch64 library the CPU backend loads.
 ort_version=$(sed -n 's/^onnxruntime==//p' requirements-edge.txt)
 ort_dir=target/aarch64-unknown-linux-gnu/onnxruntime
-if [ ! -f "$ort_dir/libonnxruntime.so.$ort_version" ]; then
+if [ ! -f "$ort_dir/libonnxruntime.so.$ort_version" ] || [ ! -f "$ort_dir/ThirdPartyNotices.txt" ]; then
   echo "== pip: fetching ONNX Runtime $ort_version for aarch64"
   wheel_dir=$(mktemp -d)
   .venv/bin/pip download -q --no-cache-dir --no-deps --only-binary=:all: --platform manylinux_2_28_aarch64 \
@@ -75,9 +76,13 @@ if [ ! -f "$ort_dir/libonnxruntime.so.$ort_version" ]; then
 import glob, sys, zipfile
 wheel_dir, out, version = sys.argv[1:]
 (wheel,) = glob.glob(f"{wheel_dir}/*.whl")
-name = f"onnxruntime/capi/libonnxruntime.so.{version}"
-with zipfile.ZipFile(wheel) as z, open(f"{out}/libonnxruntime.so.{version}.partial", "wb") as f:
-    f.write(z.read(name))
+with zipfile.ZipFile(wheel) as z:
+    # The licences go into the arm64 Debian package with the library (scripts/package.sh).
+    for name in ["LICENSE", "ThirdPartyNotices.txt"]:
+        with open(f"{out}/{name}", "wb") as f:
+            f.write(z.read(f"onnxruntime/{name}"))
+    with open(f"{out}/libonnxruntime.so.{version}.partial", "wb") as f:
+        f.write(z.read(f"onnxruntime/capi/libonnxruntime.so.{version}"))
 PY
   mv "$ort_dir/libonnxruntime.so.$ort_version.partial" "$ort_dir/libonnxruntime.so.$ort_version"
   rm -rf "$wheel_dir"

@@ -134,6 +134,16 @@ impl Default for OutputConfig {
     }
 }
 
+/// `relative` in the working directory or, failing that, in `folder` or one above it; `None`
+/// where it is absolute, empty, or nowhere (the run then names it as given).
+fn find_near(relative: &Path, folder: &Path) -> Option<PathBuf> {
+    if relative.is_absolute() || relative.as_os_str().is_empty() || relative.exists() {
+        return None;
+    }
+    let folder = folder.canonicalize().ok()?;
+    folder.ancestors().map(|dir| dir.join(relative)).find(|p| p.exists())
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EdgeConfig {
@@ -143,10 +153,25 @@ pub struct EdgeConfig {
 }
 
 impl EdgeConfig {
+    /// Reads a config file. The files it names (the input video, the model) are looked for in the
+    /// working directory, then in the config's folder and the folders above it: the shipped configs
+    /// name the bundled clip as `models/...`, which is in the checkout's root and in
+    /// /usr/share/cyclegan-edge where the package installs them.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Invalid(format!("config {}: cannot read: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| Error::Invalid(format!("config {}: {e}", path.display())))
+        let mut config: Self =
+            toml::from_str(&text).map_err(|e| Error::Invalid(format!("config {}: {e}", path.display())))?;
+        let folder = path.parent().unwrap_or(Path::new("."));
+        if !config.input.input.contains("://")
+            && let Some(found) = find_near(Path::new(&config.input.input), folder)
+        {
+            config.input.input = found.to_string_lossy().into_owned();
+        }
+        if let Some(found) = config.inference.model.as_deref().and_then(|m| find_near(m, folder)) {
+            config.inference.model = Some(found);
+        }
+        Ok(config)
     }
 
     /// Checks values that do not depend on the machine.
@@ -301,6 +326,22 @@ impl Overrides {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_a_config_names_are_found_from_anywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let share = dir.path().join("share");
+        std::fs::create_dir_all(share.join("configs")).unwrap();
+        std::fs::create_dir_all(share.join("models/demo")).unwrap();
+        std::fs::write(share.join("models/demo/clip.mp4"), b"").unwrap();
+        let config = share.join("configs/camera.toml");
+        std::fs::write(&config, "[input]\ninput = \"models/demo/clip.mp4\"\n[inference]\nmodel = \"nowhere.onnx\"\n")
+            .unwrap();
+        let c = EdgeConfig::from_file(&config).unwrap();
+        assert_eq!(Path::new(&c.input.input), share.canonicalize().unwrap().join("models/demo/clip.mp4"));
+        // Not found anywhere: left as written, for the run's message to name.
+        assert_eq!(c.inference.model.as_deref(), Some(Path::new("nowhere.onnx")));
+    }
 
     #[test]
     fn shipped_configs_parse_and_validate() {

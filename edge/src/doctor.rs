@@ -7,7 +7,7 @@ use crate::Result;
 use crate::backend::cuda::device::{self, Gpu};
 use crate::backend::cuda::{Kernels, Nvrtc};
 use crate::backend::tensorrt::{self, Precision, Profile, Severity, TensorRt, TensorrtOptions};
-use crate::backend::{Backend, CpuBackend, CpuOptions, find_onnxruntime};
+use crate::backend::{Backend, CpuBackend, CpuOptions, locate_onnxruntime};
 use crate::frame::{Frame, PixelFormat, YuvMatrix, YuvRange, YuvSpec};
 use crate::model::Model;
 use crate::translator::FrameTranslator;
@@ -111,12 +111,31 @@ pub fn checks(self_test: bool) -> Vec<Check> {
         ),
         Err(e) => Check::new("TensorRT", false, e.to_string()),
     });
-    out.push(match find_onnxruntime(None) {
-        Ok(path) => Check::new("ONNX Runtime", true, path.display().to_string()),
+    out.push(match locate_onnxruntime(None) {
+        Ok(found) => Check::new("ONNX Runtime", true, format!("{} (from {})", found.path.display(), found.origin)),
         Err(e) => Check::new("ONNX Runtime", false, e.to_string()),
     });
     #[cfg(feature = "gst")]
     let gst_ready = gstreamer::init().is_ok();
+    // What gst-launch-1.0 and other applications load: the installed plugin, not this binary's copy.
+    #[cfg(feature = "gst")]
+    out.push(match gstreamer::Registry::get().find_plugin("cyclegan").filter(|_| gst_ready) {
+        Some(plugin) => Check::new(
+            "GStreamer plugin cyclegan",
+            true,
+            format!(
+                "{} {}",
+                plugin.filename().map(|f| f.display().to_string()).unwrap_or_else(|| "(built in)".into()),
+                plugin.version()
+            ),
+        ),
+        None => Check::new(
+            "GStreamer plugin cyclegan",
+            false,
+            "not in GStreamer's registry: install the cyclegan-edge package, or set GST_PLUGIN_PATH to the \
+             folder of libgstcyclegan.so (target/release in a checkout)",
+        ),
+    });
     #[cfg(feature = "gst")]
     for element in ELEMENTS {
         let found = gst_ready && crate::pipeline::element_available(element);

@@ -35,8 +35,49 @@ pub enum Error {
     BackendUnavailable(String, String),
     #[error("{0}")]
     Invalid(String),
+    /// What the configuration needs is not on this machine: a GStreamer element, a backend's library.
+    #[error("{0}")]
+    Setup(String),
+    /// A camera or stream that is not there (yet), or went away: waiting and trying again may help.
+    #[error("{0}")]
+    InputUnavailable(String),
     #[error("{0}")]
     Pipeline(String),
+}
+
+/// What kind of failure ended a run, for the caller's exit status: a service manager restarts
+/// a run whose input went away, not one whose configuration is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The configuration, a flag, the model or the installation: nothing changes by retrying.
+    Config,
+    /// The camera or stream is not there yet or went away: retrying later may work.
+    InputUnavailable,
+    /// Anything else.
+    Other,
+}
+
+impl Error {
+    pub fn failure(&self) -> Failure {
+        use cyclegan_runtime::Error as Runtime;
+        match self {
+            Self::InputUnavailable(_) => Failure::InputUnavailable,
+            Self::Invalid(_)
+            | Self::Setup(_)
+            | Self::TensorrtMissing { .. }
+            | Self::TensorrtLoad { .. }
+            | Self::BackendUnavailable(..) => Failure::Config,
+            Self::Runtime(
+                Runtime::BadModel { .. }
+                | Runtime::Model { .. }
+                | Runtime::RuntimeMissing { .. }
+                | Runtime::RuntimeLoad { .. }
+                | Runtime::BackendUnavailable(..)
+                | Runtime::Invalid(_),
+            ) => Failure::Config,
+            _ => Failure::Other,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -21,4 +21,4 @@ pub mod gst;
 pub mod pipeline;
 
 pub use cyclegan_runtime::{frame, model, preprocess, translator};
-pub use error::{Error, Result};
+pub use error::{Error, Failure, Result};

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use cyclegan_edge::Failure;
 use cyclegan_edge::backend::cuda::device::Gpu;
 use cyclegan_edge::backend::tensorrt::{
     Precision, Profile, Severity, TensorRt, TensorrtOptions, effective_precision, ensure_engine, parse_shape,
@@ -16,8 +17,27 @@ use cyclegan_edge::doctor;
 use cyclegan_edge::model::Model;
 use cyclegan_edge::pipeline::{self, Event, LiveStats};
 
+/// Exit statuses, for service managers (packaging/cyclegan-edge@.service) and scripts.
+const EXIT_STATUSES: &str = "Exit status:
+  0   done: the input ended, --num-frames were translated, or Ctrl-C finished the output
+  1   another failure
+  2   a command-line usage error
+  75  the input is not there (yet) or went away: a camera or stream that did not deliver within
+      --timeout-s, refused the connection, or stopped mid-run (the output is finished with the frames
+      that came before); trying again later may work, so a service restarts
+  78  a configuration error: the config file, a flag, the model, the output or a missing library or
+      GStreamer element; nothing changes by retrying, so a service does not restart";
+
+/// See EXIT_STATUSES.
+const EXIT_INPUT_UNAVAILABLE: i32 = 75;
+const EXIT_CONFIG: i32 = 78;
+
 #[derive(Parser)]
-#[command(version, about = "CycleGAN generators on live video (GStreamer), on the CPU or TensorRT")]
+#[command(
+    version,
+    about = "CycleGAN generators on live video (GStreamer), on the CPU or TensorRT",
+    after_long_help = EXIT_STATUSES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,6 +46,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Translate a video stream: `run --input test:// --output out.mp4`
+    #[command(after_long_help = EXIT_STATUSES)]
     Run {
         /// TOML pipeline description (configs/edge/*.toml); flags override its fields.
         #[arg(long)]
@@ -230,14 +251,31 @@ fn run_pipeline(config: Option<PathBuf>, overrides: Overrides) -> Result<()> {
     if let Some(last) = report.last {
         println!("latency p50 {:.1} ms, p95 {:.1} ms (last second) on {}", last.p50_ms, last.p95_ms, last.backend);
     }
-    Ok(())
+    match report.lost {
+        Some(why) => Err(cyclegan_edge::Error::InputUnavailable(format!(
+            "{why}; the output holds the {} frames before",
+            report.frames
+        ))
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// The exit status for `e`: the first of its causes that is an edge runtime error says which.
+fn exit_status(e: &anyhow::Error) -> i32 {
+    let failure = e.chain().find_map(|c| c.downcast_ref::<cyclegan_edge::Error>()).map(cyclegan_edge::Error::failure);
+    match failure {
+        Some(Failure::InputUnavailable) => EXIT_INPUT_UNAVAILABLE,
+        Some(Failure::Config) => EXIT_CONFIG,
+        Some(Failure::Other) | None => 1,
+    }
 }
 
 /// Errors print once, with their causes on one line, the same in every binary of the project.
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        std::process::exit(exit_status(&e));
     }
 }
 

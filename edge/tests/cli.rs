@@ -167,25 +167,29 @@ fn bad_input_fails_fast_names_the_cause_and_writes_nothing() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("rtsp://127.0.0.1:{}/stream", l.local_addr().unwrap().port())
     };
-    let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--model", "/no/such/G.onnx"], "/no/such/G.onnx"),
-        (vec!["--model", path_arg(&corrupt)], "corrupt.onnx"),
-        (vec!["--input", "/no/such/clip.mp4"], "/no/such/clip.mp4"),
-        (vec!["--input", "v4l2:///dev/video99"], "/dev/video99"),
-        (vec!["--input", &refused_url, "--timeout-s", "3"], "Failed to connect"),
-        (vec!["--input", &silent_url, "--timeout-s", "2"], "Timeout"),
-        (vec!["--input", &silent_http, "--timeout-s", "2"], "no frame within 2 s"),
-        (vec!["--input", "test://nosuchpattern"], "nosuchpattern"),
-        (vec!["--inference-size", "33x10"], "multiples of 4"),
-        (vec!["--strength", "3"], "--strength"),
-        (vec!["--backend", "tensorrt"], "tensorrt"),
-        (vec!["--config", path_arg(&bad_config)], "frame_rate"),
-        (vec!["--model", path_arg(&engine)], "TensorRT engine, not an ONNX"),
+    // The exit status says whether waiting for the input may help (a service restarts) or the
+    // configuration is wrong (it does not): `cyclegan-edge run --help`.
+    let (config, unavailable) = (78, 75);
+    let cases: Vec<(Vec<&str>, &str, i32)> = vec![
+        (vec!["--model", "/no/such/G.onnx"], "/no/such/G.onnx", config),
+        (vec!["--model", path_arg(&corrupt)], "corrupt.onnx", config),
+        (vec!["--input", "/no/such/clip.mp4"], "/no/such/clip.mp4", config),
+        (vec!["--input", "v4l2:///dev/video99"], "/dev/video99", unavailable),
+        (vec!["--input", &refused_url, "--timeout-s", "3"], "Failed to connect", unavailable),
+        (vec!["--input", &silent_url, "--timeout-s", "2"], "Timeout", unavailable),
+        (vec!["--input", &silent_http, "--timeout-s", "2"], "no frame within 2 s", unavailable),
+        (vec!["--input", "test://nosuchpattern"], "nosuchpattern", config),
+        (vec!["--inference-size", "33x10"], "multiples of 4", config),
+        (vec!["--strength", "3"], "--strength", config),
+        (vec!["--backend", "tensorrt"], "tensorrt", config),
+        (vec!["--config", path_arg(&bad_config)], "frame_rate", config),
+        (vec!["--config", "/no/such/camera.toml"], "/no/such/camera.toml", config),
+        (vec!["--model", path_arg(&engine)], "TensorRT engine, not an ONNX", config),
     ];
     // NVIDIA's elements, asked for where they are missing (any machine but a Jetson).
-    let jetson_cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--input", "csi://0"], "nvarguscamerasrc"),
-        (vec!["--encoder", "nvv4l2h264enc"], "nvidia-l4t-gstreamer"),
+    let jetson_cases: Vec<(Vec<&str>, &str, i32)> = vec![
+        (vec!["--input", "csi://0"], "nvarguscamerasrc", config),
+        (vec!["--encoder", "nvv4l2h264enc"], "nvidia-l4t-gstreamer", config),
     ];
     gstreamer::init().unwrap();
     let cases = if gstreamer::ElementFactory::find("nvvidconv").is_none() {
@@ -193,18 +197,18 @@ fn bad_input_fails_fast_names_the_cause_and_writes_nothing() {
     } else {
         cases
     };
-    for (args, expect) in cases {
+    for (args, expect, status) in cases {
         let started = Instant::now();
         let out = edge().args(["run", "--num-frames", "5", "--output", &output]).args(&args).output().unwrap();
         let t = text(&out);
-        assert!(!out.status.success(), "{args:?} succeeded: {t}");
+        assert_eq!(out.status.code(), Some(status), "{args:?}: {t}");
         assert!(t.contains(expect), "{args:?}: expected {expect:?} in: {t}");
         assert!(started.elapsed() < Duration::from_secs(30), "{args:?} took {:?}", started.elapsed());
         assert_only(dir.path(), &["G.engine", "bad.toml", "corrupt.onnx"]);
     }
     drop(silent);
     let out = run(&["--output", "/no/such/dir/out.mp4"]);
-    assert!(!out.status.success() && text(&out).contains("/no/such/dir"), "{}", text(&out));
+    assert!(out.status.code() == Some(config) && text(&out).contains("/no/such/dir"), "{}", text(&out));
     let out = run(&["--output", path_arg(&dir.path().join("out.avi"))]);
-    assert!(!out.status.success() && text(&out).contains(".mp4"), "{}", text(&out));
+    assert!(out.status.code() == Some(config) && text(&out).contains(".mp4"), "{}", text(&out));
 }

@@ -14,7 +14,7 @@ pub enum Error {
     },
     #[error(
         "ONNX Runtime library not found (looked for {looked}). Install it with `pip install onnxruntime` \
-         (./scripts/install.sh does) or set ORT_DYLIB_PATH to libonnxruntime.so.<version>"
+         (./scripts/install.sh does), reinstall the cyclegan-edge package, or set ORT_DYLIB_PATH to libonnxruntime.so.<version>"
     )]
     RuntimeMissing { looked: String },
     #[error("ONNX Runtime library {path}: {reason}")]

@@ -5,19 +5,39 @@ use std::sync::OnceLock;
 
 use crate::{Error, Result};
 
+/// Where the Debian package puts ONNX Runtime's library (edge/Cargo.toml's
+/// `[package.metadata.deb]` assets): a folder of its own, so no other program loads it.
+pub const PACKAGED_DIR: &str = "/usr/lib/cyclegan-edge";
+
+/// A libonnxruntime that may be loaded, and why it is looked for there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub path: PathBuf,
+    pub origin: &'static str,
+}
+
 /// Where libonnxruntime is looked for, in order: `ORT_DYLIB_PATH`, the project's `.venv` (what
-/// `scripts/install.sh` makes, relative to the working directory and to the executable),
-/// then the system library folders.
-pub fn onnxruntime_candidates() -> Vec<PathBuf> {
+/// `scripts/install.sh` makes, relative to the working directory and to the executable), the
+/// Debian package's folder, `LD_LIBRARY_PATH`, then the system library folders.
+pub fn onnxruntime_candidates() -> Vec<Candidate> {
     let mut found = Vec::new();
+    let mut add = |paths: Vec<PathBuf>, origin: &'static str| {
+        found.extend(paths.into_iter().map(|path| Candidate { path, origin }));
+    };
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        found.push(PathBuf::from(p));
+        add(vec![PathBuf::from(p)], "ORT_DYLIB_PATH");
     }
     for site_packages in venv_site_packages() {
-        found.extend(versioned_libraries(&site_packages.join("onnxruntime/capi")));
+        add(versioned_libraries(&site_packages.join("onnxruntime/capi")), "the checkout's .venv");
+    }
+    add(versioned_libraries(Path::new(PACKAGED_DIR)), "the cyclegan-edge package");
+    if let Some(dirs) = std::env::var_os("LD_LIBRARY_PATH") {
+        for dir in std::env::split_paths(&dirs).filter(|d| !d.as_os_str().is_empty()) {
+            add(versioned_libraries(&dir), "LD_LIBRARY_PATH");
+        }
     }
     for dir in ["/usr/local/lib", "/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"] {
-        found.extend(versioned_libraries(Path::new(dir)));
+        add(versioned_libraries(Path::new(dir)), "the system's library folders");
     }
     found
 }
@@ -64,19 +84,27 @@ fn versioned_libraries(dir: &Path) -> Vec<PathBuf> {
 
 /// The library to load: `explicit`, else the first candidate that exists.
 pub fn find_onnxruntime(explicit: Option<&Path>) -> Result<PathBuf> {
+    locate_onnxruntime(explicit).map(|c| c.path)
+}
+
+/// As `find_onnxruntime`, saying where the library was found.
+pub fn locate_onnxruntime(explicit: Option<&Path>) -> Result<Candidate> {
     if let Some(path) = explicit {
         return if path.is_file() {
-            Ok(path.to_path_buf())
+            Ok(Candidate { path: path.to_path_buf(), origin: "given" })
         } else {
             Err(Error::RuntimeLoad { path: path.to_path_buf(), reason: "no such file".into() })
         };
     }
     let candidates = onnxruntime_candidates();
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| Error::RuntimeMissing {
+    candidates.iter().find(|c| c.path.is_file()).cloned().ok_or_else(|| Error::RuntimeMissing {
         looked: if candidates.is_empty() {
-            "ORT_DYLIB_PATH, .venv/lib/python3*/site-packages/onnxruntime/capi, /usr/lib, /usr/local/lib".into()
+            format!(
+                "ORT_DYLIB_PATH, .venv/lib/python3*/site-packages/onnxruntime/capi, {PACKAGED_DIR}, \
+                 LD_LIBRARY_PATH, /usr/lib, /usr/local/lib"
+            )
         } else {
-            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            candidates.iter().map(|c| c.path.display().to_string()).collect::<Vec<_>>().join(", ")
         },
     })
 }

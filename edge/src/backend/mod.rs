@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 pub use cyclegan_runtime::backend::Backend;
 pub use cyclegan_runtime::cpu::{CpuBackend, CpuOptions};
-pub use cyclegan_runtime::onnxruntime::{find_onnxruntime, onnxruntime_candidates};
+pub use cyclegan_runtime::onnxruntime::{Candidate, find_onnxruntime, locate_onnxruntime, onnxruntime_candidates};
 pub use tensorrt::{TensorrtBackend, TensorrtOptions};
 
 use crate::model::Model;

@@ -25,6 +25,32 @@ pub(super) struct Counters {
     pub dropped: Arc<AtomicU64>,
 }
 
+/// The input's part of an assembled pipeline: what its errors come from, and where its frames
+/// enter the rest (so the rest can be finished when the input goes away).
+#[derive(Debug)]
+pub(super) struct InputPart {
+    /// The elements the input added (their children are theirs too).
+    pub elements: Vec<gst::Element>,
+    /// The queue's sink pad, fed by the input.
+    pub entry: gst::Pad,
+}
+
+impl InputPart {
+    /// Whether `object` (a bus message's source) is one of the input's elements or inside one.
+    pub fn owns(&self, object: &gst::Object) -> bool {
+        self.elements.iter().any(|e| object == e.upcast_ref::<gst::Object>() || object.has_as_ancestor(e))
+    }
+
+    /// Cuts the input off and ends the stream where it entered, so what is queued is still
+    /// translated and the output is finished, whatever state the input is in.
+    pub fn cut_off(&self) {
+        if let Some(peer) = self.entry.peer() {
+            let _ = peer.unlink(&self.entry);
+        }
+        self.entry.send_event(gst::event::Eos::new());
+    }
+}
+
 /// Builds input -> queue -> videoconvert -> cyclegan -> output in `pipeline`, with the probes
 /// that count frames and stop at `num_frames`; the output's notes go to `on_event`.
 pub(super) fn assemble(
@@ -35,7 +61,7 @@ pub(super) fn assemble(
     output: &Output,
     live: bool,
     on_event: &mut dyn FnMut(Event<'_>),
-) -> Result<Counters> {
+) -> Result<(Counters, InputPart)> {
     let counters = Counters::default();
     let queue = make_element("queue")?;
     if live {
@@ -101,17 +127,22 @@ pub(super) fn assemble(
     if limit > 0 {
         // Frames already queued when the limit is reached are not worth translating: with a slow
         // model (a small CPU, emulation) they would hold the end of the run for seconds each.
+        // `Handled` (the probe takes the buffer): with `Drop` on this pad GStreamer 1.22 logs a
+        // GStreamer-CRITICAL (an unref of a null buffer) for each frame dropped.
         let entered = AtomicU64::new(0);
         cyclegan.static_pad("sink").expect("cyclegan has sink").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
             if entered.fetch_add(1, Ordering::SeqCst) >= limit {
-                return gst::PadProbeReturn::Drop;
+                return gst::PadProbeReturn::Handled;
             }
             gst::PadProbeReturn::Ok
         });
     }
-    let queue_sink = queue.static_pad("sink").expect("queue has sink");
+    let entry = queue.static_pad("sink").expect("queue has sink");
+    let before = pipeline.children();
+    let queue_sink = entry.clone();
     input.build(pipeline, &config.input, move |pad| {
         pad.link(&queue_sink).map(|_| ()).map_err(|e| Error::Pipeline(format!("cannot link the decoded video: {e:?}")))
     })?;
-    Ok(counters)
+    let elements = pipeline.children().into_iter().filter(|e| !before.contains(e)).collect();
+    Ok((counters, InputPart { elements, entry }))
 }

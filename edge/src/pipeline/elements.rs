@@ -5,7 +5,7 @@ use crate::{Error, Result};
 
 pub(super) fn make_element(factory: &str) -> Result<gst::Element> {
     gst::ElementFactory::make(factory).build().map_err(|_| {
-        Error::Pipeline(format!(
+        Error::Setup(format!(
             "GStreamer element `{factory}` is missing: install gstreamer1.0-plugins-base, -good, -ugly and \
              gstreamer1.0-libav (./scripts/install.sh does)"
         ))

@@ -14,7 +14,7 @@ pub fn available(factory: &str) -> bool {
 }
 
 fn missing(factory: &str, needed_by: &str, otherwise: &str) -> Error {
-    Error::Pipeline(format!(
+    Error::Setup(format!(
         "{needed_by} needs the GStreamer element `{factory}`, which this machine does not have. \
          NVIDIA's elements come with JetPack on a Jetson (sudo apt install nvidia-l4t-gstreamer; \
          h264parse is in gstreamer1.0-plugins-bad); check with `gst-inspect-1.0 {factory}`. {otherwise}"

@@ -57,6 +57,9 @@ pub struct RunReport {
     pub seconds: f64,
     /// Ended by Ctrl-C (after a clean EOS).
     pub interrupted: bool,
+    /// Ended because the live input went away (stopped delivering, or failed) mid-run: why. The
+    /// output is finished with the frames that came before.
+    pub lost: Option<String>,
     pub last: Option<LiveStats>,
     pub model: String,
 }
@@ -82,8 +85,9 @@ pub fn run(config: &EdgeConfig, interrupt: &AtomicBool, mut on_event: impl FnMut
     init()?;
     let live = input.is_live(&config.input);
     let pipeline = gst::Pipeline::new();
-    let result = assemble::assemble(&pipeline, config, model, &input, &output, live, &mut on_event)
-        .and_then(|counters| watch::watch(&pipeline, config, &input, live, &counters, interrupt, &mut on_event));
+    let result = assemble::assemble(&pipeline, config, model, &input, &output, live, &mut on_event).and_then(|parts| {
+        watch::watch(&pipeline, config, &input, live, (&parts.0, &parts.1), interrupt, &mut on_event)
+    });
     let _ = pipeline.set_state(gst::State::Null);
     match result {
         Ok(mut report) => {

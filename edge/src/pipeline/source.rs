@@ -71,6 +71,12 @@ impl Input {
         }
     }
 
+    /// Cameras and network streams can be missing at start or go away mid-run and come back
+    /// later (unplugged, rebooted, out of range); a file or a test pattern cannot.
+    pub fn can_come_back(&self) -> bool {
+        matches!(self, Self::Camera(_) | Self::Csi(_) | Self::Rtsp(_) | Self::Uri(_))
+    }
+
     /// Adds the source elements to `pipeline`; `link` is called with the pad of decoded raw video
     /// (right away, or later for inputs whose streams appear when decoding starts).
     pub fn build(

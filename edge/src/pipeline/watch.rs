@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use super::assemble::Counters;
+use super::assemble::{Counters, InputPart};
 use super::{Event, Input, LiveStats, RunReport, jetson};
 use crate::config::EdgeConfig;
 use crate::{Error, Result};
@@ -16,27 +16,45 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Plays `pipeline` and follows its bus until the input ends, `num_frames` are done, or
 /// `interrupt` is set (then EOS is sent, so files are finished properly); the watchdogs fail
-/// a run whose input sends nothing for `timeout_s`.
+/// a run whose input sends nothing for `timeout_s`, and cut off a live input that stops (or fails)
+/// mid-run, finishing the output with the frames it gave.
 pub(super) fn watch(
     pipeline: &gst::Pipeline,
     config: &EdgeConfig,
     input: &Input,
     live: bool,
-    counters: &Counters,
+    (counters, source): (&Counters, &InputPart),
     interrupt: &AtomicBool,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<RunReport> {
     let Counters { frames, arrived, last_arrival, dropped } = counters;
     let limit = config.input.num_frames;
     let bus = pipeline.bus().expect("a pipeline has a bus");
+    // An error of a camera or stream that may come back is "not there (yet)", not a failure of
+    // ours; an element that cannot start for want of a library or plugin is the machine's setup.
+    let classify = |err: &gst::message::Error| {
+        let e = bus_error(err, &config.input.input);
+        let error = err.error();
+        match (input.can_come_back(), err.src()) {
+            (true, Some(src)) if source.owns(src) => Error::InputUnavailable(e.to_string()),
+            _ if error.matches(gst::LibraryError::Init) || error.matches(gst::CoreError::MissingPlugin) => {
+                Error::Setup(e.to_string())
+            }
+            _ => e,
+        }
+    };
     if pipeline.set_state(gst::State::Playing).is_err() {
-        return Err(first_error(&bus, &config.input.input)
-            .unwrap_or_else(|| Error::Pipeline("the pipeline would not start".into())));
+        return Err(match first_error(&bus).as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Error(err)) => classify(err),
+            _ => Error::Pipeline("the pipeline would not start".into()),
+        });
     }
     let timeout = Duration::from_secs(config.input.timeout_s);
     let started = Instant::now();
     let mut eos_sent: Option<Instant> = None;
     let mut interrupted = false;
+    // Why the input was cut off mid-run (it went away); the output is still finished.
+    let mut lost: Option<String> = None;
     let mut last: Option<LiveStats> = None;
     // Frames elements skipped for being late (QoS), per element: sinks that render in real time
     // and the element itself, which then skips the work.
@@ -48,7 +66,16 @@ pub(super) fn watch(
             use gst::MessageView;
             match msg.view() {
                 MessageView::Eos(_) => break,
-                MessageView::Error(err) => return Err(bus_error(err, &config.input.input)),
+                // The input's own complaints once it is cut off (not linked, flushing) say nothing new.
+                MessageView::Error(err) if lost.is_some() && err.src().is_some_and(|s| source.owns(s)) => {}
+                MessageView::Error(err) => match classify(err) {
+                    Error::InputUnavailable(why) if eos_sent.is_none() && arrived.load(Ordering::SeqCst) > 0 => {
+                        source.cut_off();
+                        eos_sent = Some(Instant::now());
+                        lost = Some(why);
+                    }
+                    e => return Err(e),
+                },
                 // An element's latency changed (cyclegan holding frames in flight): as gst-launch does.
                 MessageView::Latency(_) => {
                     let _ = pipeline.recalculate_latency();
@@ -92,17 +119,24 @@ pub(super) fn watch(
                     pipeline.send_event(gst::event::Eos::new());
                     eos_sent = Some(Instant::now());
                 } else if arrived.load(Ordering::SeqCst) == 0 && started.elapsed() > timeout {
-                    return Err(Error::Pipeline(format!(
+                    let why = format!(
                         "--input {}: no frame within {} s ({} --timeout-s waits longer)",
                         config.input.input,
                         config.input.timeout_s,
                         input.no_frame_hint()
-                    )));
+                    );
+                    return Err(if input.can_come_back() {
+                        Error::InputUnavailable(why)
+                    } else {
+                        Error::Pipeline(why)
+                    });
                 } else if live && last_arrival.lock().unwrap().is_some_and(|t| t.elapsed() > timeout) {
-                    return Err(Error::Pipeline(format!(
+                    source.cut_off();
+                    eos_sent = Some(Instant::now());
+                    lost = Some(format!(
                         "--input {}: no frame for {} s; the camera or stream went away",
                         config.input.input, config.input.timeout_s
-                    )));
+                    ));
                 }
             }
             Some(at) if at.elapsed() > FINISH_TIMEOUT => {
@@ -119,6 +153,7 @@ pub(super) fn watch(
         dropped: total_dropped(&late),
         seconds: started.elapsed().as_secs_f64(),
         interrupted,
+        lost,
         last,
         model: String::new(),
     })
@@ -146,11 +181,7 @@ fn bus_error(err: &gst::message::Error, input: &str) -> Error {
     Error::Pipeline(format!("{source}: {}{detail}{hint} [--input {input}]", err.error()))
 }
 
-pub(super) fn first_error(bus: &gst::Bus, input: &str) -> Option<Error> {
-    while let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(500), &[gst::MessageType::Error]) {
-        if let gst::MessageView::Error(err) = msg.view() {
-            return Some(bus_error(err, input));
-        }
-    }
-    None
+/// The first error message the bus holds (waiting a moment for one), after a state change failed.
+fn first_error(bus: &gst::Bus) -> Option<gst::Message> {
+    bus.timed_pop_filtered(gst::ClockTime::from_mseconds(500), &[gst::MessageType::Error])
 }
