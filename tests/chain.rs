@@ -5,6 +5,7 @@
 use std::sync::atomic::AtomicBool;
 
 use cyclegan_calibration::calibrate::{Options, calibrate};
+use cyclegan_calibration::graph::Residual;
 use cyclegan_calibration::scales::Method;
 use cyclegan_edge::config::EdgeConfig;
 use cyclegan_edge::preprocess::InferenceSize;
@@ -59,12 +60,13 @@ fn synth_fit_distill_export_calibrate_and_run_the_int8_student_on_video() {
         model: fp32.clone(),
         images: data.join("testA"),
         num: 64,
-        method: Method::Entropy,
+        method: Method::Mse,
         size: InferenceSize::Auto,
         out: int8.clone(),
         trt_cache: None,
         trt_version: "10.3.0".parse().unwrap(),
         keep_fp: Vec::new(),
+        residual: Residual::Int8,
         target_psnr: None,
         report: None,
         threads: 2,

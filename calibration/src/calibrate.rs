@@ -1,8 +1,9 @@
 //! The whole calibration: images -> statistics -> scales -> Q/DQ model (with a sensitivity pass
 //! that keeps the most damaging layers in floating point until a PSNR target is met) -> files
-//! and report.
+//! and report, with the share of convolution MACs left in INT8 and the time of each step.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use cyclegan_onnx::metadata::{CALIBRATION_KEY, PRECISION_KEY, set_property};
 use cyclegan_onnx::pb::ModelProto;
@@ -11,11 +12,11 @@ use cyclegan_runtime::preprocess::{InferenceSize, Preprocessor};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::evaluate::{mean_psnr, mean_ssim, outputs};
-use crate::graph::{self, Plan};
+use crate::graph::{self, Plan, Residual};
 use crate::images::{self, Sample};
 use crate::observe::{self, open};
 use crate::qdq::{self, Quantization};
-use crate::report::{self, LayerReport, Quality, Report};
+use crate::report::{self, LayerReport, Quality, Report, SearchStep, Timings};
 use crate::scales::{Histogram, Method, scale_of};
 use crate::trt_cache::{self, TrtVersion};
 use crate::{Error, Result};
@@ -32,6 +33,8 @@ pub struct Options {
     pub trt_cache: Option<PathBuf>,
     pub trt_version: TrtVersion,
     pub keep_fp: Vec<String>,
+    /// Whether the residual Adds' skip inputs get Q/DQ (TensorRT's placement) or stay in float.
+    pub residual: Residual,
     pub target_psnr: Option<f64>,
     pub report: Option<PathBuf>,
     /// CPU threads for ONNX Runtime (0: all cores).
@@ -108,9 +111,37 @@ impl Evaluator<'_> {
     }
 }
 
+/// MACs of `plan`'s convolutions (Conv, ConvTranspose) at the held-out size, by node name.
+struct MacShare {
+    macs: BTreeMap<String, u64>,
+    total: u64,
+}
+
+impl MacShare {
+    fn new(model: &ModelProto, plan: &Plan, sample: &Sample) -> Result<Self> {
+        let cost = cyclegan_onnx::cost::cost(model, sample.shape[2] as i64, sample.shape[3] as i64)?;
+        let macs: BTreeMap<String, u64> = cost
+            .nodes
+            .into_iter()
+            .filter(|n| plan.layers.iter().any(|l| l.name == n.name && l.weight.is_some()))
+            .map(|n| (n.name, n.macs))
+            .collect();
+        let total = macs.values().sum();
+        Ok(Self { macs, total })
+    }
+
+    /// The share of the MACs in INT8 with the layers `keep` in float.
+    fn int8(&self, keep: &BTreeSet<String>) -> f64 {
+        let float: u64 = self.macs.iter().filter(|(n, _)| keep.contains(*n)).map(|(_, m)| m).sum();
+        (self.total - float) as f64 / self.total.max(1) as f64
+    }
+}
+
 /// Runs the calibration `opts` describes, writes the Q/DQ model (and cache and report), and
 /// returns the report.
 pub fn calibrate(opts: &Options) -> Result<Report> {
+    let started = Instant::now();
+    let mut timings = Timings::default();
     let (model, info, plan) = load_model(&opts.model)?;
     plan.check_names(&opts.keep_fp)?;
     if let Some(t) = opts.target_psnr
@@ -118,23 +149,38 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
     {
         return Err(Error::Invalid(format!("--target-psnr {t}: give a PSNR in dB, e.g. 30")));
     }
+    let float_residual = opts.residual == Residual::Float;
+    if float_residual && plan.residual_adds().is_empty() {
+        return Err(Error::Invalid(format!(
+            "--float-residual: {} has no residual Add to leave in float",
+            opts.model.display()
+        )));
+    }
     let split = images::split(&opts.images, opts.num)?;
     if !split.skipped.is_empty() && !opts.quiet {
         eprintln!("skipping {} files that are not images in {}", split.skipped.len(), opts.images.display());
     }
     let resolution = info.metadata.training_resolution;
+    let step = Instant::now();
     let calibration = load_samples(&split.calibration, opts.size, resolution, &bar(opts.quiet, "loading images"))?;
     let held_out = load_samples(&split.held_out, opts.size, resolution, &bar(opts.quiet, "loading held-out"))?;
+    timings.load_s = step.elapsed().as_secs_f64();
+    let share = MacShare::new(&model, &plan, &held_out[0])?;
 
+    let step = Instant::now();
     let names = graph::all_activations(&model)?;
     let hist: BTreeMap<String, Histogram> =
         observe::histograms(&model, &names, &calibration, opts.threads, &bar(opts.quiet, "collecting statistics"))?;
+    timings.observe_s = step.elapsed().as_secs_f64();
+    let step = Instant::now();
     let thresholds: BTreeMap<String, f32> = hist.iter().map(|(n, h)| (n.clone(), h.threshold(opts.method))).collect();
     let scales: BTreeMap<String, f32> = thresholds.iter().map(|(n, t)| (n.clone(), scale_of(*t))).collect();
+    timings.scales_s = step.elapsed().as_secs_f64();
     let quantized_activations = plan.activations();
     let activation_scales: BTreeMap<String, f32> =
         scales.iter().filter(|(n, _)| quantized_activations.contains(*n)).map(|(n, s)| (n.clone(), *s)).collect();
 
+    let step = Instant::now();
     let mut fp32 = open(&model, &opts.model.display().to_string(), opts.threads)?;
     let reference = outputs(&mut fp32, &held_out)?;
     drop(fp32);
@@ -145,45 +191,70 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
         Quality { psnr_db: mean_psnr(&fp16_out, &reference), ssim: mean_ssim(&fp16_out, &reference, &held_out) };
 
     let eval = Evaluator { model: &model, plan: &plan, held_out: &held_out, reference, threads: opts.threads };
-    let all = Quantization { activation_scales: activation_scales.clone(), keep_fp: BTreeSet::new() };
-    let (_, int8_all) = eval.run(&all)?;
+    let with_keep =
+        |keep: &BTreeSet<String>| Quantization { activation_scales: activation_scales.clone(), keep_fp: keep.clone() };
+    let residual_float: BTreeSet<String> =
+        if float_residual { plan.residual_adds().into_iter().map(String::from).collect() } else { BTreeSet::new() };
+    let (_, int8_all) = eval.run(&with_keep(&residual_float))?;
+    // The layers in float before any search: the residual Adds if asked, and those named.
+    let mut keep = residual_float;
+    keep.extend(opts.keep_fp.iter().cloned());
+    let fixed = keep.clone();
+    timings.evaluate_s = step.elapsed().as_secs_f64();
 
-    let mut keep: BTreeSet<String> = opts.keep_fp.iter().cloned().collect();
     let mut alone: BTreeMap<String, f64> = BTreeMap::new();
+    let mut search = Vec::new();
     if let Some(target) = opts.target_psnr {
+        let step = Instant::now();
         let progress = bar(opts.quiet, "sensitivity");
-        progress.set_length(plan.layers.len() as u64);
+        let candidates: Vec<&str> =
+            plan.layers.iter().map(|l| l.name.as_str()).filter(|n| !fixed.contains(*n)).collect();
+        progress.set_length(candidates.len() as u64);
         let everyone: BTreeSet<String> = plan.layers.iter().map(|l| l.name.clone()).collect();
-        for l in &plan.layers {
+        for name in &candidates {
             let mut others = everyone.clone();
-            others.remove(&l.name);
-            let (_, q) = eval.run(&Quantization { activation_scales: activation_scales.clone(), keep_fp: others })?;
-            alone.insert(l.name.clone(), q.psnr_db);
+            others.remove(*name);
+            let (_, q) = eval.run(&with_keep(&others))?;
+            alone.insert(name.to_string(), q.psnr_db);
             progress.inc(1);
         }
         progress.finish_and_clear();
         let mut ranked: Vec<(&String, f64)> = alone.iter().map(|(n, p)| (n, *p)).collect();
         ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
-        let mut current =
-            eval.run(&Quantization { activation_scales: activation_scales.clone(), keep_fp: keep.clone() })?.1;
+        let mut current = eval.run(&with_keep(&keep))?.1;
         for (name, _) in ranked {
             if current.psnr_db >= target {
                 break;
             }
             if keep.insert(name.clone()) {
-                current =
-                    eval.run(&Quantization { activation_scales: activation_scales.clone(), keep_fp: keep.clone() })?.1;
+                current = eval.run(&with_keep(&keep))?.1;
+                let int8_mac_share = share.int8(&keep);
+                if !opts.quiet {
+                    eprintln!(
+                        "sensitivity: {name} in float -> {:.2} dB, {:.1} % of conv MACs in INT8",
+                        current.psnr_db,
+                        100.0 * int8_mac_share
+                    );
+                }
+                search.push(SearchStep { kept_fp: name.clone(), psnr_db: current.psnr_db, int8_mac_share });
             }
         }
+        timings.sensitivity_s = step.elapsed().as_secs_f64();
     }
-    let chosen = Quantization { activation_scales, keep_fp: keep.clone() };
+    let step = Instant::now();
+    let chosen = with_keep(&keep);
     let (int8_out, int8_quality) = eval.run(&chosen)?;
+    timings.evaluate_s += step.elapsed().as_secs_f64();
+    let int8_mac_share = share.int8(&keep);
 
+    let step = Instant::now();
     let mut quantized = qdq::rewrite(&model, &plan, &chosen)?;
     let record = serde_json::json!({
         "method": opts.method.to_string(),
         "images": split.calibration.len(),
+        "float_residual": float_residual,
         "kept_fp": keep.iter().collect::<Vec<_>>(),
+        "int8_mac_share": int8_mac_share,
         "held_out_psnr_db": int8_quality.psnr_db,
     });
     set_property(&mut quantized, CALIBRATION_KEY, record.to_string());
@@ -192,6 +263,7 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
     if let Some(cache) = &opts.trt_cache {
         report::write_atomic(cache, trt_cache::write(opts.trt_version, &scales).as_bytes())?;
     }
+    timings.rewrite_s = step.elapsed().as_secs_f64();
 
     let layers = plan
         .layers
@@ -205,12 +277,14 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
                 amax: h.amax,
                 threshold: thresholds[&l.input],
                 scale: scales[&l.input],
+                sqnr_db: h.sqnr_db(thresholds[&l.input]),
+                macs: share.macs.get(&l.name).copied().unwrap_or(0),
                 alone_psnr_db: alone.get(&l.name).copied(),
                 kept_fp: keep.contains(&l.name),
             }
         })
         .collect();
-    let report = Report {
+    let mut report = Report {
         model: opts.model.display().to_string(),
         method: opts.method.to_string(),
         calibration_images: split.calibration.len(),
@@ -219,9 +293,15 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
         int8_all,
         int8: int8_quality,
         target_psnr_db: opts.target_psnr,
+        float_residual,
         kept_fp: keep.into_iter().collect(),
+        conv_macs: share.total,
+        int8_mac_share,
+        search,
+        timings,
         layers,
     };
+    report.timings.total_s = started.elapsed().as_secs_f64();
     if let Some(dir) = &opts.report {
         let rows: Vec<[&[f32]; 3]> = eval
             .reference

@@ -1,7 +1,7 @@
 //! Which tensors of an exported generator get quantized, following TensorRT's placement for
 //! convolutional networks: the data input and the weights of every Conv and ConvTranspose, and
 //! the residual (skip) input of every Add so the add can fuse; InstanceNormalization, Tanh and the
-//! graph output stay in floating point.
+//! graph output stay in floating point. [`Residual::Float`] leaves the skip inputs in float.
 use std::collections::{BTreeSet, HashMap};
 
 use cyclegan_onnx::contract::{GENERATOR_OPS, QDQ_OPS};
@@ -24,6 +24,20 @@ pub struct Layer {
     pub weight: Option<(String, usize)>,
 }
 
+/// Whether the residual (skip) input of each Add gets Q/DQ. In a ResNet generator it carries the
+/// picture through every block, so its rounding error accumulates; its threshold is also the
+/// largest, as the stream grows from block to block. The Adds cost no MACs, so leaving them in
+/// float keeps every convolution in INT8. (TensorRT quantizes the skip input so an Add can fuse
+/// into a preceding INT8 convolution; in these generators an InstanceNormalization in float
+/// precedes every Add.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Residual {
+    /// TensorRT's placement: Q/DQ on the skip input too.
+    #[default]
+    Int8,
+    Float,
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub layers: Vec<Layer>,
@@ -37,6 +51,11 @@ impl Plan {
     /// Activation tensors the Q/DQ model quantizes (per tensor).
     pub fn activations(&self) -> BTreeSet<String> {
         self.layers.iter().map(|l| l.input.clone()).collect()
+    }
+
+    /// The residual Adds (what [`Residual::Float`] leaves in float).
+    pub fn residual_adds(&self) -> Vec<&str> {
+        self.layers.iter().filter(|l| l.weight.is_none()).map(|l| l.name.as_str()).collect()
     }
 
     /// Checks `--keep-fp` names, listing the valid ones when one is unknown.

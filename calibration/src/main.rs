@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Parser;
 use cyclegan_calibration::calibrate::{Options, calibrate};
+use cyclegan_calibration::graph::Residual;
 use cyclegan_calibration::scales::Method;
 use cyclegan_calibration::trt_cache::TrtVersion;
 use cyclegan_runtime::preprocess::InferenceSize;
@@ -21,8 +22,9 @@ struct Cli {
     /// Calibration images to use at most.
     #[arg(long, default_value_t = 256)]
     num: usize,
-    /// Activation thresholds: entropy (TensorRT's KL method), percentile (99.99), percentile:P, minmax.
-    #[arg(long, default_value = "entropy", value_parser = parse_method)]
+    /// Activation thresholds: entropy (TensorRT's KL method), mse (smallest expected squared
+    /// error), percentile (99.99), percentile:P, minmax.
+    #[arg(long, default_value = "mse", value_parser = parse_method)]
     method: Method,
     /// Inference size as the edge runtime's `inference-size`: auto, a shorter side, or WxH.
     #[arg(long, default_value = "auto", value_parser = parse_size)]
@@ -39,6 +41,10 @@ struct Cli {
     /// Layers to leave in floating point (comma-separated node names).
     #[arg(long, value_delimiter = ',', conflicts_with = "target_psnr")]
     keep_fp: Vec<String>,
+    /// Leave the residual (skip) input of every Add in floating point: the stream that carries the
+    /// picture through the residual blocks stays unquantized; every convolution stays INT8.
+    #[arg(long)]
+    float_residual: bool,
     /// Keep the most damaging layers in floating point until the INT8 model reaches this PSNR
     /// (dB, vs FP32 on held-out images).
     #[arg(long)]
@@ -86,6 +92,7 @@ fn run() -> Result<()> {
         trt_cache: cli.trt_cache,
         trt_version: cli.trt_version,
         keep_fp: cli.keep_fp,
+        residual: if cli.float_residual { Residual::Float } else { Residual::Int8 },
         target_psnr: cli.target_psnr,
         report: cli.report,
         threads: cli.threads,

@@ -23,10 +23,41 @@ pub struct LayerReport {
     pub amax: f32,
     pub threshold: f32,
     pub scale: f32,
+    /// Signal-to-quantization-noise ratio of the activation at this threshold, from its
+    /// histogram (E[x²] over the expected squared quantize-dequantize error).
+    pub sqnr_db: f64,
+    /// Multiply-accumulates at the held-out size (0 for an Add).
+    pub macs: u64,
     /// PSNR vs FP32 with only this layer quantized (the sensitivity pass).
     pub alone_psnr_db: Option<f64>,
     /// Left in floating point.
     pub kept_fp: bool,
+}
+
+/// One step of the sensitivity search: a layer put into float and what the model then measures.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchStep {
+    pub kept_fp: String,
+    pub psnr_db: f64,
+    pub int8_mac_share: f64,
+}
+
+/// Seconds each step took.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Decoding and preprocessing the images.
+    pub load_s: f64,
+    /// The two passes collecting activation histograms.
+    pub observe_s: f64,
+    /// Thresholds from the histograms.
+    pub scales_s: f64,
+    /// The FP32, FP16, all-INT8 and written models on the held-out images.
+    pub evaluate_s: f64,
+    /// The `--target-psnr` search (0 without it).
+    pub sensitivity_s: f64,
+    /// The Q/DQ rewrite of the written model and writing the files.
+    pub rewrite_s: f64,
+    pub total_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -41,7 +72,17 @@ pub struct Report {
     /// What was written (`--keep-fp` / `--target-psnr` layers in floating point).
     pub int8: Quality,
     pub target_psnr_db: Option<f64>,
+    /// Residual Adds left in float (`--float-residual`).
+    pub float_residual: bool,
+    /// Every layer in float in the written model (`--keep-fp`, `--float-residual`, the search).
     pub kept_fp: Vec<String>,
+    /// Conv and ConvTranspose MACs at the held-out size, and the share of them the written model
+    /// runs in INT8.
+    pub conv_macs: u64,
+    pub int8_mac_share: f64,
+    /// The sensitivity search, step by step (empty without `--target-psnr`).
+    pub search: Vec<SearchStep>,
+    pub timings: Timings,
     pub layers: Vec<LayerReport>,
 }
 
@@ -55,23 +96,48 @@ impl Report {
             self.held_out_images.len(),
             self.method
         ));
-        out.push_str("| variant vs FP32 | PSNR (dB) | SSIM |\n|---|---|---|\n");
-        out.push_str(&format!("| FP16 graph | {:.2} | {:.4} |\n", self.fp16.psnr_db, self.fp16.ssim));
-        out.push_str(&format!("| INT8, all layers | {:.2} | {:.4} |\n", self.int8_all.psnr_db, self.int8_all.ssim));
+        let residual = if self.float_residual { ", residual Adds in float" } else { "" };
+        out.push_str("| variant vs FP32 | PSNR (dB) | SSIM | INT8 share of conv MACs |\n|---|---|---|---|\n");
+        out.push_str(&format!("| FP16 graph | {:.2} | {:.4} | 0 % |\n", self.fp16.psnr_db, self.fp16.ssim));
         out.push_str(&format!(
-            "| INT8 written ({} layers kept in float) | {:.2} | {:.4} |\n",
-            self.kept_fp.len(),
-            self.int8.psnr_db,
-            self.int8.ssim
+            "| INT8, all layers{residual} | {:.2} | {:.4} | 100.0 % |\n",
+            self.int8_all.psnr_db, self.int8_all.ssim
         ));
-        out.push_str("\n| layer | op | threshold | scale | PSNR quantized alone (dB) | kept float |\n|---|---|---|---|---|---|\n");
+        out.push_str(&format!(
+            "| INT8 written ({} of {} layers in float) | {:.2} | {:.4} | {:.1} % |\n",
+            self.kept_fp.len(),
+            self.layers.len(),
+            self.int8.psnr_db,
+            self.int8.ssim,
+            100.0 * self.int8_mac_share
+        ));
+        if !self.search.is_empty() {
+            out.push_str(
+                "\n| sensitivity search: put in float | PSNR (dB) | INT8 share of conv MACs |\n|---|---|---|\n",
+            );
+            for s in &self.search {
+                out.push_str(&format!("| {} | {:.2} | {:.1} % |\n", s.kept_fp, s.psnr_db, 100.0 * s.int8_mac_share));
+            }
+        }
+        let t = &self.timings;
+        out.push_str(&format!(
+            "\n| step | load | observe | scales | evaluate | sensitivity | rewrite | total |\n|---|---|---|---|---|---|---|---|\n\
+             | seconds | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
+            t.load_s, t.observe_s, t.scales_s, t.evaluate_s, t.sensitivity_s, t.rewrite_s, t.total_s
+        ));
+        out.push_str(
+            "\n| layer | op | MMAC | threshold | scale | SQNR (dB) | PSNR quantized alone (dB) | kept float |\n\
+             |---|---|---|---|---|---|---|---|\n",
+        );
         for l in &self.layers {
             out.push_str(&format!(
-                "| {} | {} | {:.4} | {:.3e} | {} | {} |\n",
+                "| {} | {} | {:.1} | {:.4} | {:.3e} | {:.1} | {} | {} |\n",
                 l.name,
                 l.op,
+                l.macs as f64 / 1e6,
                 l.threshold,
                 l.scale,
+                l.sqnr_db,
                 l.alone_psnr_db.map(|p| format!("{p:.2}")).unwrap_or_else(|| "-".into()),
                 if l.kept_fp { "yes" } else { "" }
             ));

@@ -1,6 +1,7 @@
 //! `cyclegan-calib` on the bundled demo generator with real synthetic summer images: the Q/DQ
 //! model passes `onnx.checker`, ONNX Runtime runs it and measures what our report says; the
-//! TensorRT cache and `--keep-fp` do what they claim; bad input is refused with clear messages.
+//! TensorRT cache, `--keep-fp`, `--float-residual`, the thresholds of `--method mse` and the MAC
+//! share of the sensitivity search do what they claim; bad input is refused with clear messages.
 use cyclegan_onnx::contract::{INPUT, OUTPUT};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -110,6 +111,61 @@ fn qdq_model_is_valid_onnx_and_onnxruntime_measures_what_the_report_says() {
 }
 
 #[test]
+fn mse_with_float_residual_is_valid_onnx_and_beats_min_max_and_entropy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut psnr = std::collections::BTreeMap::new();
+    for (name, flags) in [
+        ("entropy", &["--method", "entropy"][..]),
+        ("minmax", &["--method", "minmax"]),
+        ("mse", &["--method", "mse"]),
+        ("mse-float-residual", &["--method", "mse", "--float-residual"]),
+    ] {
+        let (int8, rep) = (dir.path().join(format!("{name}.onnx")), dir.path().join(name));
+        let out = calib_demo("64", &int8, &rep, flags);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        let r = report(&rep);
+        psnr.insert(name, r["int8_all"]["psnr_db"].as_f64().unwrap());
+        let t = &r["timings"];
+        for step in ["load_s", "observe_s", "scales_s", "evaluate_s", "rewrite_s"] {
+            assert!(t[step].as_f64().unwrap() > 0.0, "{name}: {step} {t}");
+        }
+        assert!(t["total_s"].as_f64().unwrap() >= t["observe_s"].as_f64().unwrap() + t["evaluate_s"].as_f64().unwrap());
+        if name != "mse-float-residual" {
+            continue;
+        }
+        // onnx.checker passes, ONNX Runtime runs it and measures what we do.
+        let theirs = python_check(&demo_model(), &int8, &rep);
+        let ours = r["int8"]["psnr_db"].as_f64().unwrap();
+        assert!((ours - theirs["psnr_db"].as_f64().unwrap()).abs() < 0.1, "{ours} vs {theirs}");
+        // The skip inputs stay float; every convolution keeps its Q/DQ: all conv MACs in INT8.
+        assert_eq!(r["float_residual"], true);
+        assert_eq!(r["method"], "mse");
+        assert_eq!(r["int8_mac_share"].as_f64().unwrap(), 1.0);
+        let layers = r["layers"].as_array().unwrap();
+        let adds: Vec<&str> = layers.iter().filter(|l| l["op"] == "Add").map(|l| l["name"].as_str().unwrap()).collect();
+        assert!(!adds.is_empty());
+        assert_eq!(r["kept_fp"], serde_json::json!(adds));
+        let graph = cyclegan_onnx::io::read_model(&int8).unwrap().graph.unwrap();
+        for n in graph.node.iter().filter(|n| n.op_type == "Add") {
+            assert!(!n.input.iter().any(|i| i.contains("DequantizeLinear")), "{}: {:?}", n.name, n.input);
+        }
+        let convs: Vec<_> = layers.iter().filter(|l| l["op"] != "Add").collect();
+        let mut inputs: Vec<&str> = convs.iter().map(|l| l["input"].as_str().unwrap()).collect();
+        inputs.sort();
+        inputs.dedup();
+        assert_eq!(theirs["quantize_nodes"].as_u64().unwrap(), inputs.len() as u64);
+        assert_eq!(theirs["dequantize_nodes"].as_u64().unwrap(), (inputs.len() + convs.len()) as u64);
+        // SQNR from the histogram is a sane figure for every quantized activation.
+        assert!(layers.iter().all(|l| (10.0..=100.0).contains(&l["sqnr_db"].as_f64().unwrap())), "{layers:?}");
+    }
+    // The smallest-error thresholds measure better than min-max and far better than entropy, which
+    // clips the instance-normalized activations; the residual stream in float adds to that.
+    assert!(psnr["mse"] > psnr["minmax"], "{psnr:?}");
+    assert!(psnr["mse"] >= psnr["entropy"] + 10.0, "{psnr:?}");
+    assert!(psnr["mse-float-residual"] > psnr["mse"], "{psnr:?}");
+}
+
+#[test]
 fn keep_fp_and_target_psnr_leave_layers_in_float() {
     let dir = tempfile::tempdir().unwrap();
     let int8 = dir.path().join("keep.onnx");
@@ -156,6 +212,25 @@ fn keep_fp_and_target_psnr_leave_layers_in_float() {
         .map(|l| l["alone_psnr_db"].as_f64().unwrap())
         .fold(f64::MAX, f64::min);
     assert!(worst_kept <= best_quantized, "kept {worst_kept} dB layers but quantized a {best_quantized} dB one");
+
+    // The search reports each step; the INT8 share of MACs is what the kept convolutions leave,
+    // counted on the model as `cyclegan_onnx::cost` counts it.
+    let search = r["search"].as_array().unwrap();
+    let mut steps: Vec<&serde_json::Value> = search.iter().map(|s| &s["kept_fp"]).collect();
+    steps.sort_by_key(|v| v.as_str().unwrap());
+    assert_eq!(steps, kept.iter().collect::<Vec<_>>());
+    let cost = cyclegan_onnx::cost::cost(&cyclegan_onnx::io::read_model(&demo_model()).unwrap(), 64, 64).unwrap();
+    let conv_macs: u64 = cost.nodes.iter().filter(|n| n.op.starts_with("Conv")).map(|n| n.macs).sum();
+    assert_eq!(r["conv_macs"].as_u64().unwrap(), conv_macs);
+    let float_macs: u64 = cost.nodes.iter().filter(|n| kept.contains(&serde_json::json!(n.name))).map(|n| n.macs).sum();
+    let share = r["int8_mac_share"].as_f64().unwrap();
+    assert!((share - (conv_macs - float_macs) as f64 / conv_macs as f64).abs() < 1e-9, "{share}");
+    assert_eq!(search.last().unwrap()["int8_mac_share"].as_f64().unwrap(), share);
+    let shares: Vec<f64> = search.iter().map(|s| s["int8_mac_share"].as_f64().unwrap()).collect();
+    assert!(shares.windows(2).all(|w| w[1] <= w[0]), "{shares:?}");
+    assert!(r["timings"]["sensitivity_s"].as_f64().unwrap() > 0.0);
+    let table = std::fs::read_to_string(rep.join("report.md")).unwrap();
+    assert!(table.contains("INT8 share of conv MACs") && table.contains("sensitivity"), "{table}");
 }
 
 #[test]
@@ -194,6 +269,21 @@ fn bad_input_is_refused_with_a_message_naming_the_cause() {
     relu.op_type = "Sigmoid".into();
     let sigmoid = dir.path().join("sigmoid.onnx");
     cyclegan_onnx::io::write_model(&sigmoid, &odd).unwrap();
+    // A generator without residual blocks: every Add bypassed by its block's branch.
+    let mut plain = cyclegan_onnx::io::read_model(Path::new(model)).unwrap();
+    let g = plain.graph.as_mut().unwrap();
+    let bypass: Vec<(String, String)> =
+        g.node.iter().filter(|n| n.op_type == "Add").map(|n| (n.output[0].clone(), n.input[1].clone())).collect();
+    g.node.retain(|n| n.op_type != "Add");
+    for n in &mut g.node {
+        for i in &mut n.input {
+            if let Some((_, by)) = bypass.iter().find(|(out, _)| out == i) {
+                *i = by.clone();
+            }
+        }
+    }
+    let no_residual = dir.path().join("no_residual.onnx");
+    cyclegan_onnx::io::write_model(&no_residual, &plain).unwrap();
     let quantized = dir.path().join("q.onnx");
     let first = calib(&["--model", model, "--images", images, "--size", "32", "--out", quantized.to_str().unwrap()]);
     assert!(first.status.success(), "{}", text(&first));
@@ -219,7 +309,12 @@ fn bad_input_is_refused_with_a_message_naming_the_cause() {
             vec!["--model", model, "--images", images, "--keep-fp", "model.99.Conv"],
             vec!["model.99.Conv", "model.1.Conv, model.4.Conv"],
         ),
-        (vec!["--model", model, "--images", images, "--method", "median"], vec!["--method median"]),
+        (vec!["--model", model, "--images", images, "--method", "median"], vec!["--method median", "mse"]),
+        (vec!["--model", model, "--images", images, "--method", "mse:2"], vec!["--method mse:2"]),
+        (
+            vec!["--model", no_residual.to_str().unwrap(), "--images", images, "--float-residual"],
+            vec!["--float-residual", "no_residual.onnx", "no residual Add"],
+        ),
         (vec!["--model", model, "--images", images, "--target-psnr=-3"], vec!["--target-psnr"]),
     ];
     for (args, expect) in cases {
