@@ -12,16 +12,9 @@ bin=target/release/cyclegan-train
 out=models/summer2winter-demo
 
 [ -d datasets/synth128/trainA ] || $bin synth --out datasets/synth128 --size 128 --train 200 --test 20
-# fit or distill CONFIG RUN: from the start, or resumed where a run was stopped.
-train() {
-  if [ -e "checkpoints/$3/latest" ]; then
-    $bin "$1" --resume "checkpoints/$3"
-  else
-    $bin "$1" --config "$2"
-  fi
-}
-train fit configs/train/edge-demo.toml edge-demo
-train distill configs/train/edge-demo-student.toml edge-demo-student
+source scripts/lib/resumable.sh
+train fit edge-demo --config configs/train/edge-demo.toml
+train distill edge-demo-student --config configs/train/edge-demo-student.toml
 $bin export --checkpoint checkpoints/edge-demo-student --direction a2b --out "$out/generator.onnx"
 $bin eval --checkpoint checkpoints/edge-demo --dataroot datasets/synth128
 $bin eval --checkpoint checkpoints/edge-demo-student --dataroot datasets/synth128
