@@ -18,6 +18,9 @@ pub struct InferenceConfig {
     pub inference_size: String,
     /// 1: the translation only; 0: the original frame.
     pub strength: f64,
+    /// Still-scene flicker scaled by 1 - this, where the input does not change (0: off; see
+    /// `cyclegan_runtime::smoothing`).
+    pub temporal_smoothing: f64,
     /// CPU inference threads (0: all cores).
     pub threads: usize,
     /// TensorRT engine precision.
@@ -38,6 +41,7 @@ impl Default for InferenceConfig {
             backend: BackendKind::Auto,
             inference_size: "auto".into(),
             strength: 1.0,
+            temporal_smoothing: 0.0,
             threads: 0,
             precision: DEFAULT_PRECISION,
             engine: None,
@@ -181,6 +185,14 @@ impl EdgeConfig {
         if !(0.0..=1.0).contains(&self.inference.strength) {
             return bad(format!("--strength {}: must be between 0 and 1", self.inference.strength));
         }
+        let smoothing = self.inference.temporal_smoothing;
+        if !crate::smoothing::RANGE.contains(&smoothing) {
+            return bad(format!(
+                "--temporal-smoothing {smoothing} (temporal_smoothing in [inference]): must be between {} and {}",
+                crate::smoothing::RANGE.start(),
+                crate::smoothing::RANGE.end()
+            ));
+        }
         if self.inference.frames_in_flight > 8 {
             return bad(format!(
                 "--frames-in-flight {}: at most 8 (2 already overlaps copies with GPU work)",
@@ -222,6 +234,11 @@ pub struct Overrides {
     /// Blend with the original frame: 1 translation only, 0 passthrough.
     #[arg(long, help_heading = "Inference")]
     pub strength: Option<f64>,
+    /// Less flicker on still scenes, 0 to 1: blends the previous output into the current one
+    /// where the input did not change, scaling the flicker by 1 - this (0.5 halves it; 0: off,
+    /// each frame on its own). Moving things are not blended, so they leave no trail.
+    #[arg(long, help_heading = "Inference")]
+    pub temporal_smoothing: Option<f64>,
     /// CPU inference threads (0: all cores).
     #[arg(long, help_heading = "Inference")]
     pub threads: Option<usize>,
@@ -298,6 +315,7 @@ impl Overrides {
         set(&mut c.inference.backend, &self.backend);
         set(&mut c.inference.inference_size, &self.inference_size);
         set(&mut c.inference.strength, &self.strength);
+        set(&mut c.inference.temporal_smoothing, &self.temporal_smoothing);
         set(&mut c.inference.threads, &self.threads);
         set(&mut c.inference.precision, &self.precision);
         if self.engine.is_some() {
@@ -372,5 +390,21 @@ mod tests {
         c.inference.inference_size = "auto".into();
         c.inference.frames_in_flight = 9;
         assert!(c.validate().unwrap_err().to_string().contains("--frames-in-flight 9"));
+        c.inference.frames_in_flight = 0;
+        Overrides { temporal_smoothing: Some(0.5), ..Default::default() }.apply(&mut c);
+        assert_eq!(c.inference.temporal_smoothing, 0.5);
+        c.validate().unwrap();
+        for bad in [1.5, -0.5, f64::NAN, f64::INFINITY] {
+            c.inference.temporal_smoothing = bad;
+            let err = c.validate().unwrap_err().to_string();
+            assert!(
+                err.contains("--temporal-smoothing")
+                    && err.contains("temporal_smoothing")
+                    && err.contains("between 0 and 1"),
+                "{err}"
+            );
+        }
+        let c: EdgeConfig = toml::from_str("[inference]\ntemporal_smoothing = 0.25").unwrap();
+        assert_eq!(c.inference.temporal_smoothing, 0.25);
     }
 }

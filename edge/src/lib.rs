@@ -15,10 +15,11 @@ pub mod stats;
 #[cfg(feature = "gst")]
 pub mod bench;
 pub mod bench_kernels;
+pub mod bench_temporal;
 #[cfg(feature = "gst")]
 pub mod gst;
 #[cfg(feature = "gst")]
 pub mod pipeline;
 
-pub use cyclegan_runtime::{frame, model, preprocess, translator};
+pub use cyclegan_runtime::{frame, model, preprocess, smoothing, translator};
 pub use error::{Error, Failure, Result};

@@ -74,7 +74,8 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         iters: usize,
     },
-    /// Our CPU backend vs ONNX Runtime in Python, and pipeline fps vs backend fps
+    /// Our CPU backend vs ONNX Runtime in Python, and pipeline fps vs backend fps; with
+    /// --temporal, the warping error and still-scene flicker per temporal-smoothing value
     Bench {
         /// Generator ONNX (default: the bundled demo).
         #[arg(long)]
@@ -97,6 +98,26 @@ enum Command {
         /// Python with onnxruntime.
         #[arg(long, default_value = ".venv/bin/python")]
         python: PathBuf,
+        /// Temporal consistency instead of speed: Lai et al.'s warping error on a pan, a zoom, a
+        /// rotation and a smooth deformation, and the flicker of a still scene with noise, on
+        /// sequences made from --input's images, for each --smoothing value.
+        #[arg(long, requires = "input")]
+        temporal: bool,
+        /// A folder of images to make the sequences from (--temporal).
+        #[arg(long, requires = "temporal")]
+        input: Option<PathBuf>,
+        /// temporal-smoothing values to compare (--temporal).
+        #[arg(long, value_delimiter = ',', default_value = "0,0.5,0.8")]
+        smoothing: Vec<f64>,
+        /// Frames per sequence (--temporal).
+        #[arg(long, default_value_t = cyclegan_runtime::motion::DEFAULT_FRAMES)]
+        sequence_frames: usize,
+        /// Sequences are made from at most this many of --input's images (--temporal; 0: all).
+        #[arg(long, default_value_t = 8)]
+        max_images: usize,
+        /// The backend (--temporal): cpu, tensorrt or auto.
+        #[arg(long, default_value = "cpu")]
+        backend: cyclegan_edge::backend::BackendKind,
     },
 }
 
@@ -295,7 +316,36 @@ fn run() -> Result<()> {
             print!("{}", cyclegan_edge::bench_kernels::table(&device, frame, size, &rows));
             Ok(())
         }
-        Command::Bench { model, size, threads, iters, warmup, frames, rounds, python } => {
+        Command::Bench {
+            model,
+            size,
+            threads,
+            iters,
+            warmup,
+            frames,
+            rounds,
+            python,
+            temporal,
+            input,
+            smoothing,
+            sequence_frames,
+            max_images,
+            backend,
+        } => {
+            if let (true, Some(input)) = (temporal, input) {
+                let opts = cyclegan_edge::bench_temporal::TemporalOptions {
+                    model,
+                    backend,
+                    threads,
+                    input,
+                    frames: sequence_frames,
+                    max_images,
+                    smoothing,
+                };
+                let rows = cyclegan_edge::bench_temporal::run(&opts)?;
+                print!("{}", cyclegan_edge::bench_temporal::table(&rows));
+                return Ok(());
+            }
             let (w, h) = match size.parse::<cyclegan_edge::preprocess::InferenceSize>()? {
                 cyclegan_edge::preprocess::InferenceSize::Exact(w, h) => (w as usize, h as usize),
                 _ => anyhow::bail!("--size {size}: give WxH, like 256x256"),

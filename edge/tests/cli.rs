@@ -65,11 +65,12 @@ fn test_pattern_to_mp4_then_that_file_as_input() {
     assert_only(dir.path(), &["first.mp4"]);
 
     // A file input, cut after 12 frames, with a config file and a flag overriding it; one frame
-    // held in flight still comes out.
+    // held in flight still comes out, temporally smoothed.
     let config = dir.path().join("edge.toml");
     std::fs::write(
         &config,
-        "[inference]\ninference_size = \"96\"\nstrength = 0.5\nframes_in_flight = 2\n[input]\nnum_frames = 50\n",
+        "[inference]\ninference_size = \"96\"\nstrength = 0.5\ntemporal_smoothing = 0.5\nframes_in_flight = 2\n\
+         [input]\nnum_frames = 50\n",
     )
     .unwrap();
     let second = dir.path().join("second.mkv");
@@ -181,6 +182,8 @@ fn bad_input_fails_fast_names_the_cause_and_writes_nothing() {
         (vec!["--input", "test://nosuchpattern"], "nosuchpattern", config),
         (vec!["--inference-size", "33x10"], "multiples of 4", config),
         (vec!["--strength", "3"], "--strength", config),
+        (vec!["--temporal-smoothing", "1.5"], "--temporal-smoothing 1.5", config),
+        (vec!["--temporal-smoothing", "NaN"], "between 0 and 1", config),
         (vec!["--backend", "tensorrt"], "tensorrt", config),
         (vec!["--config", path_arg(&bad_config)], "frame_rate", config),
         (vec!["--config", "/no/such/camera.toml"], "/no/such/camera.toml", config),

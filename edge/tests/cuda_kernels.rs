@@ -1,13 +1,14 @@
 //! The CUDA frame kernels: NVRTC compiles them (everywhere: NVRTC needs no GPU), and on a GPU
 //! (ignored tests: `cargo test -- --include-ignored` there) they give the CPU path's bytes (`frame` + `preprocess`) for every format, odd sizes, both
-//! resize directions, f32 and f16 tensors.
+//! resize directions, f32 and f16 tensors, and temporal smoothing's (`smoothing`) over a sequence.
 use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaStream};
-use cyclegan_edge::backend::cuda::kernels::{COMPILE_OPTIONS, POSTPROCESS, PREPROCESS, SOURCE};
-use cyclegan_edge::backend::cuda::{FrameLayout, Kernels, Nvrtc, TensorElement};
+use cyclegan_edge::backend::cuda::kernels::{COMPILE_OPTIONS, LUMA_CHANGE, POSTPROCESS, PREPROCESS, SOURCE};
+use cyclegan_edge::backend::cuda::{FrameLayout, Kernels, Nvrtc, Smoothing, SmoothingState, TensorElement};
 use cyclegan_edge::frame::{Frame, PixelFormat, YuvMatrix, YuvRange, YuvSpec};
 use cyclegan_edge::preprocess::Preprocessor;
+use cyclegan_edge::smoothing::{self, Smoother};
 
 fn nvrtc() -> Nvrtc {
     Nvrtc::load().unwrap_or_else(|e| panic!("{e}"))
@@ -22,7 +23,7 @@ fn nvrtc_compiles_the_kernels_for_orin_and_turing() {
         let ptx = nvrtc.compile(SOURCE, "kernels.cu", arch, &COMPILE_OPTIONS).unwrap_or_else(|e| panic!("{e}"));
         let ptx = String::from_utf8_lossy(&ptx);
         assert!(ptx.contains(target), "{arch}: {target} missing");
-        for entry in [PREPROCESS, POSTPROCESS] {
+        for entry in [PREPROCESS, POSTPROCESS, LUMA_CHANGE] {
             assert!(ptx.contains(&format!(".entry {entry}(")), "{arch}: no entry point {entry}");
         }
     }
@@ -206,6 +207,7 @@ fn check_postprocess<T: TensorElement>(
                             &mut device_frame.as_view_mut(),
                             &layout,
                             strength,
+                            None,
                         )
                         .unwrap_or_else(|e| panic!("{e}"));
                     let got = stream.clone_dtoh(&device_frame).unwrap();
@@ -250,4 +252,92 @@ fn kernels_reject_buffers_too_small() {
     let error =
         kernels.preprocess(&stream, &frame.as_view(), &layout, (32, 25), &mut tensor.as_view_mut()).unwrap_err();
     assert!(error.to_string().contains("needs"), "{error}");
+}
+
+/// Temporal smoothing on the GPU equals `Smoother` on the CPU path over a sequence: a still
+/// random scene with noise (gate open), a band brightening by 10 levels a frame (the gate's
+/// ramp), a moving square (gate closed), a restart at frame 3.
+#[test]
+#[ignore = "needs a GPU"]
+fn smoothing_matches_the_cpu_path() {
+    let (stream, kernels) = gpu();
+    let mut noise = Noise(0x5eed_0f5e_ed0f_5eed);
+    let mut pre = Preprocessor::default();
+    let (mut rgb, mut translated) = (Vec::new(), Vec::new());
+    let s = 0.6;
+    for format in PixelFormat::ALL {
+        let yuv = specs(format)[0];
+        for (frame_size, size) in [SIZES[0], SIZES[2]] {
+            let (w, h) = frame_size;
+            let base: Vec<u8> = (0..w * h * 3).map(|_| noise.byte()).collect();
+            let mut smoother = Smoother::new(s).unwrap();
+            let mut state = SmoothingState::new(&stream, w, h).unwrap();
+            for t in 0..6 {
+                let scene: Vec<u8> = (0..w * h)
+                    .flat_map(|i| {
+                        let (x, y) = (i % w, i / w);
+                        let d = (noise.next() % 5) as i32 - 2;
+                        let lift = if x > 2 * w / 3 { 10 * t as i32 } else { 0 };
+                        let square = (4 + 5 * t..16 + 5 * t).contains(&x) && (3..15).contains(&y);
+                        std::array::from_fn::<u8, 3, _>(|c| {
+                            if square { 20 } else { (base[3 * i + c] as i32 / 2 + 60 + lift + d).clamp(0, 255) as u8 }
+                        })
+                    })
+                    .collect();
+                let frame = Frame::from_rgb(format, w, h, &scene, yuv);
+                let mut layout = FrameLayout::packed(format, w, h, yuv);
+                layout.offsets = layout.offsets.map(|o| o + LEAD);
+                let mut bytes = vec![7u8; LEAD];
+                bytes.extend(frame.to_bytes());
+                let tensor: Vec<f32> = (0..3 * size.0 * size.1).map(|_| noise.float(-1.0, 1.0)).collect();
+
+                let restart = t == 0 || t == 3;
+                frame.as_ref().to_rgb(&mut rgb, yuv);
+                pre.from_tensor(&tensor, size, frame_size, &rgb, 0.8, &mut translated);
+                if restart {
+                    smoother.reset();
+                }
+                smoother.apply(&rgb, &mut translated, w, h);
+                let mut expected = frame.clone();
+                expected.as_mut().write_rgb(&translated, yuv);
+                let mut expected_bytes = vec![7u8; LEAD];
+                expected_bytes.extend(expected.to_bytes());
+
+                let mut device_frame = stream.clone_htod(&bytes).unwrap();
+                let device_tensor = stream.clone_htod(&tensor).unwrap();
+                let weight = (!restart).then(|| smoothing::weight(s));
+                kernels
+                    .postprocess(
+                        &stream,
+                        &device_tensor.as_view(),
+                        size,
+                        &mut device_frame.as_view_mut(),
+                        &layout,
+                        0.8,
+                        Some(Smoothing { state: &mut state, weight }),
+                    )
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let got = stream.clone_dtoh(&device_frame).unwrap();
+                let worst = got.iter().zip(&expected_bytes).map(|(g, e)| g.abs_diff(*e)).max().unwrap();
+                assert!(worst <= 1, "{format:?} {size:?} -> {frame_size:?}, frame {t}: off by {worst}");
+            }
+        }
+    }
+    // A state of another size is refused.
+    let layout = FrameLayout::packed(PixelFormat::Rgb, 8, 8, YuvSpec::default());
+    let mut frame = stream.alloc_zeros::<u8>(layout.byte_len()).unwrap();
+    let tensor = stream.alloc_zeros::<f32>(3 * 8 * 8).unwrap();
+    let mut state = SmoothingState::new(&stream, 9, 8).unwrap();
+    let error = kernels
+        .postprocess(
+            &stream,
+            &tensor.as_view(),
+            (8, 8),
+            &mut frame.as_view_mut(),
+            &layout,
+            1.0,
+            Some(Smoothing { state: &mut state, weight: None }),
+        )
+        .unwrap_err();
+    assert!(error.to_string().contains("9x8"), "{error}");
 }

@@ -5,6 +5,7 @@ mod common;
 
 use common::scene;
 use gstreamer as gst;
+use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_check as gst_check;
@@ -14,6 +15,7 @@ use cyclegan_edge::backend::{self, BackendKind, BackendOptions};
 use cyclegan_edge::frame::{Frame, PixelFormat, YuvMatrix, YuvRange, YuvSpec};
 use cyclegan_edge::model::Model;
 use cyclegan_edge::preprocess::InferenceSize;
+use cyclegan_edge::smoothing::Smoother;
 use cyclegan_edge::translator::FrameTranslator;
 
 fn caps(format: PixelFormat, w: usize, h: usize, yuv: YuvSpec) -> gst::Caps {
@@ -283,6 +285,11 @@ fn frames_in_flight_come_out_complete_and_in_order() {
 
 /// gst-check's harness around a CPU `cyclegan` holding `depth` frames.
 fn harness(depth: u32, in_caps: &gst::Caps) -> gst_check::Harness {
+    harness_with(depth, 0.0, in_caps)
+}
+
+/// The same, temporally smoothed by `smoothing`.
+fn harness_with(depth: u32, smoothing: f64, in_caps: &gst::Caps) -> gst_check::Harness {
     gst::init().unwrap();
     cyclegan_edge::pipeline::init().unwrap();
     // Configured before the harness starts it: the properties are read in `start`.
@@ -291,6 +298,7 @@ fn harness(depth: u32, in_caps: &gst::Caps) -> gst_check::Harness {
         .property("threads", 1u32)
         .property("inference-size", "32")
         .property("frames-in-flight", depth)
+        .property("temporal-smoothing", smoothing)
         .build()
         .unwrap();
     let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
@@ -427,4 +435,132 @@ fn queries_and_properties_answer_while_a_frame_is_translated() {
     assert!(busy >= Duration::from_millis(300), "the frame took only {busy:?}: not slow enough to show anything");
     assert!(answered_while_busy >= 5, "{answered_while_busy} queries answered in {busy:?}");
     assert!(slowest < Duration::from_millis(50), "a query took {slowest:?} while a frame took {busy:?}");
+}
+
+/// `rgb` with sensor noise in -3..=3 levels (σ = 2), the same on every channel of a pixel.
+fn noisy(rgb: &[u8], seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    rgb.chunks_exact(3)
+        .flat_map(|px| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            let d = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 61) as i32 - 3;
+            px.iter().map(move |&v| (v as i32 + d).clamp(0, 255) as u8).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// What the element gives for `frames` (packed RGB frames of one size) translated one by one and
+/// smoothed by `smoothing`, the smoothing starting afresh at the frames in `restarts`.
+fn smoothed(frames: &[Vec<u8>], (w, h): (usize, usize), smoothing: f64, restarts: &[usize]) -> Vec<Vec<u8>> {
+    let yuv = YuvSpec::default();
+    let inputs: Vec<Frame> = frames.iter().map(|rgb| Frame::from_rgb(PixelFormat::Rgb, w, h, rgb, yuv)).collect();
+    let mut smoother = Smoother::new(smoothing).unwrap();
+    one_by_one(&inputs, "32", yuv)
+        .into_iter()
+        .zip(frames)
+        .enumerate()
+        .map(|(i, (mut out, input))| {
+            if restarts.contains(&i) {
+                smoother.reset();
+            }
+            // RGB rows of 40 pixels carry no padding: the buffer is packed RGB.
+            smoother.apply(input, &mut out, w, h);
+            out
+        })
+        .collect()
+}
+
+fn with_flags(mut buffer: gst::Buffer, flags: gst::BufferFlags) -> gst::Buffer {
+    buffer.get_mut().unwrap().set_flags(flags);
+    buffer
+}
+
+/// A still scene with sensor noise: the generator's output flickers, and the smoothing blends
+/// it, except on the first frame after a flush, a DISCONT buffer and new caps (two frames in
+/// flight: each restart happens in frame order, not when the frame comes in).
+#[test]
+fn temporal_smoothing_restarts_after_a_flush_a_discont_buffer_and_new_caps() {
+    let (w, h) = (40, 30);
+    let yuv = YuvSpec::default();
+    let still = scene(w, h, 4);
+    let rgb: Vec<Vec<u8>> = (0..8).map(|i| noisy(&still, i)).collect();
+    let frames: Vec<Frame> = rgb.iter().map(|f| Frame::from_rgb(PixelFormat::Rgb, w, h, f, yuv)).collect();
+    let alone = one_by_one(&frames, "32", yuv);
+    // Frame 2 is dropped by the flush before it is finished: it never joins the smoothing.
+    let kept: Vec<Vec<u8>> = rgb.iter().enumerate().filter(|(i, _)| *i != 2).map(|(_, f)| f.clone()).collect();
+    // Restarts at frames 0, 3 (after the flush), 5 (DISCONT); 7 comes in BGRx, below.
+    let expected = smoothed(&kept, (w, h), 0.5, &[0, 2, 4]);
+    let mut t = harness_with(2, 0.5, &caps(PixelFormat::Rgb, w, h, yuv));
+
+    t.push(buffer(&frames[0], 0)).unwrap();
+    t.push(buffer(&frames[1], 100)).unwrap();
+    t.push(buffer(&frames[2], 200)).unwrap();
+    let (out0, out1) = (bytes(&t.pull().unwrap()), bytes(&t.pull().unwrap()));
+    assert_eq!(out0, alone[0], "the first frame passes unblended");
+    assert!(out1 == expected[1] && out1 != alone[1], "frame 1 is not smoothed as the library smooths it");
+
+    assert!(t.push_event(gst::event::FlushStart::new()));
+    assert!(t.push_event(gst::event::FlushStop::new(true)));
+    assert!(t.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new())));
+    for (i, frame) in frames.iter().enumerate().take(6).skip(3) {
+        let flags = if i == 5 { gst::BufferFlags::DISCONT } else { gst::BufferFlags::empty() };
+        t.push(with_flags(buffer(frame, 100 * i as u64), flags)).unwrap();
+    }
+    let (out3, out4) = (bytes(&t.pull().unwrap()), bytes(&t.pull().unwrap()));
+    assert_eq!(out3, alone[3], "the first frame after a flush passes unblended");
+    assert!(out4 == expected[3] && out4 != alone[4], "frame 4 is not smoothed");
+    t.push(buffer(&frames[6], 600)).unwrap();
+    let out5 = bytes(&t.pull().unwrap());
+    // New caps push the held frame 6 out first.
+    t.set_src_caps(caps(PixelFormat::Bgrx, w, h, yuv));
+    let out6 = bytes(&t.pull().unwrap());
+    assert_eq!(out5, alone[5], "the DISCONT frame passes unblended");
+    assert!(out6 == expected[5] && out6 != alone[6], "frame 6 is not smoothed");
+
+    // The same size in another format: only the caps say the stream changed.
+    let bgrx = Frame::from_rgb(PixelFormat::Bgrx, w, h, &rgb[7], yuv);
+    t.push(buffer(&bgrx, 700)).unwrap();
+    assert!(t.push_event(gst::event::Eos::new()));
+    assert_eq!(bytes(&t.pull().unwrap()), one_by_one(std::slice::from_ref(&bgrx), "32", yuv)[0]);
+}
+
+/// 0 is today's output to the bit; switched on mid-stream, the smoothing starts with the next
+/// frame, unblended, and blends from the one after.
+#[test]
+fn temporal_smoothing_switched_on_while_playing_starts_afresh() {
+    let (w, h) = (40, 30);
+    let yuv = YuvSpec::default();
+    let still = scene(w, h, 9);
+    let rgb: Vec<Vec<u8>> = (0..5).map(|i| noisy(&still, 10 + i)).collect();
+    let frames: Vec<Frame> = rgb.iter().map(|f| Frame::from_rgb(PixelFormat::Rgb, w, h, f, yuv)).collect();
+    let alone = one_by_one(&frames, "32", yuv);
+    let mut t = harness_with(1, 0.0, &caps(PixelFormat::Rgb, w, h, yuv));
+    let step = |t: &mut gst_check::Harness, i: usize| {
+        t.push(buffer(&frames[i], 100 * i as u64)).unwrap();
+        bytes(&t.pull().unwrap())
+    };
+    assert_eq!(step(&mut t, 0), alone[0]);
+    assert_eq!(step(&mut t, 1), alone[1]);
+    t.element().unwrap().set_property("temporal-smoothing", 0.5);
+    assert_eq!(step(&mut t, 2), alone[2], "switched on: the first frame passes unblended");
+    let third = step(&mut t, 3);
+    assert!(third == smoothed(&rgb[2..4], (w, h), 0.5, &[])[1] && third != alone[3], "frame 3 is not smoothed");
+    t.element().unwrap().set_property("temporal-smoothing", 0.0);
+    assert_eq!(step(&mut t, 4), alone[4], "switched off: each frame on its own again");
+}
+
+#[test]
+fn temporal_smoothing_is_a_property_from_0_to_1_settable_while_playing() {
+    gst::init().unwrap();
+    cyclegan_edge::pipeline::init().unwrap();
+    let element = gst::ElementFactory::make("cyclegan").build().unwrap();
+    let pspec = element.find_property("temporal-smoothing").unwrap();
+    let double = pspec.downcast_ref::<glib::ParamSpecDouble>().unwrap();
+    // GLib refuses values outside the range (NaN included) before the element sees them.
+    assert_eq!((double.minimum(), double.maximum(), double.default_value()), (0.0, 1.0, 0.0));
+    assert!(pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING));
+    element.set_property("temporal-smoothing", 0.75);
+    assert_eq!(element.property::<f64>("temporal-smoothing"), 0.75);
 }

@@ -1,5 +1,6 @@
 //! What runs a generator: on `[N,3,H,W]` float tensors, or (a device backend) on whole frames.
 use crate::frame::{FrameMut, FrameRef, YuvSpec};
+use crate::smoothing::Step;
 use crate::{Error, Result};
 
 /// A generator ready to run. Input and output are `[N,3,H,W]` float tensors in [-1,1].
@@ -12,14 +13,17 @@ pub trait Backend: Send {
 
     /// Starts translating `frame` where the backend pre- and post-processes on its own device
     /// (TensorRT: copied to the GPU, CUDA kernels around the engine, all queued) and returns
-    /// without waiting; `finish_frame` gives the results, oldest first. None: the caller's CPU
-    /// path does pre- and post-processing, calling `run`.
+    /// without waiting; `finish_frame` gives the results, oldest first. The translation is
+    /// blended with the frame at `strength`, then temporally smoothed as `smoothing` says (state
+    /// on the device, in submission order: [`crate::smoothing`]). None: the caller's CPU path
+    /// does pre- and post-processing, calling `run`.
     fn submit_frame(
         &mut self,
         _frame: &FrameRef<'_>,
         _yuv: YuvSpec,
         _size: (usize, usize),
         _strength: f32,
+        _smoothing: Step,
     ) -> Option<Result<()>> {
         None
     }

@@ -2,17 +2,20 @@
 //!
 //! - [`model`]: a generator file (or the bundled demo), validated against the ONNX contract;
 //! - [`frame`], [`resize`], [`preprocess`], [`translator`]: frames in GStreamer's layouts to
-//!   tensors and back;
+//!   tensors and back; [`smoothing`]: the temporal smoothing of the translated frames;
 //! - [`backend`]: what runs a generator, and [`cpu`], ONNX Runtime's CPU backend, with the
-//!   library found by [`onnxruntime`] and loaded at run time.
+//!   library found by [`onnxruntime`] and loaded at run time;
+//! - [`motion`]: sequences with known motion and the warping error, to measure flicker.
 pub mod backend;
 pub mod cpu;
 mod error;
 pub mod frame;
 pub mod model;
+pub mod motion;
 pub mod onnxruntime;
 pub mod preprocess;
 pub mod resize;
+pub mod smoothing;
 pub mod translator;
 
 pub use error::{Error, Result, chain};

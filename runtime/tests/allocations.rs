@@ -1,5 +1,5 @@
-//! After its first frame, the CPU path (frame -> RGB -> tensor -> ONNX Runtime -> RGB -> frame)
-//! allocates nothing on the Rust heap: a counting global allocator watches 50 frames on the
+//! After its first frame, the CPU path (frame -> RGB -> tensor -> ONNX Runtime -> RGB -> frame,
+//! temporal smoothing on or off) allocates nothing on the Rust heap: a counting global allocator watches 50 frames on the
 //! thread that runs them (the test harness's own threads, which report slow tests, are not the
 //! frames' business). ONNX Runtime's C++ allocations (its arena, reused across runs) are outside
 //! Rust's allocator.
@@ -66,7 +66,9 @@ fn the_cpu_path_allocates_nothing_per_frame_after_the_first() {
     let mut translator = FrameTranslator::new(Box::new(backend), InferenceSize::Short(48), 256, 0.7);
     let yuv = YuvSpec::default();
     let (width, height) = (90, 60);
-    for format in [PixelFormat::Nv12, PixelFormat::I420, PixelFormat::Rgba] {
+    let runs = [(PixelFormat::Nv12, 0.0), (PixelFormat::I420, 0.0), (PixelFormat::Rgba, 0.0), (PixelFormat::Nv12, 0.5)];
+    for (format, smoothing) in runs {
+        translator.set_temporal_smoothing(smoothing).unwrap();
         let rgb: Vec<u8> = (0..width * height * 3).map(|i| (i * 7 % 251) as u8).collect();
         let source = Frame::from_rgb(format, width, height, &rgb, yuv);
         // In place, as the element translates a buffer: the frame holds the source pixels.
@@ -85,9 +87,11 @@ fn the_cpu_path_allocates_nothing_per_frame_after_the_first() {
                 step(&mut frame);
             }
         });
-        assert_eq!(allocations, 0, "{}: 50 frames made {allocations} allocations ({bytes} bytes)", format.name());
-        // Still translating: every frame got the first one's result, which is not the source.
-        assert_eq!(frame, first, "{}", format.name());
-        assert_ne!(frame, source, "{}: the frame was not translated", format.name());
+        let what = format!("{} smoothed by {smoothing}", format.name());
+        assert_eq!(allocations, 0, "{what}: 50 frames made {allocations} allocations ({bytes} bytes)");
+        // Still translating: every frame got the first one's result (smoothing a still frame
+        // changes nothing), which is not the source.
+        assert_eq!(frame, first, "{what}");
+        assert_ne!(frame, source, "{what}: the frame was not translated");
     }
 }

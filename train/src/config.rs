@@ -126,6 +126,10 @@ pub struct OptimConfig {
     pub lambda_b: f64,
     /// Identity loss weight relative to lambda (0 disables the identity loss).
     pub lambda_identity: f64,
+    /// Weight of the temporal-consistency loss ‖G(W(x)) − W(G(x))‖₁ for random smooth warps W
+    /// (0: off, the paper; 10 is a good start for video). In `fit` for both generators, in
+    /// `distill` for the student.
+    pub lambda_temporal: f64,
     /// Fakes remembered per domain for the discriminator (0 disables the pool).
     pub pool_size: usize,
     pub seed: u64,
@@ -148,6 +152,7 @@ impl Default for OptimConfig {
             lambda_a: 10.0,
             lambda_b: 10.0,
             lambda_identity: 0.5,
+            lambda_temporal: 0.0,
             pool_size: 50,
             seed: 0,
             device: "cpu".into(),
@@ -322,6 +327,7 @@ impl TrainConfig {
             ("train.lambda_a", t.lambda_a),
             ("train.lambda_b", t.lambda_b),
             ("train.lambda_identity", t.lambda_identity),
+            ("train.lambda_temporal", t.lambda_temporal),
         ] {
             if !(v >= 0.0 && v.is_finite()) {
                 return bad(key, format!("{v} must be zero or positive"));
@@ -400,6 +406,8 @@ pub struct Overrides {
     #[arg(long, help_heading = "Training")]
     pub lambda_identity: Option<f64>,
     #[arg(long, help_heading = "Training")]
+    pub lambda_temporal: Option<f64>,
+    #[arg(long, help_heading = "Training")]
     pub pool_size: Option<usize>,
     #[arg(long, help_heading = "Training")]
     pub seed: Option<u64>,
@@ -468,6 +476,7 @@ impl Overrides {
         set(&mut c.train.lambda_a, &self.lambda_a);
         set(&mut c.train.lambda_b, &self.lambda_b);
         set(&mut c.train.lambda_identity, &self.lambda_identity);
+        set(&mut c.train.lambda_temporal, &self.lambda_temporal);
         set(&mut c.train.pool_size, &self.pool_size);
         set(&mut c.train.seed, &self.seed);
         set(&mut c.train.device, &self.device);

@@ -31,6 +31,9 @@ pub enum Error {
     Export(String),
     #[error(transparent)]
     Onnx(#[from] cyclegan_onnx::Error),
+    /// Measuring temporal consistency (`cyclegan_runtime::motion`).
+    #[error(transparent)]
+    Motion(#[from] cyclegan_runtime::Error),
     #[error("libtorch")]
     Torch(#[from] tch::TchError),
 }

@@ -1,8 +1,9 @@
 //! Quality as the field measures it: PSNR of G_A(testA) against testB images of the same name
-//! (the synthetic dataset's ground truth), and FID/KID of translations against real images of
-//! the target domain.
+//! (the synthetic dataset's ground truth), FID/KID of translations against real images of
+//! the target domain, and temporal consistency on sequences with known motion.
 use std::path::Path;
 
+use cyclegan_runtime::motion::{self, Rgb, TemporalScore};
 use image::RgbImage;
 
 use crate::data::{list_images, load_rgb};
@@ -109,6 +110,39 @@ pub fn fid_kid(
         real: real_images.len(),
         fake: fake_images.len(),
         resized,
+    })
+}
+
+/// Warping error and still-scene flicker of `t` on sequences of `frames` frames made from (up
+/// to `max_images` of) the images in `input`; `progress(done, total)` per sequence.
+pub fn temporal(
+    t: &Translator,
+    input: &Path,
+    frames: usize,
+    max_images: usize,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<TemporalScore> {
+    let sources: Vec<Rgb> = list_images(input, max_images)?
+        .iter()
+        .map(|f| load_rgb(f).map(|i| Rgb::new(i.width() as usize, i.height() as usize, i.into_raw())))
+        .collect::<Result<_>>()?;
+    if sources.is_empty() {
+        return Err(Error::InvalidValue {
+            key: "--input".into(),
+            message: format!("{} holds no images", input.display()),
+        });
+    }
+    let sequences = sources.len() * (motion::Motion::ALL.len() + 1);
+    let mut done = 0;
+    motion::measure(&sources, frames, |frame, index| {
+        if index == 0 {
+            progress(done, sequences);
+            done += 1;
+        }
+        let image = RgbImage::from_raw(frame.width as u32, frame.height as u32, frame.data.clone())
+            .expect("a frame's buffer fits its size");
+        let out = t.image(&image);
+        Ok::<_, Error>(Rgb::new(out.width() as usize, out.height() as usize, out.into_raw()))
     })
 }
 

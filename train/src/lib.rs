@@ -14,6 +14,7 @@ pub mod import;
 pub mod model;
 pub mod report;
 pub mod synth;
+pub mod temporal;
 pub mod trainer;
 pub mod translate;
 

@@ -180,24 +180,37 @@ enum Command {
         size: (i64, i64),
     },
     /// Quality: mean PSNR of G_A(testA) against same-named testB images (synthetic datasets,
-    /// --checkpoint --dataroot), or with --fid, FID and KID of translations against real images.
+    /// --checkpoint --dataroot), or with --fid, FID and KID of translations against real images,
+    /// or with --temporal, the warping error and still-scene flicker of the checkpoint's
+    /// generator on sequences with known motion made from --input's images.
     Eval {
         /// Run folder (uses its `latest`) or checkpoint folder.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
         /// A dataset with testA/ and the ground truth testB/ (PSNR).
-        #[arg(long, conflicts_with = "fid")]
+        #[arg(long, conflicts_with_all = ["fid", "temporal"])]
         dataroot: Option<PathBuf>,
         /// FID and KID (Inception-v3 pool features) instead of PSNR.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "temporal")]
         fid: bool,
+        /// Temporal consistency (Lai et al.'s warping error on a pan, a zoom, a rotation and a
+        /// smooth deformation; flicker of a still scene with noise) instead of PSNR.
+        #[arg(long, requires_all = ["checkpoint", "input"])]
+        temporal: bool,
+        /// Frames per sequence (--temporal).
+        #[arg(long, requires = "temporal", default_value_t = cyclegan_runtime::motion::DEFAULT_FRAMES)]
+        sequence_frames: usize,
+        /// Sequences are made from at most this many of --input's images (--temporal; 0: all).
+        #[arg(long, requires = "temporal", default_value_t = 8)]
+        max_images: usize,
         /// Real images of the target domain.
         #[arg(long, requires = "fid")]
         real: Option<PathBuf>,
         /// Images to judge (or --checkpoint with --input to make them).
         #[arg(long, requires = "fid", conflicts_with_all = ["checkpoint", "input"])]
         fake: Option<PathBuf>,
-        /// Images the checkpoint's generator translates, to be judged.
+        /// Images the checkpoint's generator translates, to be judged (--fid), or to make
+        /// sequences from (--temporal).
         #[arg(long, requires = "checkpoint")]
         input: Option<PathBuf>,
         /// The checkpoint's generator.
@@ -313,9 +326,31 @@ fn run() -> Result<()> {
             let cost = cyclegan_onnx::cost::cost(&model, height, width)?;
             print!("{}", cost.table(height, width));
         }
-        Command::Eval { checkpoint, dataroot, fid, real, fake, input, direction, inception, device } => {
+        Command::Eval {
+            checkpoint,
+            dataroot,
+            fid,
+            temporal,
+            sequence_frames,
+            max_images,
+            real,
+            fake,
+            input,
+            direction,
+            inception,
+            device,
+        } => {
             let device = cyclegan_train::device::open(&device)?;
-            if fid {
+            if let (true, Some(checkpoint), Some(input)) = (temporal, &checkpoint, &input) {
+                let t = Translator::load(checkpoint, direction, device)?;
+                let bar = ProgressBar::new(0);
+                let score = cyclegan_train::eval::temporal(&t, input, sequence_frames, max_images, |i, n| {
+                    bar.set_length(n as u64);
+                    bar.set_position(i as u64);
+                })?;
+                bar.finish_and_clear();
+                print!("{}", score.table());
+            } else if fid {
                 let real = real.context("--fid needs --real DIR: real images of the target domain")?;
                 let translator = match (&checkpoint, &input) {
                     (Some(c), Some(_)) => Some(Translator::load(c, direction, device)?),

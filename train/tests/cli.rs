@@ -68,6 +68,8 @@ fn bad_input_gets_one_clear_message() {
     fails_with(&["fit", "--config", &s(&bad)], &["bad.toml", "learning_rate"]);
     fails_with(&["fit", "--n-blocks", "7"], &["model.n_blocks", "6 or 9"]);
     fails_with(&["fit", "--lr=-1"], &["train.lr"]);
+    fails_with(&["fit", "--lambda-temporal=-1"], &["train.lambda_temporal", "zero or positive"]);
+    fails_with(&["fit", "--lambda-temporal", "NaN"], &["train.lambda_temporal"]);
     fails_with(&["fit", "--device", "cuda:1"], &["cuda:1", "CUDA"]);
 
     let data = common::synth(d, 4, 32);
@@ -137,6 +139,18 @@ fn translate_and_eval_use_a_trained_checkpoint() {
     let (ok, text) =
         run_bin(&["eval", "--checkpoint", runs.join("run").to_str().unwrap(), "--dataroot", data.to_str().unwrap()]);
     assert!(ok && text.contains("PSNR G_A(testA) vs testB"), "{text}");
+
+    let temporal = |frames: &str| {
+        let (run, input) = (runs.join("run"), data.join("testA"));
+        let args = ["eval", "--temporal", "--checkpoint", run.to_str().unwrap(), "--input", input.to_str().unwrap()];
+        run_bin(&[&args[..], &["--sequence-frames", frames, "--max-images", "2"]].concat())
+    };
+    let (ok, text) = temporal("4");
+    for row in ["| pan |", "| zoom |", "| rotation |", "| deformation |", "| mean |", "still scene"] {
+        assert!(ok && text.contains(row), "{row} missing:\n{text}");
+    }
+    let (ok, text) = temporal("1");
+    assert!(!ok && text.contains("at least 2 (--sequence-frames)"), "{text}");
 }
 
 #[test]

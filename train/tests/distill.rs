@@ -125,8 +125,10 @@ fn a_resumed_distillation_repeats_the_uninterrupted_one() {
     let mut c = student(&data, &runs, "straight", &teacher);
     c.train.n_epochs = 1;
     c.train.n_epochs_decay = 1;
-    // The adversarial term too: its discriminator starts from the teacher's D_A.
+    // The adversarial term too: its discriminator starts from the teacher's D_A; and the
+    // temporal term, whose warps come from the step's random stream.
     c.distill.as_mut().unwrap().lambda_gan = 1.0;
+    c.train.lambda_temporal = 5.0;
     let straight = distill(&c, &quiet(None)).unwrap();
     assert_eq!(straight.iterations, 12);
 
@@ -134,8 +136,9 @@ fn a_resumed_distillation_repeats_the_uninterrupted_one() {
     let stopped = distill(&c, &quiet(Some(5))).unwrap();
     let resumed = distill(&c, &FitOptions { resume: Some(stopped.run_dir.clone()), ..quiet(None) }).unwrap();
     assert_eq!(resumed.iterations, 12);
-    let a = LossLog::open(&straight.run_dir.join("losses.csv"), &LOSSES, u64::MAX).unwrap().rows;
-    let b = LossLog::open(&resumed.run_dir.join("losses.csv"), &LOSSES, u64::MAX).unwrap().rows;
+    let names = [&LOSSES[..], &["temporal"]].concat();
+    let a = LossLog::open(&straight.run_dir.join("losses.csv"), &names, u64::MAX).unwrap().rows;
+    let b = LossLog::open(&resumed.run_dir.join("losses.csv"), &names, u64::MAX).unwrap().rows;
     assert_eq!((a.len(), b.len()), (12, 12));
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x.lr, y.lr);
@@ -150,6 +153,7 @@ fn a_resumed_distillation_repeats_the_uninterrupted_one() {
         }
     }
     assert!(a.iter().all(|r| r.losses[3] > 0.0 && r.losses[4] > 0.0), "the adversarial terms ran");
+    assert!(a.iter().all(|r| r.losses[5] > 0.0), "the temporal term ran");
 }
 
 #[test]

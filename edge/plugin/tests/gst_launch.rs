@@ -37,6 +37,7 @@ fn gst_inspect_lists_the_element_and_its_properties() {
         "backend",
         "inference-size",
         "strength",
+        "temporal-smoothing",
         "threads",
         "stats-interval",
         "precision",

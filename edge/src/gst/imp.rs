@@ -35,6 +35,7 @@ struct Settings {
     backend: BackendProperty,
     inference_size: InferenceSize,
     strength: f64,
+    temporal_smoothing: f64,
     threads: u32,
     stats_interval_ms: u32,
     precision: Precision,
@@ -56,6 +57,7 @@ impl Default for Settings {
             backend: d.backend.into(),
             inference_size: d.inference_size.parse().expect("the default inference size is valid"),
             strength: d.strength,
+            temporal_smoothing: d.temporal_smoothing,
             threads: d.threads as u32,
             stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
             precision: d.precision,
@@ -130,6 +132,19 @@ impl ObjectImpl for CycleGan {
                     .default_value(d.strength)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecDouble::builder("temporal-smoothing")
+                    .nick("Temporal smoothing")
+                    .blurb(
+                        "Less flicker on still scenes: blends the previous output into the current one where the \
+                         input did not change, scaling the flicker by 1 - this (0.5 halves it; 0: off, each frame \
+                         on its own). Moving things are not blended. Starts afresh after a flush, new caps, a \
+                         DISCONT buffer, and when switched on",
+                    )
+                    .minimum(*crate::smoothing::RANGE.start())
+                    .maximum(*crate::smoothing::RANGE.end())
+                    .default_value(d.temporal_smoothing)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
                     .blurb("CPU inference threads (0: all cores)")
@@ -195,6 +210,8 @@ impl ObjectImpl for CycleGan {
                 settings.strength = value.get().expect("type checked");
                 self.obj().set_passthrough(settings.strength == 0.0);
             }
+            // GLib has checked the range (NaN is outside it too); frames read it as they come.
+            "temporal-smoothing" => settings.temporal_smoothing = value.get().expect("type checked"),
             "threads" => settings.threads = value.get().expect("type checked"),
             "stats-interval" => settings.stats_interval_ms = value.get().expect("type checked"),
             "frames-in-flight" => settings.frames_in_flight = value.get().expect("type checked"),
@@ -222,6 +239,7 @@ impl ObjectImpl for CycleGan {
             "backend" => settings.backend.to_value(),
             "inference-size" => settings.inference_size.to_string().to_value(),
             "strength" => settings.strength.to_value(),
+            "temporal-smoothing" => settings.temporal_smoothing.to_value(),
             "threads" => settings.threads.to_value(),
             "stats-interval" => settings.stats_interval_ms.to_value(),
             "frames-in-flight" => settings.frames_in_flight.to_value(),
@@ -324,9 +342,10 @@ impl BaseTransformImpl for CycleGan {
         let Some(buffer) = self.take_queued_buffer() else {
             return Ok(GenerateOutputSuccess::NoOutput);
         };
+        let smoothing = self.settings.lock().unwrap().temporal_smoothing;
         let mut guard = self.running.lock().unwrap();
         let running = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
-        if let Err(e) = running.submit(buffer) {
+        if let Err(e) = running.submit(buffer, smoothing) {
             gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {}", crate::error::chain(&e)));
             return Err(gst::FlowError::Error);
         }
@@ -341,6 +360,8 @@ impl BaseTransformImpl for CycleGan {
         match event.view() {
             gst::EventView::FlushStop(_) => {
                 if let Some(running) = self.running.lock().unwrap().as_mut() {
+                    // Also restarts the temporal smoothing: after a seek the last frame is not
+                    // the next one's past.
                     running.translator.discard();
                     running.pending.clear();
                 }
@@ -373,9 +394,16 @@ impl BaseTransformImpl for CycleGan {
 }
 
 impl Running {
-    /// Starts translating `buffer` and keeps it until its result is written.
-    fn submit(&mut self, buffer: gst::Buffer) -> crate::Result<()> {
+    /// Starts translating `buffer`, temporally smoothed by `smoothing`, and keeps it until its
+    /// result is written.
+    fn submit(&mut self, buffer: gst::Buffer, smoothing: f64) -> crate::Result<()> {
         let arrived = Instant::now();
+        self.translator.set_temporal_smoothing(smoothing)?;
+        // A gap or a cut upstream (dropped frames, a new stream): the previous frame is not
+        // this one's past.
+        if buffer.flags().contains(gst::BufferFlags::DISCONT) {
+            self.translator.reset_smoothing();
+        }
         let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &self.info)
             .map_err(|e| crate::Error::Invalid(format!("mapping the frame: {e}")))?;
         let [p0, p1, p2, _] = frame.planes_data();
@@ -528,7 +556,7 @@ impl VideoFilterImpl for CycleGan {
             .ok_or_else(|| gst::loggable_error!(CAT, "unsupported format {:?}", in_info.format()))?;
         let mut running = self.running.lock().unwrap();
         // A renegotiation keeps the opened model.
-        let translator = match running.take() {
+        let mut translator = match running.take() {
             Some(r) => r.translator,
             None => self
                 .opened
@@ -537,6 +565,8 @@ impl VideoFilterImpl for CycleGan {
                 .take()
                 .ok_or_else(|| gst::loggable_error!(CAT, "caps set before the model was opened"))?,
         };
+        // New caps are another stream (format, size, colours): the smoothing starts afresh.
+        translator.reset_smoothing();
         let (w, h) = (in_info.width() as usize, in_info.height() as usize);
         let size = translator.inference_size(w, h);
         let backend = translator.backend().describe();

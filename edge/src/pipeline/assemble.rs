@@ -81,6 +81,7 @@ pub(super) fn assemble(
         .property("backend", crate::gst::BackendProperty::from(inference.backend))
         .property("inference-size", inference.inference_size.as_str())
         .property("strength", inference.strength)
+        .property("temporal-smoothing", inference.temporal_smoothing)
         .property("threads", inference.threads as u32)
         .property("precision", inference.precision.name())
         .property("frames-in-flight", inference.frames_in_flight);

@@ -21,11 +21,14 @@ use crate::config::{DistillConfig, TrainConfig};
 use crate::data::UnalignedDataset;
 use crate::error::{Error, Result};
 use crate::model::{DiscriminatorConfig, Generator, generator, patch_discriminator};
+use crate::temporal::{WarpRange, consistency};
 use crate::trainer::{Adam, CycleGan, FitOptions, FitSummary, Job, LossScaler, Step, run};
 use crate::translate::{Direction, Translator};
 
 /// Names of the loss terms, in `Step::losses` order.
 pub const LOSSES: [&str; 5] = ["L1", "feature", "SSIM", "G_GAN", "D"];
+/// The student's temporal term, logged after them when `lambda_temporal` is on.
+const TEMPORAL_LOSS: &str = "temporal";
 /// Points of the residual stage whose activations are distilled.
 const FEATURE_POINTS: usize = 3;
 /// Where a `.pth` teacher is imported, inside the run folder.
@@ -79,6 +82,8 @@ pub struct Distiller {
     scaler: LossScaler,
     direction: Direction,
     weights: DistillConfig,
+    /// `[train] lambda_temporal`: the student's temporal-consistency weight.
+    lambda_temporal: f64,
     mixed_precision: bool,
 }
 
@@ -133,6 +138,7 @@ impl Distiller {
             scaler: LossScaler::new(t.mixed_precision),
             direction: d.direction,
             weights: d,
+            lambda_temporal: t.lambda_temporal,
             mixed_precision: t.mixed_precision,
         };
         distiller.start_critic_from_teacher()?;
@@ -153,7 +159,11 @@ impl Distiller {
 }
 
 impl Job for Distiller {
-    const LOSSES: &'static [&'static str] = &LOSSES;
+    fn loss_names(&self) -> Vec<&'static str> {
+        let temporal = if self.lambda_temporal > 0.0 { &[TEMPORAL_LOSS][..] } else { &[] };
+        LOSSES.iter().chain(temporal).copied().collect()
+    }
+
     const TITLE: &'static str = "distillation losses";
     const VERB: &'static str = "distilling";
 
@@ -164,7 +174,7 @@ impl Job for Distiller {
         }
     }
 
-    fn step(&mut self, real_a: &Tensor, real_b: &Tensor, _rng: &mut StdRng) -> Step {
+    fn step(&mut self, real_a: &Tensor, real_b: &Tensor, rng: &mut StdRng) -> Step {
         let (source, target) = match self.direction {
             Direction::A2b => (real_a, real_b),
             Direction::B2a => (real_b, real_a),
@@ -176,7 +186,7 @@ impl Job for Distiller {
             vs.freeze();
         }
         self.opt.zero_grad();
-        let (fake, terms) = tch::autocast(self.mixed_precision, || {
+        let (fake, terms, temporal) = tch::autocast(self.mixed_precision, || {
             let (fake, features) = self.student.forward_with_features(source, &self.student_points);
             let fake32 = fake.to_kind(Kind::Float);
             let l1 = (&fake32 - &taught).abs().mean(Kind::Float) * w.lambda_l1;
@@ -195,9 +205,17 @@ impl Job for Distiller {
                 }
                 None => zero(),
             };
-            (fake32, [l1, feature, structure, gan])
+            let temporal = (self.lambda_temporal > 0.0).then(|| {
+                let c = consistency(|x| self.student.forward(x), source, &fake, &WarpRange::default(), rng);
+                (c.loss * self.lambda_temporal, c.row)
+            });
+            (fake32, [l1, feature, structure, gan], temporal)
         });
-        let loss = terms.iter().fold(zero(), |s, t| s + t);
+        let terms_sum = terms.iter().fold(zero(), |s, t| s + t);
+        let loss = match &temporal {
+            Some((t, _)) => terms_sum + t,
+            None => terms_sum,
+        };
         self.scaler.scale(&loss).backward();
         let ok = self.scaler.unscale(self.opt.grads());
         if ok {
@@ -225,7 +243,12 @@ impl Job for Distiller {
         let mut losses: Vec<f64> = terms.iter().map(|t| t.double_value(&[])).collect();
         losses.push(d_loss);
         let progress = format!("L1 {:.3} feat {:.3} ssim {:.3}", losses[0], losses[1], losses[2]);
-        Step { samples: vec![vec![source.shallow_clone(), taught, fake.detach()]], losses, progress }
+        let mut samples = vec![vec![source.shallow_clone(), taught, fake.detach()]];
+        if let Some((t, row)) = temporal {
+            losses.push(t.double_value(&[]));
+            samples.push(Vec::from(row));
+        }
+        Step { samples, losses, progress }
     }
 
     fn save_checkpoint(&self, run_dir: &Path, name: &str, state: &TrainState) -> Result<PathBuf> {

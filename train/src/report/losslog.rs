@@ -18,7 +18,6 @@ pub struct LossRow {
 pub struct LossLog {
     path: PathBuf,
     file: File,
-    pub names: &'static [&'static str],
     pub rows: Vec<LossRow>,
 }
 
@@ -29,7 +28,7 @@ fn header(names: &[&str]) -> String {
 impl LossLog {
     /// Opens `path` for losses called `names`, keeping only rows up to `iteration` (later rows
     /// belong to steps a resumed run repeats).
-    pub fn open(path: &Path, names: &'static [&'static str], iteration: u64) -> Result<Self> {
+    pub fn open(path: &Path, names: &[&str], iteration: u64) -> Result<Self> {
         let mut rows = Vec::new();
         if let Ok(f) = File::open(path) {
             for line in BufReader::new(f).lines().skip(1).map_while(|l| l.ok()) {
@@ -50,7 +49,7 @@ impl LossLog {
             .append(true)
             .open(path)
             .map_err(|e| Error::io(format!("cannot append to {}", path.display()), e))?;
-        Ok(Self { path: path.to_path_buf(), file, names, rows })
+        Ok(Self { path: path.to_path_buf(), file, rows })
     }
 
     pub fn push(&mut self, row: LossRow) -> Result<()> {

@@ -1,5 +1,6 @@
 //! Sample grid: rows of images side by side (CycleGAN: real A | fake B | reconstructed A over
-//! real B | fake A | reconstructed B; distillation: input | teacher | student).
+//! real B | fake A | reconstructed B; distillation: input | teacher | student; with the temporal
+//! term a row per generator of x | W(x) | G(W(x)) | W(G(x))).
 use image::{RgbImage, imageops};
 use tch::Tensor;
 

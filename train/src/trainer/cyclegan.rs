@@ -10,11 +10,12 @@ use super::pool::ImagePool;
 use crate::checkpoint::variables;
 use crate::config::TrainConfig;
 use crate::model::{DiscriminatorConfig, Generator, GeneratorConfig, generator, patch_discriminator};
+use crate::temporal::{WarpRange, consistency};
 
 /// Names of the networks as in the reference: G_A maps A to B, D_A judges domain B.
 pub const NETWORKS: [&str; 4] = ["G_A", "G_B", "D_A", "D_B"];
 
-/// The eight losses of one step, in the reference's print order.
+/// The eight losses of one step, in the reference's print order, then the temporal terms.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Losses {
     pub d_a: f64,
@@ -25,10 +26,14 @@ pub struct Losses {
     pub g_b: f64,
     pub cycle_b: f64,
     pub idt_b: f64,
+    /// Weighted temporal terms of G_A and G_B (zero when `lambda_temporal` is).
+    pub temporal_a: f64,
+    pub temporal_b: f64,
 }
 
 impl Losses {
     pub const NAMES: [&'static str; 8] = ["D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"];
+    pub const TEMPORAL_NAMES: [&'static str; 2] = ["temporal_A", "temporal_B"];
 
     pub fn values(&self) -> [f64; 8] {
         [self.d_a, self.g_a, self.cycle_a, self.idt_a, self.d_b, self.g_b, self.cycle_b, self.idt_b]
@@ -43,6 +48,8 @@ pub struct Visuals {
     pub real_b: Tensor,
     pub fake_a: Tensor,
     pub rec_b: Tensor,
+    /// With the temporal term: x, W(x), G(W(x)), W(G(x)) for G_A and for G_B.
+    pub temporal: Option<[[Tensor; 4]; 2]>,
 }
 
 pub struct CycleGan {
@@ -59,6 +66,7 @@ pub struct CycleGan {
     lambda_a: f64,
     lambda_b: f64,
     lambda_identity: f64,
+    lambda_temporal: f64,
     mixed_precision: bool,
 }
 
@@ -108,6 +116,7 @@ impl CycleGan {
             lambda_a: t.lambda_a,
             lambda_b: t.lambda_b,
             lambda_identity: t.lambda_identity,
+            lambda_temporal: t.lambda_temporal,
             mixed_precision: t.mixed_precision,
         }
     }
@@ -134,7 +143,7 @@ impl CycleGan {
 
         self.set_discriminators_trainable(false);
         self.opt_g.zero_grad();
-        let (fake_b, rec_a, fake_a, rec_b, g_terms) = tch::autocast(amp, || {
+        let (fake_b, rec_a, fake_a, rec_b, g_terms, temporal) = tch::autocast(amp, || {
             let fake_b = self.g_a.forward(real_a);
             let rec_a = self.g_b.forward(&fake_b);
             let fake_a = self.g_b.forward(real_b);
@@ -151,9 +160,18 @@ impl CycleGan {
             let g_b = mse_to(&self.d_b.forward(&fake_a), 1.0);
             let cycle_a = l1(&rec_a, real_a) * self.lambda_a;
             let cycle_b = l1(&rec_b, real_b) * self.lambda_b;
-            (fake_b, rec_a, fake_a, rec_b, [g_a, cycle_a, idt_a, g_b, cycle_b, idt_b])
+            let temporal = (self.lambda_temporal > 0.0).then(|| {
+                let range = WarpRange::default();
+                let a = consistency(|x| self.g_a.forward(x), real_a, &fake_b, &range, rng);
+                let b = consistency(|x| self.g_b.forward(x), real_b, &fake_a, &range, rng);
+                (a.loss * self.lambda_temporal, b.loss * self.lambda_temporal, [a.row, b.row])
+            });
+            (fake_b, rec_a, fake_a, rec_b, [g_a, cycle_a, idt_a, g_b, cycle_b, idt_b], temporal)
         });
-        let loss_g = g_terms.iter().fold(Tensor::zeros([], (Kind::Float, real_a.device())), |s, t| s + t);
+        let mut loss_g = g_terms.iter().fold(Tensor::zeros([], (Kind::Float, real_a.device())), |s, t| s + t);
+        if let Some((a, b, _)) = &temporal {
+            loss_g = loss_g + a + b;
+        }
         self.scaler.scale(&loss_g).backward();
         let g_ok = self.scaler.unscale(self.opt_g.grads());
         if g_ok {
@@ -180,7 +198,19 @@ impl CycleGan {
 
         let v = |t: &Tensor| t.double_value(&[]);
         let [g_a, cycle_a, idt_a, g_b, cycle_b, idt_b] = g_terms.each_ref().map(v);
-        let losses = Losses { d_a: v(&loss_d_a), g_a, cycle_a, idt_a, d_b: v(&loss_d_b), g_b, cycle_b, idt_b };
+        let (temporal_a, temporal_b) = temporal.as_ref().map_or((0.0, 0.0), |(a, b, _)| (v(a), v(b)));
+        let losses = Losses {
+            d_a: v(&loss_d_a),
+            g_a,
+            cycle_a,
+            idt_a,
+            d_b: v(&loss_d_b),
+            g_b,
+            cycle_b,
+            idt_b,
+            temporal_a,
+            temporal_b,
+        };
         let detach = |t: &Tensor| t.detach().to_kind(Kind::Float);
         let visuals = Visuals {
             real_a: real_a.shallow_clone(),
@@ -189,15 +219,20 @@ impl CycleGan {
             real_b: real_b.shallow_clone(),
             fake_a: detach(&fake_a),
             rec_b: detach(&rec_b),
+            temporal: temporal.map(|(_, _, rows)| rows),
         };
         (losses, visuals)
     }
 }
 
 impl super::Job for CycleGan {
-    const LOSSES: &'static [&'static str] = &Losses::NAMES;
     const TITLE: &'static str = "CycleGAN losses";
     const VERB: &'static str = "training";
+
+    fn loss_names(&self) -> Vec<&'static str> {
+        let temporal = if self.lambda_temporal > 0.0 { &Losses::TEMPORAL_NAMES[..] } else { &[] };
+        Losses::NAMES.iter().chain(temporal).copied().collect()
+    }
 
     fn set_lr(&mut self, lr: f64) {
         CycleGan::set_lr(self, lr);
@@ -205,9 +240,15 @@ impl super::Job for CycleGan {
 
     fn step(&mut self, real_a: &Tensor, real_b: &Tensor, rng: &mut rand::rngs::StdRng) -> super::Step {
         let (l, v) = self.train_step(real_a, real_b, rng);
+        let mut losses = l.values().to_vec();
+        let mut samples = vec![vec![v.real_a, v.fake_b, v.rec_a], vec![v.real_b, v.fake_a, v.rec_b]];
+        if let Some(rows) = v.temporal {
+            losses.extend([l.temporal_a, l.temporal_b]);
+            samples.extend(rows.map(Vec::from));
+        }
         super::Step {
-            losses: l.values().to_vec(),
-            samples: vec![vec![v.real_a, v.fake_b, v.rec_a], vec![v.real_b, v.fake_a, v.rec_b]],
+            losses,
+            samples,
             progress: format!("G {:.3} D {:.3} cyc {:.3}", l.g_a + l.g_b, l.d_a + l.d_b, l.cycle_a + l.cycle_b),
         }
     }

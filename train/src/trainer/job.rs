@@ -10,7 +10,7 @@ use crate::error::Result;
 
 /// One step's results.
 pub struct Step {
-    /// In the order of [`Job::LOSSES`].
+    /// In the order of [`Job::loss_names`].
     pub losses: Vec<f64>,
     /// Rows of images for the sample grid.
     pub samples: Vec<Vec<Tensor>>,
@@ -20,13 +20,14 @@ pub struct Step {
 
 /// Networks and optimizers the loop steps, saves and restores.
 pub trait Job {
-    /// The losses `step` returns: the CSV's columns and the curves' legend.
-    const LOSSES: &'static [&'static str];
     /// The loss curves' title.
     const TITLE: &'static str;
     /// What the first line says the run does ("training", "distilling").
     const VERB: &'static str;
 
+    /// The losses `step` returns: the CSV's columns and the curves' legend (the temporal
+    /// term's only when it is on, so that a paper run's log is the reference's).
+    fn loss_names(&self) -> Vec<&'static str>;
     fn set_lr(&mut self, lr: f64);
     /// One optimisation step on a batch of each domain.
     fn step(&mut self, real_a: &Tensor, real_b: &Tensor, rng: &mut StdRng) -> Step;

@@ -179,7 +179,8 @@ pub fn run<J: Job>(
     let batches_per_epoch = data.len().div_ceil(config.data.batch_size);
     let total_steps = (config.total_epochs() * batches_per_epoch) as u64;
 
-    let mut log = LossLog::open(&run_dir.join("losses.csv"), J::LOSSES, state.iteration)?;
+    let loss_names = model.loss_names();
+    let mut log = LossLog::open(&run_dir.join("losses.csv"), &loss_names, state.iteration)?;
     let bar = progress_bar(total_steps, state.iteration, options.quiet);
     bar.println(format!(
         "{} {} ({} A / {} B images, {} steps per epoch, {} epochs) on {:?} into {}",
@@ -222,7 +223,7 @@ pub fn run<J: Job>(
             }
             state.loss_scale = model.loss_scale();
             window.1 += batch.shape_a[0] as usize;
-            summary.last_losses = Some(J::LOSSES.iter().copied().zip(step.losses.iter().copied()).collect());
+            summary.last_losses = Some(loss_names.iter().copied().zip(step.losses.iter().copied()).collect());
             bar.inc(1);
 
             if state.iteration.is_multiple_of(out.log_freq as u64) {
@@ -252,7 +253,7 @@ pub fn run<J: Job>(
                 summary.last_checkpoint = Some(save_latest(&run_dir, &name, &model, &state)?);
             }
             if epoch_done {
-                plot_losses(J::TITLE, J::LOSSES, &log.rows, &run_dir.join("loss_curves.png"))?;
+                plot_losses(J::TITLE, &loss_names, &log.rows, &run_dir.join("loss_curves.png"))?;
             }
             if stop {
                 summary.interrupted = options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));

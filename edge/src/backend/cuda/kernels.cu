@@ -9,6 +9,9 @@
 //
 // A resize table for one axis holds, per output index, `window + 2` ints: the first input
 // index, the number of taps, then the taps' weights scaled by 2^precision (zero-padded).
+//
+// Temporal smoothing is runtime/src/smoothing.rs, to the bit: the same integer luma, window sums
+// and gate (its constants are arguments), and the f32 blend in the same order.
 
 struct Frame {
     unsigned long long offset[3];  // bytes from the buffer's start to each plane
@@ -164,6 +167,36 @@ extern "C" __global__ void cyclegan_preprocess(const unsigned char* frame, Frame
     }
 }
 
+// smoothing.rs `luma`: BT.601 in 8-bit fixed point.
+__device__ __forceinline__ int rgb_luma(const int rgb[3]) {
+    return (77 * rgb[0] + 150 * rgb[1] + 29 * rgb[2] + 128) >> 8;
+}
+
+// Temporal smoothing's first step, before post-processing overwrites the frame: each pixel's
+// luma change since the previous input (`change`), whose luma (`luma`) it replaces. One thread
+// per frame pixel; both buffers are width * height.
+extern "C" __global__ void cyclegan_luma_change(const unsigned char* frame, Frame f, unsigned char* luma,
+                                                unsigned char* change) {
+    int x = blockIdx.x * blockDim.x + threadIdx.x;
+    int y = blockIdx.y * blockDim.y + threadIdx.y;
+    if (x >= f.width || y >= f.height) return;
+    int rgb[3];
+    read_rgb(frame, f, x, y, rgb);
+    long long at = (long long)y * f.width + x;
+    int now = rgb_luma(rgb);
+    change[at] = (unsigned char)abs(now - (int)luma[at]);
+    luma[at] = (unsigned char)now;
+}
+
+// smoothing.rs `gate`: 1 up to a mean change of `open`, 0 from `closed`, linear between.
+__device__ float smoothing_gate(unsigned int sum, unsigned int count, unsigned int open, unsigned int closed) {
+    unsigned int lo = open * count;
+    unsigned int hi = closed * count;
+    if (sum <= lo) return 1.0f;
+    if (sum >= hi) return 0.0f;
+    return (float)(hi - sum) / (float)(hi - lo);
+}
+
 // preprocess.rs `from_tensor`'s `to_u8`: the model's output becomes a u8 image before resizing.
 __device__ __forceinline__ int tensor_u8(const void* tensor, int is_half, long long i) {
     float v = is_half ? f16_to_f32(((const unsigned short*)tensor)[i]) : ((const float*)tensor)[i];
@@ -171,13 +204,20 @@ __device__ __forceinline__ int tensor_u8(const void* tensor, int is_half, long l
 }
 
 // Tensor [3, in_h, in_w] -> the frame, in place: denormalise to u8, resize to the frame's size,
-// blend with the frame's own pixels at `strength`, and write back in the frame's format. One
-// thread per 2x2 block, so that 4:2:0 chroma (one sample per block) is written by the thread that
-// reads the block's original pixels: in place stays race-free.
+// blend with the frame's own pixels at `strength`, smooth temporally where `state` is not null,
+// and write back in the frame's format. One thread per 2x2 block, so that 4:2:0 chroma (one
+// sample per block) is written by the thread that reads the block's original pixels: in place
+// stays race-free.
+//
+// Smoothing: `change` is cyclegan_luma_change's output for this frame, `state` the previous
+// smoothed output (RGB, width * height * 3), both rewritten here; `restart` makes this frame the
+// state unblended; `weight` is the still-scene weight, averaged over windows of `radius`.
 extern "C" __global__ void cyclegan_postprocess(const void* tensor, int tensor_is_half, int in_w, int in_h,
                                                 const int* x_table, int x_window, int x_precision,
                                                 const int* y_table, int y_window, int y_precision,
-                                                unsigned char* frame, Frame f, float strength) {
+                                                unsigned char* frame, Frame f, float strength,
+                                                const unsigned char* change, float* state, int restart, float weight,
+                                                int radius, unsigned int gate_open, unsigned int gate_closed) {
     int bx = blockIdx.x * blockDim.x + threadIdx.x;
     int by = blockIdx.y * blockDim.y + threadIdx.y;
     if (2 * bx >= f.width || 2 * by >= f.height) return;
@@ -216,6 +256,26 @@ extern "C" __global__ void cyclegan_postprocess(const void* tensor, int tensor_i
                 int t = clip_pass(sum[c], x_precision);
                 // preprocess.rs blends the u8 images and rounds half away from zero (f32::round).
                 out[dy][dx][c] = blend ? (int)roundf(s * (float)t + (1.0f - s) * (float)original[c]) : t;
+            }
+            if (state != nullptr) {
+                float a = 0.0f;
+                if (!restart) {
+                    int x0 = max(x - radius, 0), x1 = min(x + radius, f.width - 1);
+                    int y0 = max(y - radius, 0), y1 = min(y + radius, f.height - 1);
+                    unsigned int changed = 0;
+                    for (int yy = y0; yy <= y1; yy++) {
+                        for (int xx = x0; xx <= x1; xx++) changed += change[(long long)yy * f.width + xx];
+                    }
+                    unsigned int count = (unsigned int)((x1 - x0 + 1) * (y1 - y0 + 1));
+                    a = smoothing_gate(changed, count, gate_open, gate_closed) * weight;
+                }
+                float b = 1.0f - a;
+                float* previous = state + 3 * ((long long)y * f.width + x);
+                for (int c = 0; c < 3; c++) {
+                    float v = restart ? (float)out[dy][dx][c] : a * previous[c] + b * (float)out[dy][dx][c];
+                    previous[c] = v;
+                    out[dy][dx][c] = to_u8(v);
+                }
             }
         }
     }

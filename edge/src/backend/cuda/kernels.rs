@@ -1,7 +1,8 @@
 //! The frame <-> tensor kernels (`kernels.cu`) on the GPU: pre-processing (unpack or YUV -> RGB,
 //! resize to the inference size, normalise to planar [-1,1] f32 or f16) and post-processing
-//! (denormalise, resize back, blend with the frame, pack into its format), each one launch.
-//! They give the CPU path's bytes (`frame::color`, `preprocess`): see kernels.cu.
+//! (denormalise, resize back, blend with the frame, smooth temporally, pack into its format),
+//! each one launch (two with smoothing). They give the CPU path's bytes (`frame::color`,
+//! `preprocess`, `smoothing`): see kernels.cu.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +15,7 @@ use cudarc::nvrtc::Ptx;
 use super::CudaError;
 use super::nvrtc::Nvrtc;
 use crate::frame::{PixelFormat, YuvMatrix, YuvRange, YuvSpec};
-use cyclegan_runtime::resize;
+use cyclegan_runtime::{resize, smoothing};
 
 /// The kernels' CUDA C++ source.
 pub const SOURCE: &str = include_str!("kernels.cu");
@@ -22,6 +23,7 @@ pub const SOURCE: &str = include_str!("kernels.cu");
 /// The kernels' entry points in [`SOURCE`].
 pub const PREPROCESS: &str = "cyclegan_preprocess";
 pub const POSTPROCESS: &str = "cyclegan_postprocess";
+pub const LUMA_CHANGE: &str = "cyclegan_luma_change";
 
 /// NVRTC options the kernels need: no fused multiply-adds, which round differently from the
 /// CPU's separate multiply and add and so would move u8 roundings.
@@ -171,10 +173,48 @@ struct Table {
     precision: i32,
 }
 
+/// Temporal smoothing's state on the device for one frame size, as `smoothing::Smoother` keeps
+/// it: the previous input's luma, the previous smoothed output (RGB, unrounded), and the luma
+/// change of the frame being post-processed.
+pub struct SmoothingState {
+    width: usize,
+    height: usize,
+    luma: CudaSlice<u8>,
+    change: CudaSlice<u8>,
+    output: CudaSlice<f32>,
+}
+
+impl SmoothingState {
+    pub fn new(stream: &Arc<CudaStream>, width: usize, height: usize) -> Result<Self, CudaError> {
+        let pixels = width * height;
+        Ok(Self {
+            width,
+            height,
+            luma: stream.alloc_zeros(pixels)?,
+            change: stream.alloc_zeros(pixels)?,
+            output: stream.alloc_zeros(3 * pixels)?,
+        })
+    }
+
+    /// (width, height) of the frames it smooths.
+    pub fn size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+}
+
+/// How [`Kernels::postprocess`] smooths a frame temporally.
+pub struct Smoothing<'a> {
+    /// At the frame's size; rewritten with this frame.
+    pub state: &'a mut SmoothingState,
+    /// The still-scene weight (`smoothing::weight`); None: the frame starts the state, unblended.
+    pub weight: Option<f32>,
+}
+
 /// The compiled kernels, and the resize tables of the sizes seen so far.
 pub struct Kernels {
     preprocess: CudaFunction,
     postprocess: CudaFunction,
+    luma_change: CudaFunction,
     arch: String,
     tables: Mutex<HashMap<(usize, usize), Arc<Table>>>,
 }
@@ -190,6 +230,7 @@ impl Kernels {
         Ok(Kernels {
             preprocess: module.load_function(PREPROCESS)?,
             postprocess: module.load_function(POSTPROCESS)?,
+            luma_change: module.load_function(LUMA_CHANGE)?,
             arch,
             tables: Mutex::new(HashMap::new()),
         })
@@ -242,10 +283,12 @@ impl Kernels {
     }
 
     /// `tensor` `[3, H, W]` at `size` = (W, H) -> `frame`, in place: resized to the frame, mixed
-    /// with the frame's pixels (`strength` 1: the translation alone, 0: the frame unchanged) and
-    /// written in its format (alpha and padding bytes kept), queued on `stream`: what
-    /// `Preprocessor::from_tensor` then `FrameMut::write_rgb` compute. For another destination,
-    /// copy the frame there first.
+    /// with the frame's pixels (`strength` 1: the translation alone, 0: the frame unchanged),
+    /// temporally smoothed where `smoothing` is given, and written in its format (alpha and
+    /// padding bytes kept), queued on `stream`: what `Preprocessor::from_tensor`,
+    /// `Smoother::apply` then `FrameMut::write_rgb` compute. For another destination, copy the
+    /// frame there first.
+    #[allow(clippy::too_many_arguments)] // each is one of the kernel's inputs
     pub fn postprocess<T: TensorElement>(
         &self,
         stream: &Arc<CudaStream>,
@@ -254,18 +297,48 @@ impl Kernels {
         frame: &mut CudaViewMut<'_, u8>,
         layout: &FrameLayout,
         strength: f32,
+        smoothing: Option<Smoothing<'_>>,
     ) -> Result<(), CudaError> {
         let args = layout.args(frame.len())?;
         check_tensor(tensor.len(), size)?;
         let x = self.table(stream, size.0, layout.width)?;
         let y = self.table(stream, size.1, layout.height)?;
         let (in_w, in_h, is_half) = (size.0 as i32, size.1 as i32, T::IS_HALF as i32);
+        let (radius, open, closed) = (smoothing::RADIUS as i32, smoothing::GATE_OPEN, smoothing::GATE_CLOSED);
+        let mut state = smoothing.map(|s| (s.weight, s.state));
+        if let Some((_, state)) = &mut state {
+            if state.size() != (layout.width, layout.height) {
+                return Err(CudaError::Invalid(format!(
+                    "smoothing state of {}x{} for a {}x{} frame",
+                    state.width, state.height, layout.width, layout.height
+                )));
+            }
+            // The frame's pixels are still the input here: their luma change, before this
+            // frame's post-processing overwrites them.
+            let mut launch = stream.launch_builder(&self.luma_change);
+            launch.arg(&mut *frame).arg(&args).arg(&mut state.luma).arg(&mut state.change);
+            // SAFETY: the arguments match cyclegan_luma_change's parameters; the frame was
+            // checked against its layout, and both buffers hold width * height bytes.
+            unsafe { launch.launch(grid(layout.width, layout.height)) }?;
+        }
+        let null = 0u64;
+        let (restart, weight) = match &state {
+            Some((weight, _)) => (weight.is_none() as i32, weight.unwrap_or(0.0)),
+            None => (0, 0.0f32),
+        };
         let mut launch = stream.launch_builder(&self.postprocess);
         launch.arg(tensor).arg(&is_half).arg(&in_w).arg(&in_h);
         launch.arg(&x.weights).arg(&x.window).arg(&x.precision);
         launch.arg(&y.weights).arg(&y.window).arg(&y.precision);
         launch.arg(frame).arg(&args).arg(&strength);
-        // SAFETY: as in `preprocess`; one thread per 2x2 block of the frame.
+        match &mut state {
+            Some((_, state)) => launch.arg(&state.change).arg(&mut state.output),
+            // Null pointers: no smoothing.
+            None => launch.arg(&null).arg(&null),
+        };
+        launch.arg(&restart).arg(&weight).arg(&radius).arg(&open).arg(&closed);
+        // SAFETY: as in `preprocess`; one thread per 2x2 block of the frame; the smoothing
+        // buffers are the frame's size (checked above) or null.
         unsafe { launch.launch(grid(layout.width.div_ceil(2), layout.height.div_ceil(2))) }?;
         Ok(())
     }
@@ -339,8 +412,9 @@ pub fn measure_throughput<T: TensorElement>(
     };
     let preprocess_ms =
         time(&mut || kernels.preprocess(stream, &frame.as_view(), layout, size, &mut tensor.as_view_mut()))?;
-    let postprocess_ms =
-        time(&mut || kernels.postprocess(stream, &tensor.as_view(), size, &mut frame.as_view_mut(), layout, 0.5))?;
+    let postprocess_ms = time(&mut || {
+        kernels.postprocess(stream, &tensor.as_view(), size, &mut frame.as_view_mut(), layout, 0.5, None)
+    })?;
     let memcpy_ms = time(&mut || Ok(stream.memcpy_dtod(&frame, &mut copy)?))?;
     let gbps = |ms: f64| bytes as f64 / (ms * 1e-3) / 1e9;
     Ok(Throughput {

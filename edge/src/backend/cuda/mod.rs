@@ -6,5 +6,5 @@ pub mod kernels;
 pub mod nvrtc;
 
 pub use error::CudaError;
-pub use kernels::{FrameLayout, Kernels, TensorElement, Throughput, measure_throughput};
+pub use kernels::{FrameLayout, Kernels, Smoothing, SmoothingState, TensorElement, Throughput, measure_throughput};
 pub use nvrtc::Nvrtc;

@@ -11,8 +11,9 @@ use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{CudaEvent, CudaSlice, CudaStream, PinnedHostSlice};
 
 use super::{TensorrtBackend, cuda};
-use crate::backend::cuda::{FrameLayout, Kernels, Nvrtc};
+use crate::backend::cuda::{FrameLayout, Kernels, Nvrtc, Smoothing, SmoothingState};
 use crate::frame::{FrameMut, FrameRef, YuvSpec};
+use crate::smoothing::Step;
 use crate::{Error, Result};
 
 /// The kernels, the copy streams and the frames' slots, made on the first frame.
@@ -23,6 +24,9 @@ pub(super) struct FramePath {
     slots: Vec<Slot>,
     /// Slots holding submitted frames, oldest first.
     in_flight: VecDeque<usize>,
+    /// Temporal smoothing's state: the compute stream post-processes frames in submission
+    /// order, so one state serves every frame in flight.
+    smoothing: Option<SmoothingState>,
 }
 
 /// One frame's place: where its planes lie in `staging`/`device`, and its GPU time.
@@ -39,7 +43,14 @@ impl FramePath {
     fn new(backend: &TensorrtBackend) -> Result<Self> {
         let kernels = Nvrtc::load().and_then(|nvrtc| Kernels::new(&backend.gpu.context, &nvrtc))?;
         let stream = || backend.gpu.context.new_stream().map_err(cuda("creating a CUDA stream"));
-        Ok(Self { kernels, upload: stream()?, download: stream()?, slots: Vec::new(), in_flight: VecDeque::new() })
+        Ok(Self {
+            kernels,
+            upload: stream()?,
+            download: stream()?,
+            slots: Vec::new(),
+            in_flight: VecDeque::new(),
+            smoothing: None,
+        })
     }
 
     /// A slot not in flight, laid out for `frame`: an idle one reused, else a new one.
@@ -124,12 +135,13 @@ impl TensorrtBackend {
         yuv: YuvSpec,
         size: (usize, usize),
         strength: f32,
+        smoothing: Step,
     ) -> Result<()> {
         let dims = [1, 3, size.1 as i64, size.0 as i64];
         let half = self.engine_for(dims)?;
         self.buffers([1, 3, size.1, size.0], half)?;
         let mut path = self.frames.take().expect("frame_path ran").expect("frame_path ran");
-        let result = self.queue_frame(&mut path, frame, yuv, (size, strength), half);
+        let result = self.queue_frame(&mut path, frame, yuv, (size, strength, smoothing), half);
         self.frames = Some(Ok(path));
         result
     }
@@ -139,7 +151,7 @@ impl TensorrtBackend {
         path: &mut FramePath,
         frame: &FrameRef<'_>,
         yuv: YuvSpec,
-        (size, strength): ((usize, usize), f32),
+        (size, strength, smoothing): ((usize, usize), f32, Step),
         half: bool,
     ) -> Result<()> {
         let index = path.free_slot(self, frame, yuv)?;
@@ -154,6 +166,19 @@ impl TensorrtBackend {
         path.upload.memcpy_htod(&slot.staging, &mut slot.device).map_err(cuda("copying the frame to the GPU"))?;
 
         let compute = self.gpu.stream.clone();
+        let weight = match smoothing {
+            Step::Off => {
+                path.smoothing = None;
+                None
+            }
+            Step::Restart => Some(None),
+            Step::Blend(weight) => Some(Some(weight)),
+        };
+        let frame_size = (frame.width, frame.height);
+        let fresh = weight.is_some() && path.smoothing.as_ref().is_none_or(|s| s.size() != frame_size);
+        if fresh {
+            path.smoothing = Some(SmoothingState::new(&compute, frame.width, frame.height).map_err(Error::Kernels)?);
+        }
         let values = 3 * size.0 * size.1;
         let kernel = Error::Kernels;
         let buffers = self.buffers.as_mut().expect("allocated by the caller");
@@ -172,12 +197,21 @@ impl TensorrtBackend {
         self.enqueue([1, 3, size.1 as i64, size.0 as i64])?;
         let buffers = self.buffers.as_ref().expect("allocated by the caller");
         let mut view = slot.device.as_view_mut();
+        let smoothing = weight.map(|weight| Smoothing {
+            state: path.smoothing.as_mut().expect("made above"),
+            // A state made just now has no past.
+            weight: weight.filter(|_| !fresh),
+        });
         if half {
             let tensor = unsafe { buffers.output.transmute::<u16>(values) }.expect("sized for the tensor");
-            path.kernels.postprocess(&compute, &tensor, size, &mut view, &slot.layout, strength).map_err(kernel)?;
+            path.kernels
+                .postprocess(&compute, &tensor, size, &mut view, &slot.layout, strength, smoothing)
+                .map_err(kernel)?;
         } else {
             let tensor = unsafe { buffers.output.transmute::<f32>(values) }.expect("sized for the tensor");
-            path.kernels.postprocess(&compute, &tensor, size, &mut view, &slot.layout, strength).map_err(kernel)?;
+            path.kernels
+                .postprocess(&compute, &tensor, size, &mut view, &slot.layout, strength, smoothing)
+                .map_err(kernel)?;
         }
         path.download.memcpy_dtoh(&slot.device, &mut slot.staging).map_err(cuda("copying the frame back"))?;
         slot.end.record(&path.download).map_err(cuda("recording a CUDA event"))?;
@@ -220,6 +254,8 @@ impl TensorrtBackend {
                 let _ = stream.synchronize();
             }
             path.in_flight.clear();
+            // The discarded frames went through it: the next frame restarts it anyway.
+            path.smoothing = None;
         }
     }
 }

@@ -404,9 +404,10 @@ impl Backend for TensorrtBackend {
         yuv: YuvSpec,
         size: (usize, usize),
         strength: f32,
+        smoothing: cyclegan_runtime::smoothing::Step,
     ) -> Option<cyclegan_runtime::Result<()>> {
         self.frame_path()?;
-        Some(self.submit_on_gpu(frame, yuv, size, strength).map_err(Into::into))
+        Some(self.submit_on_gpu(frame, yuv, size, strength, smoothing).map_err(Into::into))
     }
 
     fn finish_frame(&mut self, frame: &mut FrameMut<'_>) -> cyclegan_runtime::Result<()> {
