@@ -273,7 +273,7 @@ pub fn still_scene(source: &Rgb, frames: usize, noise_levels: f64, seed: u64) ->
 }
 
 /// A standard normal draw (Box-Muller).
-fn gaussian(rng: &mut impl Rng) -> f64 {
+pub(crate) fn gaussian(rng: &mut impl Rng) -> f64 {
     let u: f64 = 1.0 - rng.random::<f64>();
     let v: f64 = rng.random();
     (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()

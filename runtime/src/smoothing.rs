@@ -302,32 +302,30 @@ impl Smoother {
 
 #[cfg(test)]
 mod tests {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
     use super::*;
 
-    /// xorshift64*: reproducible noise without a dependency.
-    struct Noise(u64);
+    /// Reproducible noise (rand's seeded generator, the Gaussian of `motion`).
+    struct Noise(StdRng);
 
     impl Noise {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        fn seeded(seed: u64) -> Self {
+            Self(StdRng::seed_from_u64(seed))
         }
 
-        /// Uniform in [0, 1).
-        fn unit(&mut self) -> f64 {
-            (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        fn next(&mut self) -> u64 {
+            self.0.random()
         }
 
         fn gaussian(&mut self, sigma: f64) -> f64 {
-            let (u, v) = (self.unit().max(1e-12), self.unit());
-            sigma * (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+            sigma * crate::motion::gaussian(&mut self.0)
         }
 
         /// Uniform integer in -k..=k.
         fn int(&mut self, k: i32) -> i32 {
-            (self.next() % (2 * k as u64 + 1)) as i32 - k
+            self.0.random_range(-k..=k)
         }
     }
 
@@ -375,7 +373,7 @@ mod tests {
     fn rows_and_fast_paths_match_the_direct_computation() {
         let (w, h) = (37, 23);
         let s = 0.7;
-        let mut noise = Noise(5);
+        let mut noise = Noise::seeded(5);
         let mut smoother = Smoother::new(s).unwrap();
         let mut previous: Vec<u8> = (0..w * h * 3).map(|_| noise.next() as u8).collect();
         let mut state: Vec<f32> = (0..w * h * 3).map(|_| (noise.next() % 256) as f32).collect();
@@ -405,7 +403,7 @@ mod tests {
     #[test]
     fn zero_changes_nothing_and_keeps_no_state() {
         let (w, h) = (17, 9);
-        let mut noise = Noise(7);
+        let mut noise = Noise::seeded(7);
         let mut smoother = Smoother::new(0.0).unwrap();
         for _ in 0..4 {
             let input: Vec<u8> = (0..w * h * 3).map(|_| noise.next() as u8).collect();
@@ -424,7 +422,7 @@ mod tests {
         // The generator's output on the still scene, flickering by σ = 8 levels a frame.
         let clean: Vec<u8> = still.iter().map(|&v| 255 - v).collect();
         for s in [0.25, 0.5, 0.8] {
-            let mut noise = Noise(11);
+            let mut noise = Noise::seeded(11);
             let mut smoother = Smoother::new(s).unwrap();
             let (mut sum, mut sum_sq) = (vec![0.0f64; w * h * 3], vec![0.0f64; w * h * 3]);
             let (mut raw_sum, mut raw_sq) = (vec![0.0f64; w * h * 3], vec![0.0f64; w * h * 3]);
@@ -485,7 +483,7 @@ mod tests {
         let (w, h, side) = (64, 40, 12);
         let s = 0.5;
         let bg = background(w, h);
-        let mut noise = Noise(3);
+        let mut noise = Noise::seeded(3);
         let mut smoother = Smoother::new(s).unwrap();
         // The square's top-left corner in frame t: 3 pixels to the right a frame.
         let corner = |t: usize| (4 + 3 * t, 14);
