@@ -5,14 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use cyclegan_onnx::metadata::{CALIBRATION_KEY, PRECISION_KEY, set_property};
 use cyclegan_onnx::pb::ModelProto;
 use cyclegan_onnx::{GeneratorInfo, Precision};
 use cyclegan_runtime::preprocess::{InferenceSize, Preprocessor};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::evaluate::{mean_psnr, mean_ssim, outputs};
-use crate::graph::{self, Plan, Residual};
+use crate::graph::{self, MacShare, Plan, Residual};
 use crate::images::{self, Sample};
 use crate::observe::{self, open};
 use crate::qdq::{self, Quantization};
@@ -111,32 +110,6 @@ impl Evaluator<'_> {
     }
 }
 
-/// MACs of `plan`'s convolutions (Conv, ConvTranspose) at the held-out size, by node name.
-struct MacShare {
-    macs: BTreeMap<String, u64>,
-    total: u64,
-}
-
-impl MacShare {
-    fn new(model: &ModelProto, plan: &Plan, sample: &Sample) -> Result<Self> {
-        let cost = cyclegan_onnx::cost::cost(model, sample.shape[2] as i64, sample.shape[3] as i64)?;
-        let macs: BTreeMap<String, u64> = cost
-            .nodes
-            .into_iter()
-            .filter(|n| plan.layers.iter().any(|l| l.name == n.name && l.weight.is_some()))
-            .map(|n| (n.name, n.macs))
-            .collect();
-        let total = macs.values().sum();
-        Ok(Self { macs, total })
-    }
-
-    /// The share of the MACs in INT8 with the layers `keep` in float.
-    fn int8(&self, keep: &BTreeSet<String>) -> f64 {
-        let float: u64 = self.macs.iter().filter(|(n, _)| keep.contains(*n)).map(|(_, m)| m).sum();
-        (self.total - float) as f64 / self.total.max(1) as f64
-    }
-}
-
 /// Runs the calibration `opts` describes, writes the Q/DQ model (and cache and report), and
 /// returns the report.
 pub fn calibrate(opts: &Options) -> Result<Report> {
@@ -165,7 +138,7 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
     let calibration = load_samples(&split.calibration, opts.size, resolution, &bar(opts.quiet, "loading images"))?;
     let held_out = load_samples(&split.held_out, opts.size, resolution, &bar(opts.quiet, "loading held-out"))?;
     timings.load_s = step.elapsed().as_secs_f64();
-    let share = MacShare::new(&model, &plan, &held_out[0])?;
+    let share = MacShare::new(&model, &plan, held_out[0].shape[2], held_out[0].shape[3])?;
 
     let step = Instant::now();
     let names = graph::all_activations(&model)?;
@@ -248,7 +221,6 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
     let int8_mac_share = share.int8(&keep);
 
     let step = Instant::now();
-    let mut quantized = qdq::rewrite(&model, &plan, &chosen)?;
     let record = serde_json::json!({
         "method": opts.method.to_string(),
         "images": split.calibration.len(),
@@ -257,8 +229,7 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
         "int8_mac_share": int8_mac_share,
         "held_out_psnr_db": int8_quality.psnr_db,
     });
-    set_property(&mut quantized, CALIBRATION_KEY, record.to_string());
-    set_property(&mut quantized, PRECISION_KEY, Precision::Int8.name());
+    let quantized = qdq::quantized_model(&model, &plan, &chosen, &record)?;
     cyclegan_onnx::io::write_model(&opts.out, &quantized).map_err(|source| Error::Onnx { flag: "--out", source })?;
     if let Some(cache) = &opts.trt_cache {
         report::write_atomic(cache, trt_cache::write(opts.trt_version, &scales).as_bytes())?;

@@ -2,7 +2,7 @@
 //! convolutional networks: the data input and the weights of every Conv and ConvTranspose, and
 //! the residual (skip) input of every Add so the add can fuse; InstanceNormalization, Tanh and the
 //! graph output stay in floating point. [`Residual::Float`] leaves the skip inputs in float.
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cyclegan_onnx::contract::{GENERATOR_OPS, QDQ_OPS};
 use cyclegan_onnx::pb::{GraphProto, ModelProto, tensor_proto::DataType};
@@ -152,4 +152,30 @@ pub fn plan(model: &ModelProto, origin: &str) -> Result<Plan> {
 pub fn all_activations(model: &ModelProto) -> Result<Vec<String>> {
     let g = graph(model)?;
     Ok(g.input.iter().map(|i| i.name.clone()).chain(g.node.iter().flat_map(|n| n.output.iter().cloned())).collect())
+}
+
+/// MACs of `plan`'s convolutions (Conv, ConvTranspose) at an input size, by node name.
+pub struct MacShare {
+    pub macs: BTreeMap<String, u64>,
+    pub total: u64,
+}
+
+impl MacShare {
+    pub fn new(model: &ModelProto, plan: &Plan, height: usize, width: usize) -> Result<Self> {
+        let cost = cyclegan_onnx::cost::cost(model, height as i64, width as i64)?;
+        let macs: BTreeMap<String, u64> = cost
+            .nodes
+            .into_iter()
+            .filter(|n| plan.layers.iter().any(|l| l.name == n.name && l.weight.is_some()))
+            .map(|n| (n.name, n.macs))
+            .collect();
+        let total = macs.values().sum();
+        Ok(Self { macs, total })
+    }
+
+    /// The share of the MACs in INT8 with the layers `keep` in float.
+    pub fn int8(&self, keep: &BTreeSet<String>) -> f64 {
+        let float: u64 = self.macs.iter().filter(|(n, _)| keep.contains(*n)).map(|(_, m)| m).sum();
+        (self.total - float) as f64 / self.total.max(1) as f64
+    }
 }

@@ -28,9 +28,8 @@ pub struct Split {
     pub skipped: Vec<PathBuf>,
 }
 
-/// Lists `dir` (sorted) and splits it: the last fifth (4 to 32 images) is held out, up to `num`
-/// of the rest calibrate.
-pub fn split(dir: &Path, num: usize) -> Result<Split> {
+/// The images in `dir` and the other files, both sorted.
+fn scan(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Error::Images(format!("--images {}: cannot read the folder: {e}", dir.display())))?;
     let mut images = Vec::new();
@@ -45,6 +44,22 @@ pub fn split(dir: &Path, num: usize) -> Result<Split> {
     }
     images.sort();
     skipped.sort();
+    Ok((images, skipped))
+}
+
+/// The images in `dir`, sorted; at least one.
+pub fn list(dir: &Path) -> Result<Vec<PathBuf>> {
+    let (images, _) = scan(dir)?;
+    if images.is_empty() {
+        return Err(Error::Images(format!("--images {}: no images ({})", dir.display(), EXTENSIONS.join("/"))));
+    }
+    Ok(images)
+}
+
+/// Lists `dir` (sorted) and splits it: the last fifth (4 to 32 images) is held out, up to `num`
+/// of the rest calibrate.
+pub fn split(dir: &Path, num: usize) -> Result<Split> {
+    let (mut images, skipped) = scan(dir)?;
     let needed = MIN_CALIBRATION + MIN_HELD_OUT;
     if images.len() < needed {
         let others = if skipped.is_empty() {

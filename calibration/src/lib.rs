@@ -5,8 +5,10 @@
 //! [`images`] feeds calibration images through the edge runtime's own preprocessing;
 //! [`observe`] collects activation histograms with ONNX Runtime; [`scales`] picks thresholds;
 //! [`graph`] decides what is quantized; [`qdq`] rewrites the model; [`calibrate`] ties it together
-//! with the sensitivity pass; [`report`] and [`trt_cache`] write the results.
+//! with the sensitivity pass; [`report`] and [`trt_cache`] write the results; [`compare`] measures
+//! INT8 models side by side.
 pub mod calibrate;
+pub mod compare;
 mod error;
 pub mod evaluate;
 pub mod graph;

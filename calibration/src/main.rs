@@ -7,6 +7,7 @@ use cyclegan_calibration::calibrate::{Options, calibrate};
 use cyclegan_calibration::graph::Residual;
 use cyclegan_calibration::scales::Method;
 use cyclegan_calibration::trt_cache::TrtVersion;
+use cyclegan_calibration::{compare, images};
 use cyclegan_runtime::preprocess::InferenceSize;
 
 #[derive(Parser)]
@@ -30,8 +31,15 @@ struct Cli {
     #[arg(long, default_value = "auto", value_parser = parse_size)]
     size: InferenceSize,
     /// Where the Q/DQ model goes.
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required_unless_present = "evaluate")]
+    out: Option<PathBuf>,
+    /// Instead of calibrating: measure these INT8 models of --model's generator (from
+    /// cyclegan-calib or `cyclegan-train export --precision int8` after qat; comma-separated)
+    /// against it on every image of --images (up to --num): layers in float, INT8 share of
+    /// MACs, PSNR, SSIM, ONNX Runtime CPU ms. Give images none of them was calibrated or
+    /// fine-tuned on.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["out", "target_psnr", "keep_fp", "trt_cache"])]
+    evaluate: Vec<PathBuf>,
     /// Also write a TensorRT calibration cache (implicit INT8 on TensorRT 10).
     #[arg(long)]
     trt_cache: Option<PathBuf>,
@@ -82,13 +90,26 @@ fn main() {
 
 fn run() -> Result<()> {
     let cli = Cli::parse();
+    let Some(out) = cli.out else {
+        let opts = compare::Options {
+            reference: cli.model,
+            models: cli.evaluate,
+            images: cli.images,
+            num: cli.num,
+            size: cli.size,
+            threads: cli.threads,
+        };
+        let rows = compare::compare(&opts)?;
+        print!("{}", compare::table(&rows, &opts.images, images::list(&opts.images)?.len().min(opts.num)));
+        return Ok(());
+    };
     let opts = Options {
         model: cli.model,
         images: cli.images,
         num: cli.num,
         method: cli.method,
         size: cli.size,
-        out: cli.out,
+        out,
         trt_cache: cli.trt_cache,
         trt_version: cli.trt_version,
         keep_fp: cli.keep_fp,

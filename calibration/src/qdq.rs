@@ -1,9 +1,11 @@
 //! Writes the quantized model: QuantizeLinear/DequantizeLinear pairs (INT8, symmetric, zero point
 //! 0) on the chosen activations, INT8 weights with per-channel DequantizeLinear, everything else
 //! untouched. TensorRT 10 and 11 build such explicitly quantized networks.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use cyclegan_onnx::Precision;
 use cyclegan_onnx::convert::tensor_f32;
+use cyclegan_onnx::metadata::{CALIBRATION_KEY, PRECISION_KEY, set_property};
 use cyclegan_onnx::pb::{ModelProto, NodeProto, TensorProto, tensor_proto::DataType};
 
 use crate::graph::Plan;
@@ -47,6 +49,24 @@ fn node(op: &str, name: String, inputs: [&str; 3], output: &str, axis: Option<i6
     }
 }
 
+/// The names `rewrite` gives an activation's Q/DQ pair: scale, zero point, QuantizeLinear's and
+/// DequantizeLinear's outputs.
+struct Names {
+    scale: String,
+    zero_point: String,
+    quantized: String,
+    dequantized: String,
+}
+
+fn names(tensor: &str) -> Names {
+    Names {
+        scale: format!("{tensor}_scale"),
+        zero_point: format!("{tensor}_zero_point"),
+        quantized: format!("{tensor}_QuantizeLinear_out"),
+        dequantized: format!("{tensor}_DequantizeLinear_out"),
+    }
+}
+
 /// ONNX QuantizeLinear's rounding (half to even) and saturation.
 pub fn quantize(v: f32, scale: f32) -> i8 {
     (v / scale).round_ties_even().clamp(-128.0, 127.0) as i8
@@ -62,12 +82,10 @@ pub fn rewrite(model: &ModelProto, plan: &Plan, q: &Quantization) -> Result<Mode
     let mut done = BTreeSet::new();
     for l in plan.layers.iter().filter(|l| !q.keep_fp.contains(&l.name)) {
         let tensor = &l.input;
-        let dq = format!("{tensor}_DequantizeLinear_out");
+        let Names { scale: s, zero_point: z, quantized: qv, dequantized: dq } = names(tensor);
         if done.insert(tensor.clone()) {
             let scale =
                 *q.activation_scales.get(tensor).ok_or_else(|| Error::Model(format!("no scale for `{tensor}`")))?;
-            let (s, z, qv) =
-                (format!("{tensor}_scale"), format!("{tensor}_zero_point"), format!("{tensor}_QuantizeLinear_out"));
             graph.initializer.push(scalar_f32(&s, scale));
             graph.initializer.push(int8(&z, vec![], &[0]));
             let after = if *tensor == input_name { String::new() } else { tensor.clone() };
@@ -122,5 +140,54 @@ pub fn rewrite(model: &ModelProto, plan: &Plan, q: &Quantization) -> Result<Mode
         nodes.extend(new_nodes.iter().filter(|(after, _)| outputs.contains(after)).map(|(_, n)| n.clone()));
     }
     graph.node = nodes;
+    Ok(out)
+}
+
+/// [`rewrite`] with the metadata every INT8 model carries: its precision and where its scales
+/// came from (`record`: the method, what stayed in float, ...), whatever made them.
+pub fn quantized_model(
+    model: &ModelProto,
+    plan: &Plan,
+    q: &Quantization,
+    record: &serde_json::Value,
+) -> Result<ModelProto> {
+    let mut out = rewrite(model, plan, q)?;
+    set_property(&mut out, CALIBRATION_KEY, record.to_string());
+    set_property(&mut out, PRECISION_KEY, Precision::Int8.name());
+    Ok(out)
+}
+
+/// The quantization a Q/DQ model of `plan`'s graph holds, as [`rewrite`] wrote it: each quantized
+/// activation's scale and the layers left in float. Fails, naming `origin`, when `quantized` is
+/// not a Q/DQ model of that graph.
+pub fn read(quantized: &ModelProto, plan: &Plan, origin: &str) -> Result<Quantization> {
+    let g = quantized.graph.as_ref().ok_or_else(|| Error::Model(format!("{origin}: the model has no graph")))?;
+    let other = |why: String| Error::Model(format!("{origin}: {why}; it was made from another generator"));
+    let nodes: HashMap<&str, &NodeProto> = g.node.iter().map(|n| (n.name.as_str(), n)).collect();
+    let initializers: HashMap<&str, &TensorProto> = g.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
+    let mut out = Quantization::default();
+    for l in &plan.layers {
+        let n = nodes.get(l.name.as_str()).ok_or_else(|| other(format!("has no layer `{}`", l.name)))?;
+        let input = n.input.get(l.input_index).map(String::as_str).unwrap_or_default();
+        let Names { scale, dequantized, .. } = names(&l.input);
+        if input == l.input {
+            out.keep_fp.insert(l.name.clone());
+        } else if input == dequantized {
+            let values = initializers
+                .get(scale.as_str())
+                .map(|t| tensor_f32(t))
+                .transpose()?
+                .filter(|v| v.len() == 1)
+                .ok_or_else(|| Error::Model(format!("{origin}: `{scale}` is missing or not one float")))?;
+            out.activation_scales.insert(l.input.clone(), values[0]);
+        } else {
+            return Err(other(format!("layer `{}` reads `{input}` where `{}` was expected", l.name, l.input)));
+        }
+    }
+    let convolutions = g.node.iter().filter(|n| matches!(n.op_type.as_str(), "Conv" | "ConvTranspose")).count();
+    let planned = plan.layers.iter().filter(|l| l.weight.is_some()).count();
+    if convolutions != planned {
+        return Err(other(format!("its number of convolutions is not the {planned} of this graph")));
+    }
     Ok(out)
 }

@@ -288,9 +288,12 @@ pub fn weight_scales(weights: &[f32], dims: &[i64], axis: usize) -> Vec<f32> {
     amax.into_iter().map(scale_of).collect()
 }
 
-/// The scale for a clipping threshold; never zero (a channel or tensor that is all zeros).
+/// The smallest scale: a channel or tensor that is all zeros still gets a usable one.
+pub const MIN_SCALE: f32 = f32::MIN_POSITIVE * 1e3;
+
+/// The scale for a clipping threshold (symmetric INT8: the threshold maps to 127).
 pub fn scale_of(threshold: f32) -> f32 {
-    (threshold / 127.0).max(f32::MIN_POSITIVE * 1e3)
+    (threshold / 127.0).max(MIN_SCALE)
 }
 
 #[cfg(test)]

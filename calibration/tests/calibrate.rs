@@ -327,3 +327,49 @@ fn bad_input_is_refused_with_a_message_naming_the_cause() {
         assert!(!out_model.exists(), "{args:?} wrote {out}");
     }
 }
+
+#[test]
+fn evaluate_measures_int8_models_as_the_calibration_report_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mse, keep) = (dir.path().join("mse.onnx"), dir.path().join("keep.onnx"));
+    let (rep_mse, rep_keep) = (dir.path().join("mse"), dir.path().join("keep"));
+    let out = calib_demo("64", &mse, &rep_mse, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = calib_demo("64", &keep, &rep_keep, &["--keep-fp", "model.1.Conv,model.23.Conv"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The held-out images of the calibration, in a folder of their own.
+    let held = dir.path().join("held-out");
+    std::fs::create_dir(&held).unwrap();
+    for p in report(&rep_mse)["held_out_images"].as_array().unwrap() {
+        let p = workspace().join(p.as_str().unwrap());
+        std::fs::copy(&p, held.join(p.file_name().unwrap())).unwrap();
+    }
+    let models = format!("{},{}", mse.display(), keep.display());
+    let (demo, held_dir) = (demo_model(), held.to_str().unwrap().to_string());
+    let out = calib(&["--model", demo.to_str().unwrap(), "--images", &held_dir, "--size", "64", "--evaluate", &models]);
+    assert!(out.status.success(), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let row = |model: &Path| -> Vec<String> {
+        let line = table.lines().find(|l| l.starts_with(&format!("| {} |", model.display()))).unwrap_or_else(|| {
+            panic!("no row for {} in\n{table}", model.display());
+        });
+        line.split('|').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()
+    };
+    for (model, rep) in [(&mse, &rep_mse), (&keep, &rep_keep)] {
+        let r = report(rep);
+        let cells = row(model);
+        let layers = r["layers"].as_array().unwrap().len();
+        assert_eq!(cells[1], "mse");
+        assert_eq!(cells[2], format!("{} of {layers}", r["kept_fp"].as_array().unwrap().len()));
+        assert_eq!(cells[3], format!("{:.1} %", 100.0 * r["int8_mac_share"].as_f64().unwrap()));
+        let psnr: f64 = cells[4].parse().unwrap();
+        assert!((psnr - r["int8"]["psnr_db"].as_f64().unwrap()).abs() < 0.01, "{psnr} vs the report's {}", r["int8"]);
+        assert!(cells[6].parse::<f64>().unwrap() > 0.0, "a latency");
+    }
+    let fp32 = row(&demo);
+    assert_eq!((fp32[1].as_str(), fp32[3].as_str(), fp32[4].as_str()), ("fp32", "0.0 %", "100.00"), "{table}");
+
+    // An FP32 model is not an INT8 one.
+    let out = calib(&["--model", demo.to_str().unwrap(), "--images", &held_dir, "--evaluate", demo.to_str().unwrap()]);
+    assert!(!out.status.success() && text(&out).contains("not a Q/DQ one"), "{}", text(&out));
+}

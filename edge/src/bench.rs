@@ -1,5 +1,7 @@
 //! `cyclegan-edge bench`: our CPU backend against ONNX Runtime from Python on the same model and
-//! thread count, and the whole pipeline's frame rate against the backend's alone.
+//! thread count, the whole pipeline's frame rate against the backend's alone, and with an INT8
+//! model the FP16 graph and the INT8 model against FP32 on this backend.
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -25,6 +27,8 @@ pub struct BenchOptions {
     pub rounds: usize,
     /// Python with onnxruntime (the project's .venv by default).
     pub python: PathBuf,
+    /// A Q/DQ model of `model`'s generator: FP32, FP16 and INT8 are then timed side by side.
+    pub int8: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,7 +39,29 @@ pub struct Row {
     pub peer: f64,
     /// Ours relative to the peer, higher is better.
     pub ratio: f64,
-    pub target: f64,
+    /// What the ratio should reach, where there is a target.
+    pub target: Option<f64>,
+}
+
+/// The FP16 graph of `model` and the INT8 model at `int8`, checked to be one.
+fn precision_variants(model: &Model, int8: &Path) -> Result<[Model; 2]> {
+    let bad = |source| cyclegan_runtime::Error::Model { path: model.origin.clone(), source: Box::new(source) };
+    let fp32 = cyclegan_onnx::io::decode_model(&model.bytes).map_err(bad)?;
+    let fp16 = cyclegan_onnx::convert::to_fp16(&fp32).map_err(bad)?;
+    let fp16 = Model::from_bytes(Cow::Owned(cyclegan_onnx::io::encode_model(&fp16)), "FP16 graph")?;
+    let int8_model = Model::load(Some(int8))?;
+    if int8_model.metadata.precision != cyclegan_onnx::Precision::Int8
+        || model.metadata.precision != cyclegan_onnx::Precision::Fp32
+    {
+        return Err(Error::Invalid(format!(
+            "--int8 {}: a {} model beside a {} --model; give the FP32 export as --model and its Q/DQ model \
+             (cyclegan-calib, or cyclegan-train export --precision int8) as --int8",
+            int8.display(),
+            int8_model.metadata.precision,
+            model.metadata.precision
+        )));
+    }
+    Ok([fp16, int8_model])
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -132,7 +158,16 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<Row>> {
     };
     // Shared machines drift by tens of percent over a minute: measure in interleaved rounds
     // and take the median of each round's figures and ratios.
-    let mut backend = CpuBackend::open(&model, &CpuOptions { threads: opts.threads, ..Default::default() })?;
+    let cpu = CpuOptions { threads: opts.threads, ..Default::default() };
+    let mut backend = CpuBackend::open(&model, &cpu)?;
+    let mut variants: Vec<(String, CpuBackend, Vec<f64>)> = match &opts.int8 {
+        Some(path) => precision_variants(&model, path)?
+            .into_iter()
+            .zip(["FP16 graph", "INT8 (Q/DQ)"])
+            .map(|(m, name)| Ok((name.to_string(), CpuBackend::open(&m, &cpu)?, Vec::new())))
+            .collect::<Result<_>>()?,
+        None => Vec::new(),
+    };
     let (mut ours, mut peer, mut fps, mut version) = (Vec::new(), Vec::new(), Vec::new(), String::new());
     let mut result = Ok(());
     for _ in 0..opts.rounds.max(1) {
@@ -146,6 +181,9 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<Row>> {
             fps.push(pipeline_fps(opts)?);
             let after = backend_ms(&mut backend, opts.size, opts.iters, opts.warmup)?;
             ours.push((before + after) / 2.0);
+            for (_, variant, times) in &mut variants {
+                times.push(backend_ms(variant, opts.size, opts.iters, opts.warmup)?);
+            }
             Ok(())
         })();
         if round.is_err() {
@@ -158,17 +196,28 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<Row>> {
     }
     result?;
     let speed_ratio = median(peer.iter().zip(&ours).map(|(p, o)| p / o).collect());
+    let (w, h) = opts.size;
+    let precision_rows: Vec<Row> = variants
+        .into_iter()
+        .map(|(name, _, times)| Row {
+            measure: format!("{name} ms/frame {w}x{h}, {} threads", opts.threads),
+            ratio: median(ours.iter().zip(&times).map(|(o, t)| o / t).collect()),
+            ours: median(times),
+            peer_name: "FP32 graph, this backend".into(),
+            peer: median(ours.clone()),
+            target: None,
+        })
+        .collect();
     let pipeline_ratio = median(fps.iter().zip(&ours).map(|(f, o)| f * o / 1000.0).collect());
     let (ours, peer, fps) = (median(ours), median(peer), median(fps));
-    let (w, h) = opts.size;
-    Ok(vec![
+    let mut rows = vec![
         Row {
             measure: format!("backend ms/frame {w}x{h}, {} threads", opts.threads),
             ours,
             peer_name: format!("ONNX Runtime {version} (Python)"),
             peer,
             ratio: speed_ratio,
-            target: 0.8,
+            target: Some(0.8),
         },
         Row {
             measure: format!("pipeline fps (I420 {w}x{h})"),
@@ -176,9 +225,11 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<Row>> {
             peer_name: "backend alone, fps".into(),
             peer: 1000.0 / ours,
             ratio: pipeline_ratio,
-            target: 0.95,
+            target: Some(0.95),
         },
-    ])
+    ];
+    rows.extend(precision_rows);
+    Ok(rows)
 }
 
 /// The table `cyclegan-edge bench` prints (Markdown).
@@ -186,15 +237,13 @@ pub fn table(rows: &[Row]) -> String {
     let mut out = String::from("| measure | ours | peer | peer value | ratio (ours/peer speed) | target |\n");
     out.push_str("|---|---|---|---|---|---|\n");
     for r in rows {
+        let target = match r.target {
+            Some(t) => format!(">= {t:.2} {}", if r.ratio >= t { "(met)" } else { "(missed)" }),
+            None => "-".into(),
+        };
         out.push_str(&format!(
-            "| {} | {:.2} | {} | {:.2} | {:.2} | >= {:.2} {} |\n",
-            r.measure,
-            r.ours,
-            r.peer_name,
-            r.peer,
-            r.ratio,
-            r.target,
-            if r.ratio >= r.target { "(met)" } else { "(missed)" }
+            "| {} | {:.2} | {} | {:.2} | {:.2} | {target} |\n",
+            r.measure, r.ours, r.peer_name, r.peer, r.ratio
         ));
     }
     out

@@ -118,6 +118,10 @@ enum Command {
         /// The backend (--temporal): cpu, tensorrt or auto.
         #[arg(long, default_value = "cpu")]
         backend: cyclegan_edge::backend::BackendKind,
+        /// A Q/DQ model of --model's generator (cyclegan-calib, or `cyclegan-train export
+        /// --precision int8`): also time the FP16 graph and it against FP32 on the CPU backend.
+        #[arg(long, conflicts_with = "temporal")]
+        int8: Option<PathBuf>,
     },
 }
 
@@ -331,6 +335,7 @@ fn run() -> Result<()> {
             sequence_frames,
             max_images,
             backend,
+            int8,
         } => {
             if let (true, Some(input)) = (temporal, input) {
                 let opts = cyclegan_edge::bench_temporal::TemporalOptions {
@@ -350,7 +355,7 @@ fn run() -> Result<()> {
                 cyclegan_edge::preprocess::InferenceSize::Exact(w, h) => (w as usize, h as usize),
                 _ => anyhow::bail!("--size {size}: give WxH, like 256x256"),
             };
-            let opts = BenchOptions { model, size: (w, h), threads, iters, warmup, frames, rounds, python };
+            let opts = BenchOptions { model, size: (w, h), threads, iters, warmup, frames, rounds, python, int8 };
             let rows = bench::run(&opts)?;
             print!("{}", bench::table(&rows));
             Ok(())

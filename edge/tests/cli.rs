@@ -215,3 +215,53 @@ fn bad_input_fails_fast_names_the_cause_and_writes_nothing() {
     let out = run(&["--output", path_arg(&dir.path().join("out.avi"))]);
     assert!(out.status.code() == Some(config) && text(&out).contains(".mp4"), "{}", text(&out));
 }
+
+#[test]
+fn bench_times_fp32_fp16_and_int8_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let int8 = dir.path().join("demo.int8.onnx");
+    let demo = common::workspace().join("models/summer2winter-demo/generator.onnx");
+    cyclegan_calibration::calibrate::calibrate(&cyclegan_calibration::calibrate::Options {
+        model: demo.clone(),
+        images: common::workspace().join("tests/fixtures/summer96"),
+        num: 16,
+        method: cyclegan_calibration::scales::Method::Mse,
+        size: cyclegan_edge::preprocess::InferenceSize::Short(64),
+        out: int8.clone(),
+        trt_cache: None,
+        trt_version: "10.3.0".parse().unwrap(),
+        keep_fp: Vec::new(),
+        residual: cyclegan_calibration::graph::Residual::Int8,
+        target_psnr: None,
+        report: None,
+        threads: 2,
+        quiet: true,
+    })
+    .unwrap();
+    let bench = |int8: &Path| {
+        let args = ["bench", "--size", "64x64", "--rounds", "1", "--iters", "3", "--warmup", "1", "--frames", "8"];
+        edge().args(args).args(["--int8", path_arg(int8)]).output().unwrap()
+    };
+    let out = bench(&int8);
+    assert!(out.status.success(), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let fp32_ms = |line: &str| -> (f64, f64, f64) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
+        (cells[1].parse().unwrap(), cells[3].parse().unwrap(), cells[4].parse().unwrap())
+    };
+    for name in ["FP16 graph", "INT8 (Q/DQ)"] {
+        let line = table.lines().find(|l| l.starts_with(&format!("| {name} ms/frame 64x64"))).unwrap_or_else(|| {
+            panic!("no {name} row in\n{table}");
+        });
+        let (ms, fp32, ratio) = fp32_ms(line);
+        assert!(ms > 0.0 && fp32 > 0.0, "{line}");
+        assert!(
+            (ratio - fp32 / ms).abs() <= 0.01 + 0.01 * ratio,
+            "one round: the ratio is FP32's time over its own: {line}"
+        );
+    }
+
+    // The FP32 model where the INT8 one belongs.
+    let out = bench(&demo);
+    assert!(!out.status.success() && text(&out).contains("--int8") && text(&out).contains("fp32"), "{}", text(&out));
+}

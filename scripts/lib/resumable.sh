@@ -1,5 +1,5 @@
 # Sourced by the scripts that train several runs: `train COMMAND NAME ARGS...` runs
-# `$bin COMMAND ARGS... --name NAME` (COMMAND: fit or distill), or resumes checkpoints/NAME
+# `$bin COMMAND ARGS... --name NAME` (COMMAND: fit, distill or qat), or resumes checkpoints/NAME
 # where it was stopped.
 train() {
   local command=$1 name=$2

@@ -202,6 +202,47 @@ pub struct TrainConfig {
     /// Present in a distillation recipe (`cyclegan-train distill`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distill: Option<DistillConfig>,
+    /// Present in a quantization-aware fine-tuning recipe (`cyclegan-train qat`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qat: Option<QatConfig>,
+}
+
+/// Quantization-aware fine-tuning of a trained generator: INT8 fake quantization at exactly the
+/// positions `cyclegan-calib` puts Q/DQ, trained to stay close to the FP32 original. `[model]`
+/// is the checkpoint's; `[data]` is too unless the recipe names a dataroot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QatConfig {
+    /// The run or checkpoint folder whose generator is fine-tuned (trained, imported or
+    /// distilled).
+    pub checkpoint: PathBuf,
+    pub direction: Direction,
+    /// A Q/DQ model `cyclegan-calib` made from this generator's FP32 export: the starting
+    /// activation scales and the layers it kept in float. Empty: calibrate here first.
+    pub calibrated: PathBuf,
+    /// Without `calibrated`: leave the residual Adds' skip inputs in float (`--float-residual`).
+    pub float_residual: bool,
+    /// Without `calibrated`: source-domain training images the calibration reads at most.
+    pub calibration_images: usize,
+    /// L1 between the fake-quantized output and the FP32 original's.
+    pub lambda_l1: f64,
+    /// Mean squared error between their activations at up to three points of the residual
+    /// stage (0: off).
+    pub lambda_feature: f64,
+}
+
+impl Default for QatConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint: PathBuf::new(),
+            direction: Direction::A2b,
+            calibrated: PathBuf::new(),
+            float_residual: false,
+            calibration_images: 128,
+            lambda_l1: 10.0,
+            lambda_feature: 0.0,
+        }
+    }
 }
 
 /// Distilling a trained generator (the teacher) into the generator of `[model]` (the student).
@@ -340,6 +381,28 @@ impl TrainConfig {
                 "needs a CUDA device (set train.device = \"cuda:0\" or turn it off)".into(),
             );
         }
+        if let Some(q) = &self.qat {
+            if self.distill.is_some() {
+                return bad(
+                    "qat",
+                    "a recipe either distills ([distill]) or fine-tunes for INT8 ([qat]), not both".into(),
+                );
+            }
+            for (key, v) in [("qat.lambda_l1", q.lambda_l1), ("qat.lambda_feature", q.lambda_feature)] {
+                if !(v >= 0.0 && v.is_finite()) {
+                    return bad(key, format!("{v} must be zero or positive"));
+                }
+            }
+            if q.lambda_l1 + q.lambda_feature == 0.0 {
+                return bad("qat.lambda_l1", "0 with qat.lambda_feature 0 leaves nothing to fine-tune for".into());
+            }
+            if q.calibration_images == 0 {
+                return bad("qat.calibration_images", "must be at least 1".into());
+            }
+            if t.mixed_precision {
+                return bad("train.mixed_precision", "fake quantization runs in FP32: turn it off for qat".into());
+            }
+        }
         if self.output.name.is_empty() || self.output.name.contains(['/', '\\']) {
             return bad("output.name", format!("{:?} must be a plain folder name", self.output.name));
         }
@@ -419,16 +482,24 @@ pub struct Overrides {
     pub threads: Option<usize>,
     #[arg(long, help_heading = "Distillation")]
     pub teacher: Option<PathBuf>,
-    #[arg(long, value_enum, help_heading = "Distillation")]
+    #[arg(long, value_enum, help_heading = "Distillation and QAT")]
     pub direction: Option<Direction>,
-    #[arg(long, help_heading = "Distillation")]
+    #[arg(long, help_heading = "Distillation and QAT")]
     pub lambda_l1: Option<f64>,
-    #[arg(long, help_heading = "Distillation")]
+    #[arg(long, help_heading = "Distillation and QAT")]
     pub lambda_feature: Option<f64>,
     #[arg(long, help_heading = "Distillation")]
     pub lambda_ssim: Option<f64>,
     #[arg(long, help_heading = "Distillation")]
     pub lambda_gan: Option<f64>,
+    #[arg(long, help_heading = "Quantization-aware training")]
+    pub checkpoint: Option<PathBuf>,
+    #[arg(long, help_heading = "Quantization-aware training")]
+    pub calibrated: Option<PathBuf>,
+    #[arg(long, help_heading = "Quantization-aware training")]
+    pub float_residual: Option<bool>,
+    #[arg(long, help_heading = "Quantization-aware training")]
+    pub calibration_images: Option<usize>,
     #[arg(long, help_heading = "Output")]
     pub checkpoints_dir: Option<PathBuf>,
     #[arg(long, help_heading = "Output")]
@@ -482,13 +553,28 @@ impl Overrides {
         set(&mut c.train.device, &self.device);
         set(&mut c.train.mixed_precision, &self.mixed_precision);
         set(&mut c.train.threads, &self.threads);
+        let quantizing = c.qat.is_some()
+            || self.checkpoint.is_some()
+            || self.calibrated.is_some()
+            || self.float_residual.is_some()
+            || self.calibration_images.is_some();
         let distilling = self.teacher.is_some()
             || self.direction.is_some()
             || self.lambda_l1.is_some()
             || self.lambda_feature.is_some()
             || self.lambda_ssim.is_some()
             || self.lambda_gan.is_some();
-        if distilling {
+        if quantizing {
+            // --direction and the L1/feature weights mean the same in both recipes.
+            let q = c.qat.get_or_insert_with(QatConfig::default);
+            set(&mut q.checkpoint, &self.checkpoint);
+            set(&mut q.direction, &self.direction);
+            set(&mut q.calibrated, &self.calibrated);
+            set(&mut q.float_residual, &self.float_residual);
+            set(&mut q.calibration_images, &self.calibration_images);
+            set(&mut q.lambda_l1, &self.lambda_l1);
+            set(&mut q.lambda_feature, &self.lambda_feature);
+        } else if distilling {
             let d = c.distill.get_or_insert_with(DistillConfig::default);
             set(&mut d.teacher, &self.teacher);
             set(&mut d.direction, &self.direction);

@@ -31,6 +31,9 @@ pub enum Error {
     Export(String),
     #[error(transparent)]
     Onnx(#[from] cyclegan_onnx::Error),
+    /// Calibration and the Q/DQ writer (`cyclegan_calibration`), which `qat` uses.
+    #[error(transparent)]
+    Calibration(#[from] cyclegan_calibration::Error),
     /// Measuring temporal consistency (`cyclegan_runtime::motion`).
     #[error(transparent)]
     Motion(#[from] cyclegan_runtime::Error),

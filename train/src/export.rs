@@ -45,13 +45,13 @@ impl Emitter<'_> {
         if !self.b.has_initializer(&pads) {
             self.b.initializer_i64(&pads, &[0, 0, p, p, 0, 0, p, p]);
         }
-        self.b.node("Pad", &format!("{path}.Pad"), &[x, &pads], vec![attr_string("mode", "reflect")])
+        self.b.node("Pad", &layout::node_name(path, "Pad"), &[x, &pads], vec![attr_string("mode", "reflect")])
     }
 
     fn conv(&mut self, x: &str, op: &str, path: &str, attrs: Vec<AttributeProto>) -> Result<String> {
         let w = self.weight(&format!("{path}.weight"))?;
         let bias = self.weight(&format!("{path}.bias"))?;
-        Ok(self.b.node(op, &format!("{path}.{op}"), &[x, &w, &bias], attrs))
+        Ok(self.b.node(op, &layout::node_name(path, op), &[x, &w, &bias], attrs))
     }
 
     /// Instance norm. ONNX needs a scale and a bias: the learned ones, or shared ones and zeros.
@@ -67,7 +67,12 @@ impl Emitter<'_> {
             (scale, bias)
         };
         let eps = attr_float("epsilon", layout::NORM_EPSILON as f32);
-        Ok(self.b.node("InstanceNormalization", &format!("{path}.InstanceNorm"), &[x, &scale, &bias], vec![eps]))
+        Ok(self.b.node(
+            "InstanceNormalization",
+            &layout::node_name(path, "InstanceNorm"),
+            &[x, &scale, &bias],
+            vec![eps],
+        ))
     }
 
     fn layers(&mut self, mut x: String, layers: &[Layer]) -> Result<String> {
@@ -91,11 +96,11 @@ impl Emitter<'_> {
                     self.conv(&x, "ConvTranspose", path, attrs)?
                 }
                 Op::Norm(channels) => self.norm(&x, path, *channels)?,
-                Op::Relu => self.b.node("Relu", &format!("{path}.Relu"), &[&x], vec![]),
-                Op::Tanh => self.b.node("Tanh", &format!("{path}.Tanh"), &[&x], vec![]),
+                Op::Relu => self.b.node("Relu", &layout::node_name(path, "Relu"), &[&x], vec![]),
+                Op::Tanh => self.b.node("Tanh", &layout::node_name(path, "Tanh"), &[&x], vec![]),
                 Op::Residual(body) => {
                     let h = self.layers(x.clone(), body)?;
-                    self.b.node("Add", &format!("{path}.Add"), &[&x, &h], vec![])
+                    self.b.node("Add", &layout::node_name(path, "Add"), &[&x, &h], vec![])
                 }
             };
         }
@@ -110,11 +115,7 @@ pub fn generator_graph(
     opts: &ExportOptions,
 ) -> Result<GraphBuilder> {
     if opts.precision == Precision::Int8 {
-        return Err(Error::Export(
-            "a float checkpoint exports as fp32 or fp16; make the INT8 model with `cyclegan-calib` from the fp32 \
-             export"
-                .into(),
-        ));
+        return Err(Error::Export("the float graph is fp32 or fp16; INT8 is a Q/DQ rewrite of the fp32 one".into()));
     }
     let weight_type = opts.precision.weight_type();
     let mut e =
@@ -142,10 +143,25 @@ fn sha256_file(path: &Path) -> Result<String> {
     Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Exports one generator of a checkpoint (or run folder) as an ONNX model with metadata.
+/// Exports one generator of a checkpoint (or run folder) as an ONNX model with metadata; INT8
+/// (a Q/DQ model with the learned scales) from a checkpoint of `cyclegan-train qat` only.
 pub fn export_generator(checkpoint: &Path, opts: &ExportOptions) -> Result<ModelProto> {
     let dir = checkpoint::resolve(checkpoint)?;
     let state = checkpoint::read_state(&dir)?;
+    let int8 = opts.precision == Precision::Int8;
+    if int8 && !crate::qat::is_qat_checkpoint(&dir) {
+        return Err(Error::Export(format!(
+            "{} was not fine-tuned for INT8 (it has no {}): export it as fp32 and calibrate that with \
+             `cyclegan-calib`, or fine-tune it with `cyclegan-train qat --checkpoint {}`",
+            dir.display(),
+            crate::qat::SCALES_FILE,
+            checkpoint.display()
+        )));
+    }
+    if int8 && opts.io_type != FloatType::F32 {
+        return Err(Error::Export("an INT8 model takes and gives fp32 images: leave --io-precision at fp32".into()));
+    }
+    let opts = &ExportOptions { precision: if int8 { Precision::Fp32 } else { opts.precision }, ..*opts };
     let translator = Translator::load(&dir, opts.direction, tch::Device::Cpu)?;
     let weights = translator.variables();
     let cfg = crate::trainer::CycleGan::generator_config(&state.config);
@@ -167,5 +183,5 @@ pub fn export_generator(checkpoint: &Path, opts: &ExportOptions) -> Result<Model
         tool_version: env!("CARGO_PKG_VERSION").into(),
     };
     meta.write_to(&mut model);
-    Ok(model)
+    if int8 { crate::qat::quantized_export(&dir, &state, &model) } else { Ok(model) }
 }

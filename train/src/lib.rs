@@ -12,6 +12,7 @@ pub mod fid;
 pub mod imageio;
 pub mod import;
 pub mod model;
+pub mod qat;
 pub mod report;
 pub mod synth;
 pub mod temporal;

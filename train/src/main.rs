@@ -19,19 +19,13 @@ use cyclegan_train::translate::{Direction, Translator, translate_path};
 mod bench;
 mod bench_distill;
 
+/// A graph's precision.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum PrecisionArg {
     Fp32,
     Fp16,
-}
-
-impl From<PrecisionArg> for cyclegan_onnx::FloatType {
-    fn from(p: PrecisionArg) -> Self {
-        match p {
-            PrecisionArg::Fp32 => Self::F32,
-            PrecisionArg::Fp16 => Self::F16,
-        }
-    }
+    /// Q/DQ with the learned scales of a `qat` checkpoint.
+    Int8,
 }
 
 impl From<PrecisionArg> for cyclegan_onnx::Precision {
@@ -39,6 +33,23 @@ impl From<PrecisionArg> for cyclegan_onnx::Precision {
         match p {
             PrecisionArg::Fp32 => Self::Fp32,
             PrecisionArg::Fp16 => Self::Fp16,
+            PrecisionArg::Int8 => Self::Int8,
+        }
+    }
+}
+
+/// An element type of the graph's input and output.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum IoPrecisionArg {
+    Fp32,
+    Fp16,
+}
+
+impl From<IoPrecisionArg> for cyclegan_onnx::FloatType {
+    fn from(p: IoPrecisionArg) -> Self {
+        match p {
+            IoPrecisionArg::Fp32 => Self::F32,
+            IoPrecisionArg::Fp16 => Self::F16,
         }
     }
 }
@@ -116,6 +127,10 @@ enum Command {
     /// Distill a trained generator (--teacher) into the smaller generator of [model]: from a
     /// recipe such as configs/train/distill-mobile.toml, on the teacher's source domain.
     Distill(RunArgs),
+    /// Fine-tune a trained generator (--checkpoint) for INT8: fake quantization where
+    /// cyclegan-calib puts Q/DQ, scales from a calibration (--calibrated, or one made here) then
+    /// learned; export the result with `export --precision int8`. Recipe: configs/train/qat.toml.
+    Qat(RunArgs),
     /// Translate an image or a folder of images with a trained generator.
     Translate {
         /// Run folder (uses its `latest`) or checkpoint folder.
@@ -137,12 +152,13 @@ enum Command {
         checkpoint: PathBuf,
         #[arg(long, value_enum)]
         direction: Direction,
-        /// Weights and arithmetic: fp16 is what TensorRT's strongly typed networks need.
+        /// Weights and arithmetic: fp16 is what TensorRT's strongly typed networks need; int8
+        /// (a Q/DQ model) from a checkpoint of `qat`.
         #[arg(long, value_enum, default_value = "fp32")]
         precision: PrecisionArg,
         /// Element type of `image` and `translated` (default: fp32).
         #[arg(long, value_enum, default_value = "fp32")]
-        io_precision: PrecisionArg,
+        io_precision: IoPrecisionArg,
         #[arg(long)]
         out: PathBuf,
     },
@@ -263,6 +279,7 @@ fn run() -> Result<()> {
     match Cli::parse().command {
         Command::Fit(args) => train_run("fit", args, fit)?,
         Command::Distill(args) => train_run("distill", args, cyclegan_train::distill::distill)?,
+        Command::Qat(args) => train_run("qat", args, cyclegan_train::qat::qat)?,
         Command::Translate { checkpoint, direction, input, out, device } => {
             let device = cyclegan_train::device::open(&device)?;
             let t = Translator::load(&checkpoint, direction, device)?;
@@ -283,7 +300,10 @@ fn run() -> Result<()> {
                 "wrote {} ({} graph, {} I/O, {} -> {}, trained at {}px)",
                 out.display(),
                 meta.precision,
-                cyclegan_onnx::Precision::from(io_precision),
+                match io_precision {
+                    IoPrecisionArg::Fp32 => "fp32",
+                    IoPrecisionArg::Fp16 => "fp16",
+                },
                 meta.source_domain,
                 meta.target_domain,
                 meta.training_resolution

@@ -10,7 +10,8 @@ use crate::checkpoint;
 use crate::data::list_images;
 use crate::error::{Error, Result};
 use crate::imageio::{rgb_to_tensor, save_png, tensor_to_rgb};
-use crate::model::{Generator, GeneratorConfig, generator};
+use crate::model::fake_quant::QuantPoints;
+use crate::model::{Generator, GeneratorConfig, quantized_generator};
 use crate::trainer::CycleGan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -36,6 +37,14 @@ impl Direction {
             Direction::B2a => "G_B",
         }
     }
+
+    /// The domain translated from: `A` for a2b (the `trainA` folder), `B` for b2a.
+    pub fn source_domain(self) -> &'static str {
+        match self {
+            Direction::A2b => "A",
+            Direction::B2a => "B",
+        }
+    }
 }
 
 /// A generator loaded from a checkpoint, ready to translate.
@@ -52,12 +61,22 @@ pub struct Translator {
 }
 
 impl Translator {
+    /// A checkpoint of `cyclegan-train qat` translates as its INT8 export does: fake-quantized
+    /// with its learned scales.
     pub fn load(checkpoint: &Path, direction: Direction, device: Device) -> Result<Self> {
         let dir = checkpoint::resolve(checkpoint)?;
         let state = checkpoint::read_state(&dir)?;
         let mut vs = nn::VarStore::new(device);
         let cfg = CycleGan::generator_config(&state.config);
-        let net = generator(&vs.root(), &cfg, state.config.model.init_gain);
+        let quant: QuantPoints = if crate::qat::is_qat_checkpoint(&dir) {
+            crate::qat::read_scales(&dir)?
+                .into_iter()
+                .map(|(layer, s)| (layer, Tensor::from(s).to_device(device)))
+                .collect()
+        } else {
+            QuantPoints::new()
+        };
+        let net = quantized_generator(&vs.root(), &cfg, state.config.model.init_gain, &quant);
         checkpoint::load_network(&vs, &dir.join(format!("{}.safetensors", direction.network())))?;
         vs.freeze();
         Ok(Self { vs, net, device, config: cfg, state, dir })

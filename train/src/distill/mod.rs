@@ -35,7 +35,7 @@ const FEATURE_POINTS: usize = 3;
 const IMPORTED_TEACHER: &str = "teacher";
 
 /// `count` block indices spread over `n_blocks` blocks, ending with the last.
-fn feature_points(n_blocks: usize, count: usize) -> Vec<usize> {
+pub(crate) fn feature_points(n_blocks: usize, count: usize) -> Vec<usize> {
     (1..=count).map(|i| (i * n_blocks).div_ceil(count) - 1).collect()
 }
 
@@ -174,7 +174,7 @@ impl Job for Distiller {
         }
     }
 
-    fn step(&mut self, real_a: &Tensor, real_b: &Tensor, rng: &mut StdRng) -> Step {
+    fn step(&mut self, real_a: &Tensor, real_b: &Tensor, rng: &mut StdRng) -> Result<Step> {
         let (source, target) = match self.direction {
             Direction::A2b => (real_a, real_b),
             Direction::B2a => (real_b, real_a),
@@ -248,7 +248,7 @@ impl Job for Distiller {
             losses.push(t.double_value(&[]));
             samples.push(Vec::from(row));
         }
-        Step { samples, losses, progress }
+        Ok(Step { samples, losses, progress })
     }
 
     fn save_checkpoint(&self, run_dir: &Path, name: &str, state: &TrainState) -> Result<PathBuf> {
@@ -316,10 +316,7 @@ pub fn distill(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary>
         });
     }
     let needs_target = d.lambda_gan > 0.0;
-    let source = match d.direction {
-        Direction::A2b => "A",
-        Direction::B2a => "B",
-    };
+    let source = d.direction.source_domain();
     let data = |config: &TrainConfig| {
         let c = &config.data;
         let (max, augment, serial, workers) = (c.max_dataset_size, c.augment(), c.serial_batches, c.workers());

@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 use tch::nn::{self, Module};
 
+use super::fake_quant::{QuantPoints, fake_quant, fake_quant_weight};
 use super::layers::{Norm, conv_config, reflection_pad, up_conv};
-use super::layout::{self, Layer, Op};
+use super::layout::{self, Layer, Op, node_name};
 
 /// A generator family: the layers around the residual blocks are the paper's in both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -69,15 +70,21 @@ impl Generator {
 /// Builds the generator under `p`; its variables are named by the layout's paths
 /// (`model.1.weight`, `model.10.conv_block.1.bias`, ...), as the reference `state_dict`.
 pub fn generator(p: &nn::Path, cfg: &GeneratorConfig, gain: f64) -> Generator {
+    quantized_generator(p, cfg, gain, &QuantPoints::new())
+}
+
+/// [`generator`] with INT8 fake quantization where `quant` says: a named convolution's input and
+/// its weights (per output channel), a named residual Add's skip input; the same variables.
+pub fn quantized_generator(p: &nn::Path, cfg: &GeneratorConfig, gain: f64, quant: &QuantPoints) -> Generator {
     let layers = layout::generator(cfg);
     let is_block = |l: &Layer| matches!(l.op, Op::Residual(_));
     let first = layers.iter().position(is_block).unwrap_or(layers.len());
     let end = layers.iter().rposition(is_block).map_or(first, |i| i + 1);
     let affine = cfg.affine_norm;
     Generator {
-        head: build(p, &layers[..first], affine, gain),
-        blocks: layers[first..end].iter().map(|l| build(p, std::slice::from_ref(l), affine, gain)).collect(),
-        tail: build(p, &layers[end..], affine, gain),
+        head: build(p, &layers[..first], affine, gain, quant),
+        blocks: layers[first..end].iter().map(|l| build(p, std::slice::from_ref(l), affine, gain, quant)).collect(),
+        tail: build(p, &layers[end..], affine, gain, quant),
     }
 }
 
@@ -87,19 +94,43 @@ fn sub_path<'a>(root: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
     parts.fold(root / first, |p, part| p / part)
 }
 
-fn build(root: &nn::Path, layers: &[Layer], affine: bool, gain: f64) -> nn::Sequential {
+fn build(root: &nn::Path, layers: &[Layer], affine: bool, gain: f64, quant: &QuantPoints) -> nn::Sequential {
     let mut seq = nn::seq();
     for layer in layers {
         let p = || sub_path(root, &layer.path);
+        let scale = |op: &str| quant.get(&node_name(&layer.path, op)).map(Tensor::shallow_clone);
         seq = match &layer.op {
             Op::ReflectPad(pad) => {
                 let pad = *pad;
                 seq.add_fn(move |x| reflection_pad(x, pad))
             }
             Op::Conv { c_in, c_out, kernel, stride, padding, groups } => {
-                seq.add(nn::conv2d(p(), *c_in, *c_out, *kernel, conv_config(*stride, *padding, *groups, gain)))
+                let conv = nn::conv2d(p(), *c_in, *c_out, *kernel, conv_config(*stride, *padding, *groups, gain));
+                match scale("Conv") {
+                    None => seq.add(conv),
+                    Some(s) => {
+                        let (stride, padding, groups) = (*stride, *padding, *groups);
+                        seq.add_fn(move |x| {
+                            let w = fake_quant_weight(&conv.ws, 0);
+                            fake_quant(x, &s).conv2d(&w, conv.bs.as_ref(), [stride; 2], [padding; 2], [1, 1], groups)
+                        })
+                    }
+                }
             }
-            Op::UpConv { c_in, c_out } => seq.add(up_conv(p(), *c_in, *c_out, gain)),
+            Op::UpConv { c_in, c_out } => {
+                let conv = up_conv(p(), *c_in, *c_out, gain);
+                match scale("ConvTranspose") {
+                    None => seq.add(conv),
+                    Some(s) => {
+                        let (_, stride, padding) = layout::UP_CONV;
+                        seq.add_fn(move |x| {
+                            let w = fake_quant_weight(&conv.ws, 1);
+                            let bias = conv.bs.as_ref();
+                            fake_quant(x, &s).conv_transpose2d(&w, bias, [stride; 2], [padding; 2], [1, 1], 1, [1, 1])
+                        })
+                    }
+                }
+            }
             Op::Norm(channels) => {
                 let norm = Norm::new(p(), *channels, affine);
                 seq.add_fn(move |x| norm.forward(x))
@@ -107,8 +138,11 @@ fn build(root: &nn::Path, layers: &[Layer], affine: bool, gain: f64) -> nn::Sequ
             Op::Relu => seq.add_fn(|x| x.relu()),
             Op::Tanh => seq.add_fn(|x| x.tanh()),
             Op::Residual(body) => {
-                let body = build(root, body, affine, gain);
-                seq.add_fn(move |x| x + body.forward(x))
+                let body = build(root, body, affine, gain, quant);
+                match scale("Add") {
+                    None => seq.add_fn(move |x| x + body.forward(x)),
+                    Some(s) => seq.add_fn(move |x| fake_quant(x, &s) + body.forward(x)),
+                }
             }
         };
     }

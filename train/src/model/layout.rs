@@ -47,6 +47,12 @@ pub const UP_CONV: (i64, i64, i64) = (3, 2, 1);
 /// Instance norm's epsilon in every generator (PyTorch's default).
 pub const NORM_EPSILON: f64 = 1e-5;
 
+/// The ONNX node of the layer at `path` doing `op` (`model.10.conv_block.1.Conv`, `model.10.Add`):
+/// how the export names its nodes and `cyclegan-calib` and quantization-aware training name layers.
+pub fn node_name(path: &str, op: &str) -> String {
+    format!("{path}.{op}")
+}
+
 /// A layer with a weight, in module order, as the importer and the counter see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Weighted<'a> {

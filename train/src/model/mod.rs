@@ -2,9 +2,10 @@
 //! reference PyTorch implementation's `state_dict` keys (`model.1.weight`, ...), so weights
 //! move between the two by name.
 mod discriminator;
+pub mod fake_quant;
 mod generator;
 mod layers;
 pub mod layout;
 
 pub use discriminator::{DiscriminatorConfig, patch_discriminator};
-pub use generator::{Family, Generator, GeneratorConfig, generator};
+pub use generator::{Family, Generator, GeneratorConfig, generator, quantized_generator};

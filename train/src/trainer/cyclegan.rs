@@ -238,7 +238,12 @@ impl super::Job for CycleGan {
         CycleGan::set_lr(self, lr);
     }
 
-    fn step(&mut self, real_a: &Tensor, real_b: &Tensor, rng: &mut rand::rngs::StdRng) -> super::Step {
+    fn step(
+        &mut self,
+        real_a: &Tensor,
+        real_b: &Tensor,
+        rng: &mut rand::rngs::StdRng,
+    ) -> crate::error::Result<super::Step> {
         let (l, v) = self.train_step(real_a, real_b, rng);
         let mut losses = l.values().to_vec();
         let mut samples = vec![vec![v.real_a, v.fake_b, v.rec_a], vec![v.real_b, v.fake_a, v.rec_b]];
@@ -246,11 +251,11 @@ impl super::Job for CycleGan {
             losses.extend([l.temporal_a, l.temporal_b]);
             samples.extend(rows.map(Vec::from));
         }
-        super::Step {
+        Ok(super::Step {
             losses,
             samples,
             progress: format!("G {:.3} D {:.3} cyc {:.3}", l.g_a + l.g_b, l.d_a + l.d_b, l.cycle_a + l.cycle_b),
-        }
+        })
     }
 
     fn save_checkpoint(

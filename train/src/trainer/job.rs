@@ -29,8 +29,9 @@ pub trait Job {
     /// term's only when it is on, so that a paper run's log is the reference's).
     fn loss_names(&self) -> Vec<&'static str>;
     fn set_lr(&mut self, lr: f64);
-    /// One optimisation step on a batch of each domain.
-    fn step(&mut self, real_a: &Tensor, real_b: &Tensor, rng: &mut StdRng) -> Step;
+    /// One optimisation step on a batch of each domain; an error stops the run before anything
+    /// of the failed step is saved.
+    fn step(&mut self, real_a: &Tensor, real_b: &Tensor, rng: &mut StdRng) -> Result<Step>;
     /// Writes a checkpoint folder `run_dir/name` atomically.
     fn save_checkpoint(&self, run_dir: &Path, name: &str, state: &TrainState) -> Result<PathBuf>;
     /// Restores what `save_checkpoint` wrote; returns the checkpoint's state.

@@ -1,5 +1,6 @@
 //! The training loop: data, steps, learning-rate schedule, logs, samples and checkpoints, for
-//! any [`Job`]: CycleGAN itself (`fit`) or the distillation of a student (`crate::distill`).
+//! any [`Job`]: CycleGAN itself (`fit`), the distillation of a student (`crate::distill`) or
+//! quantization-aware fine-tuning (`crate::qat`).
 mod adam;
 mod amp;
 mod checkpointing;
@@ -133,6 +134,12 @@ pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
             message: "this configuration distills a student: run `cyclegan-train distill` with it".into(),
         });
     }
+    if config.qat.is_some() {
+        return Err(Error::InvalidValue {
+            key: "qat".into(),
+            message: "this configuration fine-tunes for INT8: run `cyclegan-train qat` with it".into(),
+        });
+    }
     let data = |config: &TrainConfig| {
         let d = &config.data;
         UnalignedDataset::open(&d.dataroot, "train", d.max_dataset_size, d.augment(), d.serial_batches, d.workers())
@@ -213,7 +220,7 @@ pub fn run<J: Job>(
             let batch = batch?;
             let (real_a, real_b) = batch.tensors(device);
             let mut rng = derived_rng(state.seed ^ POOL_STREAM, epoch as u64, batch_index as u64);
-            let step = model.step(&real_a, &real_b, &mut rng);
+            let step = model.step(&real_a, &real_b, &mut rng)?;
             state.iteration += 1;
             state.next_epoch = epoch;
             state.next_batch = batch_index + 1;
