@@ -249,6 +249,22 @@ fn bad_inputs_get_one_clear_message() {
     let text = run(&["--checkpoint", original, "--lambda-l1", "0", "--name", "nothing"]);
     assert!(text.contains("qat.lambda_l1") && text.contains("nothing to fine-tune"), "{text}");
 
+    // A learning rate that throws the scales below zero stops the run before it saves them.
+    let text = run(&[
+        "--checkpoint",
+        original,
+        "--calibration-images",
+        "16",
+        "--lr",
+        "10",
+        "--max-iters",
+        "5",
+        "--name",
+        "diverged",
+    ]);
+    assert!(text.contains("learned scale") && text.contains("lower --lr"), "{text}");
+    assert!(!f.runs.join("diverged").join("latest").exists(), "nothing half-written");
+
     // A calibration of another generator (the same architecture, other weights).
     let mut c = recipe(f, "other", None);
     c.qat = None;
