@@ -19,21 +19,19 @@ mkdir -p $out
 
 [ -d $data/trainA ] || $bin synth --out $data --size 64 --train 200 --test 20
 source scripts/lib/resumable.sh
-train fit paper-synth64 --config configs/train/paper-synth64.toml
-train distill paper-synth64-mobile24 --config configs/train/distill-mobile.toml --ngf 24 \
-  --teacher checkpoints/paper-synth64 --dataroot $data --preprocess crop --crop-size 64 \
-  --n-epochs 8 --n-epochs-decay 7 --num-workers 2 --save-epoch-freq 5 --sample-freq 200 --log-freq 20
 
-for model in paper-synth64 paper-synth64-mobile24; do
-  fp32=$out/$model.fp32.onnx
+# `measure MODEL`: the post-training methods and the fine-tuning of checkpoints/MODEL, then the table.
+measure() {
+  local model=$1
+  local fp32=$out/$model.fp32.onnx
+  local int8=()
   $bin export --checkpoint checkpoints/$model --direction a2b --out $fp32
-  calibrated=()
   ptq() {
     local name=$1
     shift
     $calib --model $fp32 --images $data/trainA --num 128 --out $out/$model.$name.int8.onnx \
       --report $out/$model.$name --quiet "$@" > /dev/null
-    calibrated+=($out/$model.$name.int8.onnx)
+    int8+=($out/$model.$name.int8.onnx)
   }
   ptq entropy --method entropy
   ptq minmax --method minmax
@@ -45,8 +43,15 @@ for model in paper-synth64 paper-synth64-mobile24; do
     --calibrated $out/$model.entropy.int8.onnx
   for run in $model-qat $model-qat-entropy; do
     $bin export --checkpoint checkpoints/$run --direction a2b --precision int8 --out $out/$run.int8.onnx
-    calibrated+=($out/$run.int8.onnx)
+    int8+=($out/$run.int8.onnx)
   done
-  $calib --model $fp32 --images $data/testA --threads 2 --evaluate "$(IFS=,; echo "${calibrated[*]}")" \
+  $calib --model $fp32 --images $data/testA --threads 2 --evaluate "$(IFS=,; echo "${int8[*]}")" \
     | tee $out/$model.md
-done
+}
+
+train fit paper-synth64 --config configs/train/paper-synth64.toml
+measure paper-synth64
+train distill paper-synth64-mobile24 --config configs/train/distill-mobile.toml --ngf 24 \
+  --teacher checkpoints/paper-synth64 --dataroot $data --preprocess crop --crop-size 64 \
+  --n-epochs 8 --n-epochs-decay 7 --num-workers 2 --save-epoch-freq 5 --sample-freq 200 --log-freq 20
+measure paper-synth64-mobile24

@@ -21,7 +21,6 @@ use crate::{Error, Result};
 /// The side of the square input the latency is measured at.
 pub const LATENCY_SIDE: usize = 256;
 const LATENCY_WARMUP: usize = 2;
-const LATENCY_RUNS: usize = 7;
 
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -33,7 +32,7 @@ pub struct Row {
     pub int8_mac_share: f64,
     pub psnr_db: f64,
     pub ssim: f64,
-    /// Median ONNX Runtime CPU time of one LATENCY_SIDE² frame.
+    /// Median ONNX Runtime CPU time of one LATENCY_SIDE² frame (NaN: not measured).
     pub ms: f64,
 }
 
@@ -47,17 +46,22 @@ pub struct Options {
     pub num: usize,
     pub size: InferenceSize,
     pub threads: usize,
+    /// Timed runs per model, after two warm-up runs (0: no latency).
+    pub latency_runs: usize,
 }
 
-fn median_ms(model: &ModelProto, origin: &str, threads: usize) -> Result<f64> {
-    let mut backend = open(model, origin, threads)?;
+fn median_ms(model: &ModelProto, origin: &str, opts: &Options) -> Result<f64> {
+    if opts.latency_runs == 0 {
+        return Ok(f64::NAN);
+    }
+    let mut backend = open(model, origin, opts.threads)?;
     let input = vec![0.1f32; 3 * LATENCY_SIDE * LATENCY_SIDE];
     let shape = [1, 3, LATENCY_SIDE, LATENCY_SIDE];
     let mut out = Vec::new();
     for _ in 0..LATENCY_WARMUP {
         backend.run(&input, shape, &mut out)?;
     }
-    let mut times: Vec<f64> = (0..LATENCY_RUNS)
+    let mut times: Vec<f64> = (0..opts.latency_runs)
         .map(|_| {
             let t = Instant::now();
             backend.run(&input, shape, &mut out).map(|_| t.elapsed().as_secs_f64() * 1e3)
@@ -100,7 +104,7 @@ pub fn compare(opts: &Options) -> Result<Vec<Row>> {
         int8_mac_share: 0.0,
         psnr_db: 100.0,
         ssim: 1.0,
-        ms: median_ms(&reference, &origin, opts.threads)?,
+        ms: median_ms(&reference, &origin, opts)?,
     }];
     let fp16 = cyclegan_onnx::convert::to_fp16(&reference)?;
     let out = outputs(&mut open(&fp16, "FP16 graph", opts.threads)?, &samples)?;
@@ -112,7 +116,7 @@ pub fn compare(opts: &Options) -> Result<Vec<Row>> {
         int8_mac_share: 0.0,
         psnr_db: mean_psnr(&out, &truth),
         ssim: mean_ssim(&out, &truth, &samples),
-        ms: median_ms(&fp16, "FP16 graph", opts.threads)?,
+        ms: median_ms(&fp16, "FP16 graph", opts)?,
     });
     for path in &opts.models {
         let name = path.display().to_string();
@@ -135,7 +139,7 @@ pub fn compare(opts: &Options) -> Result<Vec<Row>> {
             int8_mac_share: share.int8(&q.keep_fp),
             psnr_db: mean_psnr(&out, &truth),
             ssim: mean_ssim(&out, &truth, &samples),
-            ms: median_ms(&model, &name, opts.threads)?,
+            ms: median_ms(&model, &name, opts)?,
         });
     }
     Ok(rows)
@@ -153,17 +157,16 @@ pub fn table(rows: &[Row], images: &Path, count: usize) -> String {
     out.push_str("|---|---|---|---|---|---|---|---|\n");
     let fp32_ms = rows.first().map_or(1.0, |r| r.ms);
     for r in rows {
+        let latency = if r.ms.is_nan() { "- | -".to_string() } else { format!("{:.1} | {:.2}x", r.ms, r.ms / fp32_ms) };
         out.push_str(&format!(
-            "| {} | {} | {} of {} | {:.1} % | {:.2} | {:.4} | {:.1} | {:.2}x |\n",
+            "| {} | {} | {} of {} | {:.1} % | {:.2} | {:.4} | {latency} |\n",
             r.model,
             r.method,
             r.kept_fp,
             r.layers,
             100.0 * r.int8_mac_share,
             r.psnr_db,
-            r.ssim,
-            r.ms,
-            r.ms / fp32_ms
+            r.ssim
         ));
     }
     out

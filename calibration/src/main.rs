@@ -40,6 +40,9 @@ struct Cli {
     /// fine-tuned on.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["out", "target_psnr", "keep_fp", "trt_cache"])]
     evaluate: Vec<PathBuf>,
+    /// With --evaluate: timed ONNX Runtime runs per model at 256x256 (0: no latency).
+    #[arg(long, default_value_t = 7, requires = "evaluate")]
+    latency_runs: usize,
     /// Also write a TensorRT calibration cache (implicit INT8 on TensorRT 10).
     #[arg(long)]
     trt_cache: Option<PathBuf>,
@@ -98,6 +101,7 @@ fn run() -> Result<()> {
             num: cli.num,
             size: cli.size,
             threads: cli.threads,
+            latency_runs: cli.latency_runs,
         };
         let rows = compare::compare(&opts)?;
         print!("{}", compare::table(&rows, &opts.images, images::list(&opts.images)?.len().min(opts.num)));

@@ -346,7 +346,18 @@ fn evaluate_measures_int8_models_as_the_calibration_report_does() {
     }
     let models = format!("{},{}", mse.display(), keep.display());
     let (demo, held_dir) = (demo_model(), held.to_str().unwrap().to_string());
-    let out = calib(&["--model", demo.to_str().unwrap(), "--images", &held_dir, "--size", "64", "--evaluate", &models]);
+    let out = calib(&[
+        "--model",
+        demo.to_str().unwrap(),
+        "--images",
+        &held_dir,
+        "--size",
+        "64",
+        "--evaluate",
+        &models,
+        "--latency-runs",
+        "1",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
     let row = |model: &Path| -> Vec<String> {

@@ -124,6 +124,7 @@ fn measure(f: &Fixture, models: &[PathBuf]) -> Vec<Row> {
         num: 64,
         size: Default::default(),
         threads: 2,
+        latency_runs: 0,
     };
     compare::compare(&opts).unwrap().split_off(2)
 }
