@@ -6,6 +6,8 @@
 # student. Everything calibrates and fine-tunes on trainA; `cyclegan-calib --evaluate` measures
 # on the 20 held-out testA images: layers in float, INT8 share of MACs, PSNR and SSIM vs FP32,
 # ONNX Runtime CPU ms at 256x256. Stopped runs resume; the tables go to checkpoints/bench-qat/.
+# `scripts/bench-qat.sh NAME...` measures checkpoints/NAME (a2b, trained on datasets/synth64)
+# instead of training the pair.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
@@ -49,6 +51,10 @@ measure() {
     | tee $out/$model.md
 }
 
+if [ $# -gt 0 ]; then
+  for model in "$@"; do measure "$model"; done
+  exit 0
+fi
 train fit paper-synth64 --config configs/train/paper-synth64.toml
 measure paper-synth64
 train distill paper-synth64-mobile24 --config configs/train/distill-mobile.toml --ngf 24 \
