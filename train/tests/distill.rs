@@ -140,18 +140,7 @@ fn a_resumed_distillation_repeats_the_uninterrupted_one() {
     let a = LossLog::open(&straight.run_dir.join("losses.csv"), &names, u64::MAX).unwrap().rows;
     let b = LossLog::open(&resumed.run_dir.join("losses.csv"), &names, u64::MAX).unwrap().rows;
     assert_eq!((a.len(), b.len()), (12, 12));
-    for (x, y) in a.iter().zip(&b) {
-        assert_eq!(x.lr, y.lr);
-        for (u, v) in x.losses.iter().zip(&y.losses) {
-            assert!(
-                (u - v).abs() <= 1e-5 * u.abs().max(1.0),
-                "iteration {}: {:?} vs {:?}",
-                x.iteration,
-                x.losses,
-                y.losses
-            );
-        }
-    }
+    common::assert_same_losses(&a, &b);
     assert!(a.iter().all(|r| r.losses[3] > 0.0 && r.losses[4] > 0.0), "the adversarial terms ran");
     assert!(a.iter().all(|r| r.losses[5] > 0.0), "the temporal term ran");
 }

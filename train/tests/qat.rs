@@ -211,18 +211,7 @@ fn a_resumed_fine_tuning_repeats_the_uninterrupted_one() {
     let a = LossLog::open(&straight.run_dir.join("losses.csv"), &names, u64::MAX).unwrap().rows;
     let b = LossLog::open(&resumed.run_dir.join("losses.csv"), &names, u64::MAX).unwrap().rows;
     assert_eq!((a.len(), b.len()), (8, 8));
-    for (x, y) in a.iter().zip(&b) {
-        assert_eq!(x.lr, y.lr);
-        for (u, v) in x.losses.iter().zip(&y.losses) {
-            assert!(
-                (u - v).abs() <= 1e-5 * u.abs().max(1.0),
-                "iteration {}: {:?} vs {:?}",
-                x.iteration,
-                x.losses,
-                y.losses
-            );
-        }
-    }
+    common::assert_same_losses(&a, &b);
     assert!(a.iter().all(|r| r.losses[1] > 0.0 && r.losses[2] > 0.0), "the feature and temporal terms ran");
     let scales = |run: &Path| qat::read_scales(&run.join("latest")).unwrap();
     let (s, r) = (scales(&straight.run_dir), scales(&resumed.run_dir));

@@ -154,17 +154,6 @@ fn resumed_run_repeats(lambda_temporal: f64) {
         assert!(a.iter().all(|r| r.losses[8] > 0.0 && r.losses[9] > 0.0), "the temporal terms ran");
     }
     assert_eq!(b.len(), 10);
-    for (x, y) in a.iter().zip(&b) {
-        assert_eq!(x.lr, y.lr);
-        for (u, v) in x.losses.iter().zip(&y.losses) {
-            assert!(
-                (u - v).abs() <= 1e-5 * u.abs().max(1.0),
-                "iteration {}: {:?} vs {:?}",
-                x.iteration,
-                x.losses,
-                y.losses
-            );
-        }
-    }
+    common::assert_same_losses(&a, &b);
     assert!(a[9].lr < a[0].lr, "the second epoch decays the learning rate");
 }

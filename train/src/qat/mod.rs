@@ -242,8 +242,17 @@ impl Qat {
         Ok(Self { original, points, vs, student, scales, layers, opt, weights: q, lambda_temporal: t.lambda_temporal })
     }
 
-    /// Stops the run when a learned scale is no longer a positive number.
+    /// Stops the run when a learned scale is no longer a positive number (one read from the
+    /// device per step; the culprit is looked for only then).
     fn check_scales(&self) -> Result<()> {
+        if self.scales.is_empty() {
+            return Ok(());
+        }
+        let all = Tensor::stack(&self.scales.iter().map(|(_, s)| s.detach()).collect::<Vec<_>>(), 0);
+        let ok = tch::no_grad(|| all.isfinite().logical_and(&all.gt(0.0)).all().int64_value(&[]) == 1);
+        if ok {
+            return Ok(());
+        }
         for (tensor, s) in &self.scales {
             let v = s.double_value(&[]);
             if !(v > 0.0 && v.is_finite()) {

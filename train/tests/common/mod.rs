@@ -66,3 +66,21 @@ pub fn onnx_runtime(
     );
     tch::Tensor::read_safetensors(&out).unwrap().into_iter().collect()
 }
+
+/// Two runs' logged losses agree step by step (a resumed run against the uninterrupted one):
+/// the same learning rates, the losses within 1e-5 relative.
+pub fn assert_same_losses(a: &[cyclegan_train::report::LossRow], b: &[cyclegan_train::report::LossRow]) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x.lr, y.lr);
+        for (u, v) in x.losses.iter().zip(&y.losses) {
+            assert!(
+                (u - v).abs() <= 1e-5 * u.abs().max(1.0),
+                "iteration {}: {:?} vs {:?}",
+                x.iteration,
+                x.losses,
+                y.losses
+            );
+        }
+    }
+}
