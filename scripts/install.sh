@@ -22,6 +22,8 @@ installed() { dpkg -s "$1" >/dev/null 2>&1 || dpkg -s "$1:$(dpkg --print-archite
 apt_packages=(build-essential pkg-config libgomp1 fonts-dejavu-core ca-certificates curl
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav python3-gi gir1.2-gst-rtsp-server-1.0)
+# Gloo's headers for cyclegan-train's c10d shim (data-parallel training; PyTorch's wheel lacks them).
+$edge_only || apt_packages+=(libgloo-dev)
 missing=()
 for p in "${apt_packages[@]}"; do
   installed "$p" || missing+=("$p")

@@ -111,7 +111,7 @@ fn ours(args: &BenchArgs, size: u32) -> (f64, f64) {
     let real_b = Tensor::rand(shape, (Kind::Float, Device::Cpu)) * 2 - 1;
     let mut rng = StdRng::seed_from_u64(0);
     let train = time_per_call(args.warmup, args.iters, || {
-        gan.train_step(&real_a, &real_b, &mut rng);
+        gan.train_step(&real_a, &real_b, &mut rng).expect("a step of one process");
     });
     let infer = time_per_call(args.warmup, args.iters, || {
         let _ = tch::no_grad(|| gan.g_a.forward(&real_a));

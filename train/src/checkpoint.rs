@@ -30,9 +30,16 @@ pub struct TrainState {
     pub seed: u64,
     pub loss_scale: f64,
     pub config: TrainConfig,
+    /// How many data-parallel ranks made `next_batch` (each took batches of their own).
+    #[serde(default = "one_rank")]
+    pub world_size: usize,
     /// The PyTorch file a generator-only checkpoint was imported from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_from: Option<String>,
+}
+
+fn one_rank() -> usize {
+    1
 }
 
 impl TrainState {
@@ -47,6 +54,7 @@ impl TrainState {
             seed: config.train.seed,
             loss_scale: 1.0,
             config: config.clone(),
+            world_size: 1,
             imported_from: None,
         }
     }

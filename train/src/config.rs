@@ -137,8 +137,12 @@ pub struct OptimConfig {
     pub device: String,
     /// Autocast to FP16 with loss scaling (CUDA only).
     pub mixed_precision: bool,
-    /// CPU threads for tensor operations (0: all cores).
+    /// CPU threads for tensor operations (0: all cores, shared out among the ranks a machine
+    /// runs).
     pub threads: usize,
+    /// In a data-parallel run, multiply `lr` by the number of ranks (the global batch grows
+    /// with them); off: the learning rate of one process, as DistributedDataParallel keeps it.
+    pub scale_lr: bool,
 }
 
 impl Default for OptimConfig {
@@ -158,6 +162,7 @@ impl Default for OptimConfig {
             device: "cpu".into(),
             mixed_precision: false,
             threads: 0,
+            scale_lr: false,
         }
     }
 }
@@ -480,6 +485,8 @@ pub struct Overrides {
     pub mixed_precision: Option<bool>,
     #[arg(long, help_heading = "Training")]
     pub threads: Option<usize>,
+    #[arg(long, help_heading = "Training")]
+    pub scale_lr: Option<bool>,
     #[arg(long, help_heading = "Distillation")]
     pub teacher: Option<PathBuf>,
     #[arg(long, value_enum, help_heading = "Distillation and QAT")]
@@ -553,6 +560,7 @@ impl Overrides {
         set(&mut c.train.device, &self.device);
         set(&mut c.train.mixed_precision, &self.mixed_precision);
         set(&mut c.train.threads, &self.threads);
+        set(&mut c.train.scale_lr, &self.scale_lr);
         let quantizing = c.qat.is_some()
             || self.checkpoint.is_some()
             || self.calibrated.is_some()

@@ -37,6 +37,12 @@ pub enum Error {
     /// Measuring temporal consistency (`cyclegan_runtime::motion`).
     #[error(transparent)]
     Motion(#[from] cyclegan_runtime::Error),
+    /// A data-parallel run: its environment, rendezvous or collectives.
+    #[error("data-parallel run: {0}")]
+    Distributed(String),
+    /// A collective that failed because another rank did (the message names it).
+    #[error("data-parallel run: {0}")]
+    Collective(String),
     #[error("libtorch")]
     Torch(#[from] tch::TchError),
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -10,6 +11,7 @@ use indicatif::ProgressBar;
 
 use cyclegan_train::checkpoint;
 use cyclegan_train::config::{Overrides, TrainConfig};
+use cyclegan_train::dist::{self, DistOptions};
 use cyclegan_train::eval::{Fakes, fid_kid, paired_psnr};
 use cyclegan_train::export::{ExportOptions, export_generator};
 use cyclegan_train::synth::{self, SynthOptions};
@@ -77,8 +79,52 @@ struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Data-parallel on this machine: start N ranks of this command (as torchrun
+    /// --nproc-per-node N would), each with its shard of the data; the global batch is N times
+    /// --batch-size.
+    #[arg(long, value_name = "N", help_heading = "Data-parallel")]
+    nproc: Option<usize>,
+    /// The ranks' c10d backend: auto = NCCL on CUDA, Gloo on the CPU.
+    #[arg(long, value_enum, default_value = "auto", help_heading = "Data-parallel")]
+    dist_backend: dist::Backend,
+    /// Seconds a rank waits for the others (rendezvous, each collective) before it stops and
+    /// names the rank at fault.
+    #[arg(long, default_value_t = 300, value_name = "S", help_heading = "Data-parallel")]
+    dist_timeout_s: u64,
     #[command(flatten)]
     overrides: Box<Overrides>,
+}
+
+/// This command's arguments without `--nproc N`: what each rank it starts runs.
+fn rank_arguments() -> Vec<std::ffi::OsString> {
+    let mut out = Vec::new();
+    let mut args = std::env::args_os().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--nproc" {
+            args.next();
+        } else if !a.to_string_lossy().starts_with("--nproc=") {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// `--nproc N`: runs N ranks of this command and exits as the run did.
+fn launch_ranks(nproc: usize, timeout: Duration) -> Result<()> {
+    if nproc == 0 {
+        anyhow::bail!("--nproc 0: give the number of ranks to start (1 or more)");
+    }
+    if dist::World::from_env()?.is_some() {
+        anyhow::bail!("--nproc {nproc} under torchrun (RANK and WORLD_SIZE are set): let torchrun start the ranks");
+    }
+    // The terminal's Ctrl-C reaches every rank, which stops after its step; this process waits.
+    ctrlc::set_handler(|| {}).context("cannot install the Ctrl-C handler")?;
+    let program = std::env::current_exe().context("cannot find this program to start its ranks")?;
+    let code = dist::launch::local(&program, &rank_arguments(), nproc, timeout)?;
+    if code != 0 {
+        std::process::exit(code);
+    }
+    Ok(())
 }
 
 /// Runs `train` (fit or distill) as `args` say, stoppable with Ctrl-C, and reports the run.
@@ -87,7 +133,11 @@ fn train_run(
     args: RunArgs,
     train: fn(&TrainConfig, &FitOptions) -> cyclegan_train::Result<FitSummary>,
 ) -> Result<()> {
-    let RunArgs { config, resume, max_iters, quiet, overrides } = args;
+    let RunArgs { config, resume, max_iters, quiet, nproc, dist_backend, dist_timeout_s, overrides } = args;
+    let timeout = Duration::from_secs(dist_timeout_s);
+    if let Some(n) = nproc.filter(|n| *n != 1) {
+        return launch_ranks(n, timeout);
+    }
     let mut cfg = match (&config, &resume) {
         (Some(path), _) => TrainConfig::from_file(path)?,
         (None, Some(path)) => checkpoint::read_state(&checkpoint::resolve(path)?)?.config,
@@ -103,8 +153,13 @@ fn train_run(
         eprintln!("\nstopping after this step and saving `latest` (Ctrl-C again to quit now)");
     })
     .context("cannot install the Ctrl-C handler")?;
-    let options = FitOptions { resume, max_iterations: max_iters, stop: Some(stop), quiet };
+    let dist = DistOptions { backend: dist_backend, timeout };
+    let options = FitOptions { resume, max_iterations: max_iters, stop: Some(stop), quiet, dist };
     let summary = train(&cfg, &options)?;
+    // Under torchrun the other ranks only speak of errors.
+    if dist::World::from_env()?.is_some_and(|w| w.rank != 0) {
+        return Ok(());
+    }
     if let Some(losses) = summary.last_losses {
         let text: Vec<String> = losses.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
         println!("last losses: {}", text.join(", "));

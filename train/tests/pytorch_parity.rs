@@ -48,7 +48,7 @@ fn forward_passes_and_training_steps_match_pytorch() {
     let our_losses: Vec<[f64; 8]> = (0..steps)
         .map(|i| {
             let (a, b) = (&inputs[1 + 2 * i].1, &inputs[2 + 2 * i].1);
-            gan.train_step(a, b, &mut rng).0.values()
+            gan.train_step(a, b, &mut rng).unwrap().0.values()
         })
         .collect();
 

@@ -39,6 +39,30 @@ pub fn derived_rng(seed: u64, epoch: u64, stream: u64) -> StdRng {
     StdRng::seed_from_u64(z ^ (z >> 31))
 }
 
+/// The part of each epoch one data-parallel rank takes, as PyTorch's `DistributedSampler`:
+/// the epoch's order padded (wrapping around) to a multiple of `size`, then every `size`-th
+/// position from `rank`. Ranks' batch `k` together hold the positions a single process's batch
+/// `k` of `size` times the batch size would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub rank: usize,
+    pub size: usize,
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { rank: 0, size: 1 };
+
+    /// How many images of an epoch of `len` this shard takes.
+    pub fn len(&self, len: usize) -> usize {
+        len.div_ceil(self.size)
+    }
+
+    /// Its positions in the padded epoch order.
+    fn positions(&self, len: usize) -> Vec<usize> {
+        (0..self.len(len)).map(|i| i * self.size + self.rank).collect()
+    }
+}
+
 /// The batches of one epoch, in order, starting at `start_batch`.
 pub struct EpochLoader {
     receivers: Vec<Receiver<Result<Batch>>>,
@@ -48,6 +72,7 @@ pub struct EpochLoader {
 }
 
 impl EpochLoader {
+    /// The batches of `shard` (`Shard::WHOLE` in a run of one process).
     pub fn new(
         data: Arc<UnalignedDataset>,
         batch_size: usize,
@@ -55,23 +80,26 @@ impl EpochLoader {
         epoch: u64,
         start_batch: usize,
         workers: usize,
+        shard: Shard,
     ) -> Self {
         let mut order: Vec<usize> = (0..data.len()).collect();
         if !data.serial {
             order.shuffle(&mut derived_rng(seed, epoch, 0));
         }
         let order = Arc::new(order);
-        let n_batches = data.len().div_ceil(batch_size);
+        let positions = Arc::new(shard.positions(data.len()));
+        let n_batches = positions.len().div_ceil(batch_size);
         let remaining = n_batches.saturating_sub(start_batch);
         let n_workers = workers.clamp(1, remaining.max(1));
         let mut receivers = Vec::with_capacity(n_workers);
         let mut handles = Vec::with_capacity(n_workers);
         for w in 0..n_workers {
             let (tx, rx) = bounded(2);
-            let (data, order) = (data.clone(), order.clone());
+            let (data, order, positions) = (data.clone(), order.clone(), positions.clone());
             handles.push(std::thread::spawn(move || {
                 for batch in (start_batch + w..n_batches).step_by(n_workers) {
-                    let result = load_batch(&data, &order, batch, batch_size, seed, epoch);
+                    let mine = &positions[batch * batch_size..((batch + 1) * batch_size).min(positions.len())];
+                    let result = load_batch(&data, &order, mine, seed, epoch);
                     if tx.send(result).is_err() {
                         return;
                     }
@@ -91,21 +119,14 @@ impl EpochLoader {
     }
 }
 
-fn load_batch(
-    data: &UnalignedDataset,
-    order: &[usize],
-    batch: usize,
-    batch_size: usize,
-    seed: u64,
-    epoch: u64,
-) -> Result<Batch> {
-    let positions = batch * batch_size..((batch + 1) * batch_size).min(order.len());
+/// The batch of the images at `positions` of the (padded) epoch order.
+fn load_batch(data: &UnalignedDataset, order: &[usize], positions: &[usize], seed: u64, epoch: u64) -> Result<Batch> {
     let n = positions.len() as i64;
     let (mut a, mut b) = (Vec::new(), Vec::new());
     let (mut size_a, mut size_b) = ((0, 0), (0, 0));
-    for position in positions {
+    for &position in positions {
         let mut rng = derived_rng(seed, epoch, position as u64 + 1);
-        let (ia, ib) = data.pair(order[position], position, &mut rng);
+        let (ia, ib) = data.pair(order[position % order.len()], position % order.len(), &mut rng);
         let img_a = data.augment.apply(load_rgb(&data.a.files[ia])?, &mut rng);
         let img_b = data.augment.apply(load_rgb(&data.b.files[ib])?, &mut rng);
         size_a = img_a.dimensions();
@@ -167,17 +188,19 @@ mod tests {
     fn batches_do_not_depend_on_worker_count_and_resume_mid_epoch() {
         let dir = tempfile::tempdir().unwrap();
         let data = dataset(dir.path());
-        let one: Vec<Batch> = EpochLoader::new(data.clone(), 2, 7, 3, 0, 1).map(|b| b.unwrap()).collect();
-        let three: Vec<Batch> = EpochLoader::new(data.clone(), 2, 7, 3, 0, 3).map(|b| b.unwrap()).collect();
+        let one: Vec<Batch> = EpochLoader::new(data.clone(), 2, 7, 3, 0, 1, Shard::WHOLE).map(|b| b.unwrap()).collect();
+        let three: Vec<Batch> =
+            EpochLoader::new(data.clone(), 2, 7, 3, 0, 3, Shard::WHOLE).map(|b| b.unwrap()).collect();
         assert_eq!(one.len(), 3);
         assert_eq!(one[2].shape_a, [1, 3, 8, 8]);
         for (x, y) in one.iter().zip(&three) {
             assert_eq!((&x.a, &x.b), (&y.a, &y.b));
         }
-        let resumed: Vec<Batch> = EpochLoader::new(data.clone(), 2, 7, 3, 1, 2).map(|b| b.unwrap()).collect();
+        let resumed: Vec<Batch> =
+            EpochLoader::new(data.clone(), 2, 7, 3, 1, 2, Shard::WHOLE).map(|b| b.unwrap()).collect();
         assert_eq!(resumed.len(), 2);
         assert_eq!(resumed[0].a, one[1].a);
-        let other_epoch: Vec<Batch> = EpochLoader::new(data, 2, 7, 4, 0, 1).map(|b| b.unwrap()).collect();
+        let other_epoch: Vec<Batch> = EpochLoader::new(data, 2, 7, 4, 0, 1, Shard::WHOLE).map(|b| b.unwrap()).collect();
         assert!(one.iter().zip(&other_epoch).any(|(x, y)| x.a != y.a || x.b != y.b));
     }
 
@@ -185,9 +208,33 @@ mod tests {
     fn an_epoch_visits_every_image_of_the_larger_domain() {
         let dir = tempfile::tempdir().unwrap();
         let data = dataset(dir.path());
-        let mut reds: Vec<u32> =
-            EpochLoader::new(data, 1, 1, 1, 0, 2).map(|b| ((b.unwrap().a[0] + 1.0) * 127.5).round() as u32).collect();
+        let mut reds: Vec<u32> = EpochLoader::new(data, 1, 1, 1, 0, 2, Shard::WHOLE)
+            .map(|b| ((b.unwrap().a[0] + 1.0) * 127.5).round() as u32)
+            .collect();
         reds.sort();
         assert_eq!(reds, [0, 40, 80, 120, 160]);
+    }
+
+    #[test]
+    fn shards_split_a_single_process_batch_between_ranks() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dataset(dir.path());
+        let whole: Vec<Batch> =
+            EpochLoader::new(data.clone(), 2, 7, 3, 0, 1, Shard::WHOLE).map(|b| b.unwrap()).collect();
+        let ranks: Vec<Vec<Batch>> = (0..2)
+            .map(|rank| {
+                EpochLoader::new(data.clone(), 1, 7, 3, 0, 2, Shard { rank, size: 2 }).map(|b| b.unwrap()).collect()
+            })
+            .collect();
+        // 5 images: padded to 6, 3 batches of 1 per rank; the last pair holds image 0 again.
+        assert_eq!(ranks[0].len(), 3);
+        assert_eq!(ranks[1].len(), 3);
+        let pixels = 3 * 8 * 8;
+        for (k, batch) in whole.iter().enumerate().take(2) {
+            assert_eq!(batch.a[..pixels], ranks[0][k].a[..]);
+            assert_eq!(batch.a[pixels..], ranks[1][k].a[..]);
+            assert_eq!(batch.b[pixels..], ranks[1][k].b[..]);
+        }
+        assert_eq!(whole[2].a, ranks[0][2].a);
     }
 }

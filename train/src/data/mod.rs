@@ -5,5 +5,5 @@ pub mod loader;
 mod transform;
 
 pub use dataset::{UnalignedDataset, list_images, load_rgb};
-pub use loader::{Batch, EpochLoader};
+pub use loader::{Batch, EpochLoader, Shard};
 pub use transform::{Augment, to_chw};

@@ -166,6 +166,8 @@ impl Job for Distiller {
 
     const TITLE: &'static str = "distillation losses";
     const VERB: &'static str = "distilling";
+    const ONE_PROCESS: Option<&'static str> =
+        Some("it may import its teacher into the run folder before training; run it without torchrun or --nproc");
 
     fn set_lr(&mut self, lr: f64) {
         self.opt.lr = lr;
@@ -287,6 +289,11 @@ impl Job for Distiller {
         // SSIM's window; the discriminator's needs only with an adversarial term.
         let ssim = 11;
         if self.critic.is_some() { config.min_image_side().max(ssim) } else { ssim }
+    }
+
+    fn replicated(&self) -> Vec<Tensor> {
+        let critic = self.critic.iter().flat_map(|(_, _, opt)| opt.parameters());
+        self.opt.parameters().chain(critic).collect()
     }
 }
 

@@ -272,6 +272,8 @@ impl Qat {
 impl Job for Qat {
     const TITLE: &'static str = "quantization-aware fine-tuning losses";
     const VERB: &'static str = "fine-tuning for INT8";
+    const ONE_PROCESS: Option<&'static str> =
+        Some("it calibrates into the run folder before training; run it without torchrun or --nproc");
 
     fn loss_names(&self) -> Vec<&'static str> {
         let temporal = if self.lambda_temporal > 0.0 { &[TEMPORAL_LOSS][..] } else { &[] };
@@ -360,6 +362,10 @@ impl Job for Qat {
     fn min_image_side(&self, _config: &TrainConfig) -> u32 {
         // Two stride-2 convolutions, then reflection padding of 1.
         8
+    }
+
+    fn replicated(&self) -> Vec<Tensor> {
+        self.opt.parameters().collect()
     }
 }
 

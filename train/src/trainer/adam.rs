@@ -30,6 +30,11 @@ impl Adam {
         }
     }
 
+    /// The variables it steps.
+    pub fn parameters(&self) -> impl Iterator<Item = Tensor> + '_ {
+        self.params.iter().map(|(_, p)| p.shallow_clone())
+    }
+
     pub fn grads(&self) -> impl Iterator<Item = Tensor> + '_ {
         self.params.iter().map(|(_, p)| p.grad()).filter(Tensor::defined)
     }

@@ -9,6 +9,7 @@ use super::amp::LossScaler;
 use super::pool::ImagePool;
 use crate::checkpoint::variables;
 use crate::config::TrainConfig;
+use crate::dist::average_gradients;
 use crate::model::{DiscriminatorConfig, Generator, GeneratorConfig, generator, patch_discriminator};
 use crate::temporal::{WarpRange, consistency};
 
@@ -132,8 +133,15 @@ impl CycleGan {
         }
     }
 
-    /// One step: generators first (D frozen), then both discriminators on pooled fakes.
-    pub fn train_step(&mut self, real_a: &Tensor, real_b: &Tensor, rng: &mut impl Rng) -> (Losses, Visuals) {
+    /// One step: generators first (D frozen), then both discriminators on pooled fakes. In a
+    /// data-parallel run each backward's gradients are averaged over the ranks before the
+    /// loss scaler looks at them, so that every rank takes (or skips) the same step.
+    pub fn train_step(
+        &mut self,
+        real_a: &Tensor,
+        real_b: &Tensor,
+        rng: &mut impl Rng,
+    ) -> crate::error::Result<(Losses, Visuals)> {
         let amp = self.mixed_precision;
         let mse_to = |pred: &Tensor, target: f64| {
             let pred = pred.to_kind(Kind::Float);
@@ -173,6 +181,7 @@ impl CycleGan {
             loss_g = loss_g + a + b;
         }
         self.scaler.scale(&loss_g).backward();
+        average_gradients(self.opt_g.grads(), "the all-reduce of the generators' gradients")?;
         let g_ok = self.scaler.unscale(self.opt_g.grads());
         if g_ok {
             self.opt_g.step();
@@ -190,6 +199,7 @@ impl CycleGan {
             (d_a, d_b)
         });
         self.scaler.scale(&(&loss_d_a + &loss_d_b)).backward();
+        average_gradients(self.opt_d.grads(), "the all-reduce of the discriminators' gradients")?;
         let d_ok = self.scaler.unscale(self.opt_d.grads());
         if d_ok {
             self.opt_d.step();
@@ -221,13 +231,14 @@ impl CycleGan {
             rec_b: detach(&rec_b),
             temporal: temporal.map(|(_, _, rows)| rows),
         };
-        (losses, visuals)
+        Ok((losses, visuals))
     }
 }
 
 impl super::Job for CycleGan {
     const TITLE: &'static str = "CycleGAN losses";
     const VERB: &'static str = "training";
+    const ONE_PROCESS: Option<&'static str> = None;
 
     fn loss_names(&self) -> Vec<&'static str> {
         let temporal = if self.lambda_temporal > 0.0 { &Losses::TEMPORAL_NAMES[..] } else { &[] };
@@ -244,7 +255,7 @@ impl super::Job for CycleGan {
         real_b: &Tensor,
         rng: &mut rand::rngs::StdRng,
     ) -> crate::error::Result<super::Step> {
-        let (l, v) = self.train_step(real_a, real_b, rng);
+        let (l, v) = self.train_step(real_a, real_b, rng)?;
         let mut losses = l.values().to_vec();
         let mut samples = vec![vec![v.real_a, v.fake_b, v.rec_a], vec![v.real_b, v.fake_a, v.rec_b]];
         if let Some(rows) = v.temporal {
@@ -277,5 +288,9 @@ impl super::Job for CycleGan {
 
     fn min_image_side(&self, config: &TrainConfig) -> u32 {
         config.min_image_side()
+    }
+
+    fn replicated(&self) -> Vec<Tensor> {
+        self.stores.iter().flat_map(|vs| variables(vs, "").into_iter().map(|(_, t)| t)).collect()
     }
 }

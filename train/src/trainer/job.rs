@@ -24,6 +24,8 @@ pub trait Job {
     const TITLE: &'static str;
     /// What the first line says the run does ("training", "distilling").
     const VERB: &'static str;
+    /// Why the job cannot run data-parallel, if it cannot.
+    const ONE_PROCESS: Option<&'static str>;
 
     /// The losses `step` returns: the CSV's columns and the curves' legend (the temporal
     /// term's only when it is on, so that a paper run's log is the reference's).
@@ -40,4 +42,7 @@ pub trait Job {
     fn loss_scale(&self) -> f64;
     /// The smallest image side the job's networks take.
     fn min_image_side(&self, config: &TrainConfig) -> u32;
+    /// Every variable the job trains: what a data-parallel run copies from rank 0 to the others
+    /// before the first step.
+    fn replicated(&self) -> Vec<Tensor>;
 }

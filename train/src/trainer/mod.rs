@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tch::Device;
+use tch::{Device, Tensor};
 
 pub use adam::Adam;
 pub use amp::LossScaler;
@@ -25,7 +25,8 @@ pub use schedule::learning_rate;
 
 use crate::checkpoint::{self, TrainState};
 use crate::config::{OutputConfig, TrainConfig};
-use crate::data::{EpochLoader, UnalignedDataset, loader::derived_rng};
+use crate::data::{EpochLoader, Shard, UnalignedDataset, loader::derived_rng};
+use crate::dist::{self, DistOptions, Group, World};
 use crate::error::{Error, Result};
 use crate::imageio::save_png;
 use crate::report::{LossLog, LossRow, plot_losses, sample_grid};
@@ -43,6 +44,8 @@ pub struct FitOptions {
     pub stop: Option<Arc<AtomicBool>>,
     /// Hide the progress bar.
     pub quiet: bool,
+    /// How the ranks of a data-parallel run talk (used only under torchrun or `--nproc`).
+    pub dist: DistOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -147,59 +150,165 @@ pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
     run(config, options, data, |device, _| Ok(CycleGan::new(config, device)))
 }
 
+/// The device of this rank: CUDA device LOCAL_RANK when the run is on CUDA.
+fn rank_device(name: &str, world: &World) -> Result<Device> {
+    match crate::device::parse(name)? {
+        Device::Cpu => Ok(Device::Cpu),
+        _ => {
+            let count = tch::Cuda::device_count() as usize;
+            if world.local_rank >= count {
+                return Err(Error::Distributed(format!(
+                    "LOCAL_RANK {} has no CUDA device: this machine shows {count} (run at most {count} ranks per                      machine, or check CUDA_VISIBLE_DEVICES)",
+                    world.local_rank
+                )));
+            }
+            Ok(Device::Cuda(world.local_rank))
+        }
+    }
+}
+
+/// Threads per rank: the configured number, else the machine's cores shared out among its
+/// ranks (unless OMP_NUM_THREADS says otherwise), else libtorch's default.
+fn threads_per_rank(configured: usize, world: Option<&World>) -> usize {
+    match world {
+        _ if configured > 0 => configured,
+        Some(w) if w.local_size > 1 && std::env::var_os("OMP_NUM_THREADS").is_none() => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (cores / w.local_size).max(1)
+        }
+        _ => 0,
+    }
+}
+
 /// Runs `job` (made by `make` on the run's device, given the run folder) over the batches of
-/// `data` as `config` says: the loop `fit` and `distill` share.
+/// `data` as `config` says: the loop `fit`, `distill` and `qat` share. Under torchrun (or
+/// `fit --nproc`) each rank runs this with its shard of the data.
 pub fn run<J: Job>(
     config: &TrainConfig,
     options: &FitOptions,
     data: impl FnOnce(&TrainConfig) -> Result<UnalignedDataset>,
     make: impl FnOnce(Device, &Path) -> Result<J>,
 ) -> Result<FitSummary> {
-    let device = crate::device::open(&config.train.device)?;
-    if config.train.threads > 0 {
-        tch::set_num_threads(config.train.threads as i32);
+    let world = World::from_env()?;
+    if let (Some(_), Some(reason)) = (&world, J::ONE_PROCESS) {
+        return Err(Error::Distributed(format!("{} runs in one process: {reason}", J::VERB)));
     }
+    let device = match &world {
+        Some(w) => rank_device(&config.train.device, w)?,
+        None => crate::device::open(&config.train.device)?,
+    };
+    let threads = threads_per_rank(config.train.threads, world.as_ref());
+    if threads > 0 {
+        tch::set_num_threads(threads as i32);
+    }
+    let group = world.map(|w| Group::join(&w, &options.dist, device)).transpose()?.map(Arc::new);
+    let _active = group.clone().map(dist::activate);
+    let result = run_rank(config, options, data, make, device, group.as_deref());
+    if let (Err(e), Some(g)) = (&result, &group)
+        && !matches!(e, Error::Collective(_))
+    {
+        g.fail(&e.to_string());
+    }
+    result
+}
+
+fn run_rank<J: Job>(
+    config: &TrainConfig,
+    options: &FitOptions,
+    data: impl FnOnce(&TrainConfig) -> Result<UnalignedDataset>,
+    make: impl FnOnce(Device, &Path) -> Result<J>,
+    device: Device,
+    group: Option<&Group>,
+) -> Result<FitSummary> {
     let t = &config.train;
+    let shard = group.map_or(Shard::WHOLE, |g| Shard { rank: g.world().rank, size: g.world().size });
+    let lead = shard.rank == 0;
+    let config_text = toml::to_string_pretty(config).expect("config serialises");
+    if let Some(g) = group {
+        let rank0 = g.rank0_value("config", &config_text)?;
+        if let Some(difference) = dist::first_difference(&rank0, &config_text) {
+            return Err(Error::Distributed(format!(
+                "rank {}'s configuration differs from rank 0's: {difference} (rank 0's first); start every rank \
+                 with the same --config and flags",
+                shard.rank
+            )));
+        }
+    }
 
     let (run_dir, resume_dir) = open_run(config, options)?;
-    prepare_run_dir(&run_dir)?;
+    if lead {
+        prepare_run_dir(&run_dir)?;
+    }
 
     tch::manual_seed(t.seed as i64);
     let mut model = make(device, &run_dir)?;
     let mut state = TrainState::new(config);
+    state.world_size = shard.size;
+    let mut resumed_from = None;
     if let Some(dir) = &resume_dir {
         let saved = model.load_checkpoint(dir)?;
         state.next_epoch = saved.next_epoch;
         state.next_batch = saved.next_batch;
         state.iteration = saved.iteration;
         state.seed = saved.seed;
+        resumed_from = Some(saved);
     }
-    let config_text = toml::to_string_pretty(config).expect("config serialises");
-    std::fs::write(run_dir.join("config.toml"), config_text)
-        .map_err(|e| Error::io(format!("cannot write {}", run_dir.join("config.toml").display()), e))?;
+    if let Some(g) = group {
+        g.broadcast(&model.replicated(), "the broadcast of rank 0's weights")?;
+    }
+    if lead {
+        std::fs::write(run_dir.join("config.toml"), &config_text)
+            .map_err(|e| Error::io(format!("cannot write {}", run_dir.join("config.toml").display()), e))?;
+    }
 
     let workers = config.data.workers();
     let data = data(config)?;
     data.check_batchable(config.data.batch_size)?;
     data.check_min_side(model.min_image_side(config))?;
     let data = Arc::new(data);
-    let batches_per_epoch = data.len().div_ceil(config.data.batch_size);
+    let batch_size = config.data.batch_size;
+    let batches_per_epoch = shard.len(data.len()).div_ceil(batch_size);
     let total_steps = (config.total_epochs() * batches_per_epoch) as u64;
+    if let Some(saved) = resumed_from.filter(|s| s.world_size != shard.size) {
+        // The ranks' batches k cover the first k × ranks × batch positions of an epoch.
+        let done = saved.next_batch * saved.world_size * saved.config.data.batch_size;
+        state.next_batch = done / (shard.size * batch_size);
+        if lead {
+            eprintln!(
+                "note: resuming a run of {} rank(s) on {}: the global batch is now {} (was {}); epoch {} continues \
+                 at batch {}",
+                saved.world_size,
+                shard.size,
+                shard.size * batch_size,
+                saved.world_size * saved.config.data.batch_size,
+                state.next_epoch,
+                state.next_batch
+            );
+        }
+    }
 
     let loss_names = model.loss_names();
-    let mut log = LossLog::open(&run_dir.join("losses.csv"), &loss_names, state.iteration)?;
-    let bar = progress_bar(total_steps, state.iteration, options.quiet);
-    bar.println(format!(
-        "{} {} ({} A / {} B images, {} steps per epoch, {} epochs) on {:?} into {}",
-        J::VERB,
-        config.data.dataroot.display(),
-        data.a.files.len(),
-        data.b.files.len(),
-        batches_per_epoch,
-        config.total_epochs(),
-        device,
-        run_dir.display()
-    ));
+    let mut log =
+        if lead { Some(LossLog::open(&run_dir.join("losses.csv"), &loss_names, state.iteration)?) } else { None };
+    let bar = progress_bar(total_steps, state.iteration, options.quiet || !lead);
+    if lead {
+        let ranks = if shard.size > 1 {
+            format!(", {} ranks x batch {batch_size} = global batch {}", shard.size, shard.size * batch_size)
+        } else {
+            String::new()
+        };
+        bar.println(format!(
+            "{} {} ({} A / {} B images, {} steps per epoch, {} epochs{ranks}) on {:?} into {}",
+            J::VERB,
+            config.data.dataroot.display(),
+            data.a.files.len(),
+            data.b.files.len(),
+            batches_per_epoch,
+            config.total_epochs(),
+            device,
+            run_dir.display()
+        ));
+    }
 
     let mut summary = FitSummary {
         run_dir: run_dir.clone(),
@@ -210,17 +319,20 @@ pub fn run<J: Job>(
     };
     let mut window = (Instant::now(), 0usize);
     let out = &config.output;
+    let base_lr = if t.scale_lr { t.lr * shard.size as f64 } else { t.lr };
+    // Each rank's pools draw their own stream; rank 0's is a single process's.
+    let pool_stream = state.seed ^ POOL_STREAM ^ (shard.rank as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
 
     'epochs: for epoch in state.next_epoch..=config.total_epochs() {
-        state.lr = learning_rate(t.lr, epoch, t.n_epochs, t.n_epochs_decay);
+        state.lr = learning_rate(base_lr, epoch, t.n_epochs, t.n_epochs_decay);
         model.set_lr(state.lr);
         let start = if epoch == state.next_epoch { state.next_batch } else { 0 };
-        let loader = EpochLoader::new(data.clone(), config.data.batch_size, state.seed, epoch as u64, start, workers);
+        let loader = EpochLoader::new(data.clone(), batch_size, state.seed, epoch as u64, start, workers, shard);
         for (batch_index, batch) in (start..).zip(loader) {
             let batch = batch?;
             let (real_a, real_b) = batch.tensors(device);
-            let mut rng = derived_rng(state.seed ^ POOL_STREAM, epoch as u64, batch_index as u64);
-            let step = model.step(&real_a, &real_b, &mut rng)?;
+            let mut rng = derived_rng(pool_stream, epoch as u64, batch_index as u64);
+            let mut step = model.step(&real_a, &real_b, &mut rng)?;
             state.iteration += 1;
             state.next_epoch = epoch;
             state.next_batch = batch_index + 1;
@@ -229,11 +341,23 @@ pub fn run<J: Job>(
                 state.next_batch = 0;
             }
             state.loss_scale = model.loss_scale();
-            window.1 += batch.shape_a[0] as usize;
+            let mut stop = options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+                || options.max_iterations.is_some_and(|m| state.iteration >= m);
+            if let Some(g) = group {
+                // The global batch's losses, and a stop any rank asked for, on every rank.
+                let mut shared = step.losses.clone();
+                shared.push(if stop { 1.0 } else { 0.0 });
+                let shared_t = Tensor::from_slice(&shared);
+                g.average(std::slice::from_ref(&shared_t), "the all-reduce of the step's losses")?;
+                let shared = Vec::<f64>::try_from(&shared_t)?;
+                stop = shared[shared.len() - 1] > 0.0;
+                step.losses = shared[..shared.len() - 1].to_vec();
+            }
+            window.1 += batch.shape_a[0] as usize * shard.size;
             summary.last_losses = Some(loss_names.iter().copied().zip(step.losses.iter().copied()).collect());
             bar.inc(1);
 
-            if state.iteration.is_multiple_of(out.log_freq as u64) {
+            if let Some(log) = log.as_mut().filter(|_| state.iteration.is_multiple_of(out.log_freq as u64)) {
                 let images_per_s = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
                 window = (Instant::now(), 0);
                 bar.set_message(format!(
@@ -249,26 +373,35 @@ pub fn run<J: Job>(
                     images_per_s,
                 })?;
             }
-            if out.sample_freq > 0 && state.iteration.is_multiple_of(out.sample_freq as u64) {
+            if lead && out.sample_freq > 0 && state.iteration.is_multiple_of(out.sample_freq as u64) {
                 let path = run_dir.join("samples").join(format!("iter_{:08}.png", state.iteration));
                 save_png(&sample_grid(&step.samples), &path)?;
             }
-            let stop = options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
-                || options.max_iterations.is_some_and(|m| state.iteration >= m);
             let epoch_done = state.next_batch == 0;
-            if let Some(name) = checkpoint_after(out, config.total_epochs(), state.iteration, epoch, epoch_done, stop) {
+            if lead
+                && let Some(name) =
+                    checkpoint_after(out, config.total_epochs(), state.iteration, epoch, epoch_done, stop)
+            {
                 summary.last_checkpoint = Some(save_latest(&run_dir, &name, &model, &state)?);
             }
-            if epoch_done {
+            if lead
+                && epoch_done
+                && let Some(log) = &log
+            {
                 plot_losses(J::TITLE, &loss_names, &log.rows, &run_dir.join("loss_curves.png"))?;
             }
             if stop {
-                summary.interrupted = options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
+                // Not the step limit: a Ctrl-C, here or on another rank.
+                summary.interrupted = options.max_iterations.is_none_or(|m| state.iteration < m);
                 break 'epochs;
             }
         }
     }
     bar.finish_and_clear();
+    if let Some(g) = group {
+        // Rank 0 serves the rendezvous: nobody leaves before everybody is done.
+        g.barrier("the barrier at the end of the run")?;
+    }
     summary.iterations = state.iteration;
     Ok(summary)
 }
