@@ -262,3 +262,17 @@ fn broken_setups_get_one_message_each() {
     let out = run(&mut rank(0, 2, free_port(), &distill));
     assert!(out.contains("distilling runs in one process"), "{out}");
 }
+
+#[test]
+#[ignore = "needs a GPU"]
+fn a_single_rank_on_a_gpu_runs_its_collectives_on_nccl() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::synth(dir.path(), 4, 32);
+    let mut c = tiny(&data, &dir.path().join("runs"));
+    c.train.device = "cuda".into();
+    let config = write_config(&c, &dir.path().join("c.toml"));
+    let out = rank(0, 1, free_port(), &["fit", "--config", config.to_str().unwrap(), "--max-iters", "2"]).output();
+    let out = out.unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("2 steps done"), "{}", text(&out));
+}

@@ -20,7 +20,8 @@ fn bad(message: impl Into<String>) -> Error {
 }
 
 impl World {
-    /// From the process environment; `None` for a run of one process.
+    /// From the process environment; `None` for a run of one process. (torchrun's single rank
+    /// is a world of one: its collectives run, on NCCL for a GPU.)
     pub fn from_env() -> Result<Option<Self>> {
         Self::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
     }
@@ -58,9 +59,6 @@ impl World {
         if local_size == 0 || local_rank >= local_size {
             return Err(bad(format!("LOCAL_RANK {local_rank} must be below LOCAL_WORLD_SIZE {local_size}")));
         }
-        if size == 1 {
-            return Ok(None);
-        }
         let addr = var("MASTER_ADDR").ok_or_else(|| {
             bad("MASTER_ADDR is not set: rank 0's address (torchrun sets it; under SLURM export it in the batch \
                  script, e.g. the first name of `scontrol show hostnames $SLURM_JOB_NODELIST`)")
@@ -91,7 +89,8 @@ mod tests {
     #[test]
     fn reads_torchrun_and_slurm() {
         assert_eq!(world(&[]).unwrap(), None);
-        assert_eq!(world(&[("RANK", "0"), ("WORLD_SIZE", "1")]).unwrap(), None);
+        let alone = world(&[&[("RANK", "0"), ("WORLD_SIZE", "1")][..], &RENDEZVOUS].concat()).unwrap().unwrap();
+        assert_eq!((alone.rank, alone.size, alone.local_size), (0, 1, 1));
         let torchrun = [("RANK", "3"), ("WORLD_SIZE", "4"), ("LOCAL_RANK", "1"), ("LOCAL_WORLD_SIZE", "2")];
         let w = world(&[&torchrun[..], &RENDEZVOUS].concat()).unwrap().unwrap();
         assert_eq!(w, World { rank: 3, size: 4, local_rank: 1, local_size: 2, addr: "10.0.0.1".into(), port: 29500 });
