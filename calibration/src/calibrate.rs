@@ -16,7 +16,7 @@ use crate::images::{self, Sample};
 use crate::observe::{self, open};
 use crate::qdq::{self, Quantization};
 use crate::report::{self, LayerReport, Quality, Report, SearchStep, Timings};
-use crate::scales::{Histogram, Method, scale_of};
+use crate::scales::{Histogram, Method};
 use crate::trt_cache::{self, TrtVersion};
 use crate::{Error, Result};
 
@@ -39,6 +39,32 @@ pub struct Options {
     /// CPU threads for ONNX Runtime (0: all cores).
     pub threads: usize,
     pub quiet: bool,
+}
+
+impl Options {
+    /// Calibration images used at most unless told otherwise.
+    pub const DEFAULT_NUM: usize = 256;
+
+    /// `cyclegan-calib`'s defaults for calibrating `model` on `images` into `out`: MSE
+    /// thresholds, every layer INT8, no cache or report, all cores.
+    pub fn new(model: PathBuf, images: PathBuf, out: PathBuf) -> Self {
+        Self {
+            model,
+            images,
+            num: Self::DEFAULT_NUM,
+            method: Method::Mse,
+            size: InferenceSize::default(),
+            out,
+            trt_cache: None,
+            trt_version: TrtVersion::JETPACK6,
+            keep_fp: Vec::new(),
+            residual: Residual::Int8,
+            target_psnr: None,
+            report: None,
+            threads: 0,
+            quiet: false,
+        }
+    }
 }
 
 fn bar(quiet: bool, message: &'static str) -> ProgressBar {
@@ -147,7 +173,7 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
     timings.observe_s = step.elapsed().as_secs_f64();
     let step = Instant::now();
     let thresholds: BTreeMap<String, f32> = hist.iter().map(|(n, h)| (n.clone(), h.threshold(opts.method))).collect();
-    let scales: BTreeMap<String, f32> = thresholds.iter().map(|(n, t)| (n.clone(), scale_of(*t))).collect();
+    let scales = crate::scales::observed(&hist, opts.method);
     timings.scales_s = step.elapsed().as_secs_f64();
     let quantized_activations = plan.activations();
     let activation_scales: BTreeMap<String, f32> =

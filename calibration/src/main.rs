@@ -21,7 +21,7 @@ struct Cli {
     #[arg(long)]
     images: PathBuf,
     /// Calibration images to use at most.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = Options::DEFAULT_NUM)]
     num: usize,
     /// Activation thresholds: entropy (TensorRT's KL method), mse (smallest expected squared
     /// error), percentile (99.99), percentile:P, minmax.
@@ -47,7 +47,7 @@ struct Cli {
     #[arg(long)]
     trt_cache: Option<PathBuf>,
     /// TensorRT version named in the cache header.
-    #[arg(long, default_value = "10.3.0", value_parser = parse_version)]
+    #[arg(long, default_value_t = TrtVersion::JETPACK6, value_parser = parse_version)]
     trt_version: TrtVersion,
     /// Layers to leave in floating point (comma-separated node names).
     #[arg(long, value_delimiter = ',', conflicts_with = "target_psnr")]

@@ -1,6 +1,7 @@
 //! Symmetric INT8 scales: activations per tensor from a histogram of |x| (entropy as TensorRT's
 //! KL-divergence calibrator, the smallest expected squared error, percentile, or min-max), weights
 //! per output channel.
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -294,6 +295,11 @@ pub const MIN_SCALE: f32 = f32::MIN_POSITIVE * 1e3;
 /// The scale for a clipping threshold (symmetric INT8: the threshold maps to 127).
 pub fn scale_of(threshold: f32) -> f32 {
     (threshold / 127.0).max(MIN_SCALE)
+}
+
+/// Each tensor's scale as `method` chooses it from the tensor's histogram.
+pub fn observed(hist: &BTreeMap<String, Histogram>, method: Method) -> BTreeMap<String, f32> {
+    hist.iter().map(|(n, h)| (n.clone(), scale_of(h.threshold(method)))).collect()
 }
 
 #[cfg(test)]

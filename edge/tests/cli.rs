@@ -221,21 +221,17 @@ fn bench_times_fp32_fp16_and_int8_side_by_side() {
     let dir = tempfile::tempdir().unwrap();
     let int8 = dir.path().join("demo.int8.onnx");
     let demo = common::workspace().join("models/summer2winter-demo/generator.onnx");
+    let calibration = cyclegan_calibration::calibrate::Options::new(
+        demo.clone(),
+        common::workspace().join("tests/fixtures/summer96"),
+        int8.clone(),
+    );
     cyclegan_calibration::calibrate::calibrate(&cyclegan_calibration::calibrate::Options {
-        model: demo.clone(),
-        images: common::workspace().join("tests/fixtures/summer96"),
         num: 16,
-        method: cyclegan_calibration::scales::Method::Mse,
         size: cyclegan_edge::preprocess::InferenceSize::Short(64),
-        out: int8.clone(),
-        trt_cache: None,
-        trt_version: "10.3.0".parse().unwrap(),
-        keep_fp: Vec::new(),
-        residual: cyclegan_calibration::graph::Residual::Int8,
-        target_psnr: None,
-        report: None,
         threads: 2,
         quiet: true,
+        ..calibration
     })
     .unwrap();
     let bench = |int8: &Path| {

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::ProgressBar;
 
+use cyclegan_calibration::trt_cache::{self, TrtVersion};
 use cyclegan_train::checkpoint;
 use cyclegan_train::config::{Overrides, TrainConfig};
 use cyclegan_train::dist::{self, DistOptions};
@@ -61,6 +62,10 @@ impl From<IoPrecisionArg> for cyclegan_onnx::FloatType {
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+fn parse_trt_version(s: &str) -> Result<TrtVersion, String> {
+    s.parse().map_err(|e: cyclegan_calibration::Error| e.to_string())
 }
 
 /// What `fit` and `distill` take.
@@ -216,6 +221,14 @@ enum Command {
         io_precision: IoPrecisionArg,
         #[arg(long)]
         out: PathBuf,
+        /// With --precision int8: also write a TensorRT 10 calibration cache (implicit INT8): the
+        /// learned scales, and for the other tensors ranges observed on the run's calibration
+        /// images.
+        #[arg(long)]
+        trt_cache: Option<PathBuf>,
+        /// TensorRT version named in the cache header.
+        #[arg(long, default_value_t = TrtVersion::JETPACK6, value_parser = parse_trt_version)]
+        trt_version: TrtVersion,
     },
     /// Import a ResNet generator saved by PyTorch (a state_dict .pth) as a checkpoint folder.
     Import {
@@ -346,10 +359,21 @@ fn run() -> Result<()> {
             bar.finish_and_clear();
             println!("translated {} image(s) into {}", written.len(), out.display());
         }
-        Command::Export { checkpoint, direction, precision, io_precision, out } => {
+        Command::Export { checkpoint, direction, precision, io_precision, out, trt_cache, trt_version } => {
+            if trt_cache.is_some() && !matches!(precision, PrecisionArg::Int8) {
+                anyhow::bail!(
+                    "--trt-cache comes with --precision int8 (a checkpoint of `qat`); for an FP32 export use \
+                     `cyclegan-calib --trt-cache`"
+                );
+            }
             let opts = ExportOptions { direction, precision: precision.into(), io_type: io_precision.into() };
             let model = export_generator(&checkpoint, &opts)?;
             cyclegan_onnx::write_model(&out, &model)?;
+            if let Some(cache) = &trt_cache {
+                let scales = cyclegan_train::qat::cache_scales(&checkpoint, direction, 0)?;
+                cyclegan_calibration::report::write_atomic(cache, trt_cache::write(trt_version, &scales).as_bytes())?;
+                println!("wrote {} (TensorRT calibration cache, {} tensors)", cache.display(), scales.len());
+            }
             let meta = cyclegan_onnx::GeneratorMetadata::read_from(&model)?;
             println!(
                 "wrote {} ({} graph, {} I/O, {} -> {}, trained at {}px)",

@@ -111,20 +111,15 @@ fn starting_quantization(
         let model = dir.join("fp32.onnx");
         cyclegan_onnx::io::write_model(&model, fp32)?;
         let options = CalibrateOptions {
-            model,
-            images: config.data.dataroot.join(format!("train{}", q.direction.source_domain())),
             num: q.calibration_images,
-            method: Method::Mse,
-            size: Default::default(),
-            out: out.clone(),
-            trt_cache: None,
-            trt_version: "10.3.0".parse()?,
-            keep_fp: Vec::new(),
             residual: if q.float_residual { Residual::Float } else { Residual::Int8 },
-            target_psnr: None,
             report: Some(dir.clone()),
             threads: config.train.threads,
-            quiet: false,
+            ..CalibrateOptions::new(
+                model,
+                config.data.dataroot.join(format!("train{}", q.direction.source_domain())),
+                out.clone(),
+            )
         };
         let report = calibrate(&options)?;
         eprintln!(
@@ -185,6 +180,25 @@ pub fn quantized_export(dir: &Path, state: &TrainState, fp32: &ModelProto) -> Re
         "kept_fp": q.keep_fp.iter().collect::<Vec<_>>(),
     });
     Ok(qdq::quantized_model(fp32, &plan, &q, &record)?)
+}
+
+/// Every activation scale of a QAT checkpoint's generator, for a TensorRT 10 calibration cache
+/// (implicit INT8 needs a range for each tensor, not only for those the Q/DQ nodes read): the
+/// learned scales where the fine-tuning has them, MSE thresholds observed on the images the run
+/// calibrated on (`[qat] calibration_images` of the source domain's training set) elsewhere.
+pub fn cache_scales(checkpoint: &Path, direction: Direction, threads: usize) -> Result<BTreeMap<String, f32>> {
+    let dir = checkpoint::resolve(checkpoint)?;
+    let state = read_state(&dir)?;
+    let Some(q) = &state.config.qat else {
+        return Err(Error::Export(format!("{} is not a checkpoint of `cyclegan-train qat`", dir.display())));
+    };
+    let opts = ExportOptions { direction, precision: Precision::Fp32, io_type: FloatType::F32 };
+    let fp32 = export_generator(&dir, &opts)?;
+    let plan = graph::plan(&fp32, &dir.display().to_string())?;
+    let learned = checkpoint_quantization(&dir, &plan)?.activation_scales;
+    let images = state.config.data.dataroot.join(format!("train{}", q.direction.source_domain()));
+    let paths = cyclegan_calibration::images::split(&images, q.calibration_images)?.calibration;
+    Ok(cyclegan_calibration::trt_cache::activation_scales(&fp32, &paths, Method::Mse, threads, &learned)?)
 }
 
 /// Whether `dir` is a checkpoint of quantization-aware fine-tuning.
