@@ -126,8 +126,11 @@ fn fine_tuning_wins_back_what_a_poor_calibration_loses() {
     let dir = tempfile::tempdir().unwrap();
     let entropy = calibrated(f, Method::Entropy, &dir.path().join("entropy.int8.onnx"));
     let mse = calibrated(f, Method::Mse, &dir.path().join("mse.int8.onnx"));
-    let run = qat::qat(&recipe(f, "from-entropy", Some(&entropy)), &quiet(None)).unwrap();
-    assert_eq!(run.iterations, 96);
+    // A budget the gain does not hinge on (96 steps gave +4.5 dB on one machine, +3.0 on another).
+    let mut c = recipe(f, "from-entropy", Some(&entropy));
+    (c.train.n_epochs, c.train.n_epochs_decay) = (4, 4);
+    let run = qat::qat(&c, &quiet(None)).unwrap();
+    assert_eq!(run.iterations, 192);
     let tuned = dir.path().join("qat.int8.onnx");
     let model = export(&run.run_dir, Precision::Int8);
     cyclegan_onnx::io::write_model(&tuned, &model).unwrap();
