@@ -316,32 +316,16 @@ fn bad_inputs_get_one_clear_message() {
     assert!(text.contains("--calibrated") && text.contains("fp32 model"), "{text}");
     assert!(!f.runs.join("wrong").join("latest").exists(), "nothing half-written");
 
-    // INT8 export of a checkpoint that was not fine-tuned.
+    // INT8 export of a checkpoint that was not fine-tuned, and a cache without INT8.
     let out = dir.path().join("x.onnx");
-    let (ok, text) = common::run_bin(&[
-        "export",
-        "--checkpoint",
-        original,
-        "--direction",
-        "a2b",
-        "--precision",
-        "int8",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let export_original = |extra: &[&str]| {
+        let args = ["export", "--checkpoint", original, "--direction", "a2b", "--out", out.to_str().unwrap()];
+        common::run_bin(&[&args[..], extra].concat())
+    };
+    let (ok, text) = export_original(&["--precision", "int8"]);
     assert!(!ok && text.contains("not fine-tuned for INT8") && text.contains("cyclegan-calib"), "{text}");
     assert!(!out.exists());
-    let (ok, text) = common::run_bin(&[
-        "export",
-        "--checkpoint",
-        original,
-        "--direction",
-        "a2b",
-        "--out",
-        out.to_str().unwrap(),
-        "--trt-cache",
-        dir.path().join("x.calib").to_str().unwrap(),
-    ]);
+    let (ok, text) = export_original(&["--trt-cache", dir.path().join("x.calib").to_str().unwrap()]);
     assert!(!ok && text.contains("--trt-cache comes with --precision int8"), "{text}");
     assert!(!out.exists());
 }
