@@ -255,8 +255,9 @@ fn kernels_reject_buffers_too_small() {
 }
 
 /// Temporal smoothing on the GPU equals `Smoother` on the CPU path over a sequence: a still
-/// random scene with noise (gate open), a band brightening by 10 levels a frame (the gate's
-/// ramp), a moving square (gate closed), a restart at frame 3.
+/// random scene with noise (gate open) whose translation moves by about a level a frame (the
+/// hold), a band brightening by 10 levels a frame (the gate's ramp), a moving square (gate
+/// closed), a restart at frame 3.
 #[test]
 #[ignore = "needs a GPU"]
 fn smoothing_matches_the_cpu_path() {
@@ -272,6 +273,7 @@ fn smoothing_matches_the_cpu_path() {
             let base: Vec<u8> = (0..w * h * 3).map(|_| noise.byte()).collect();
             let mut smoother = Smoother::new(s).unwrap();
             let mut state = SmoothingState::new(&stream, w, h).unwrap();
+            let still: Vec<f32> = (0..3 * size.0 * size.1).map(|_| noise.float(-1.0, 1.0)).collect();
             for t in 0..6 {
                 let scene: Vec<u8> = (0..w * h)
                     .flat_map(|i| {
@@ -289,7 +291,9 @@ fn smoothing_matches_the_cpu_path() {
                 layout.offsets = layout.offsets.map(|o| o + LEAD);
                 let mut bytes = vec![7u8; LEAD];
                 bytes.extend(frame.to_bytes());
-                let tensor: Vec<f32> = (0..3 * size.0 * size.1).map(|_| noise.float(-1.0, 1.0)).collect();
+                // ±0.008 is ±1 level of 255.
+                let tensor: Vec<f32> =
+                    still.iter().map(|&v| (v + noise.float(-0.008, 0.008)).clamp(-1.0, 1.0)).collect();
 
                 let restart = t == 0 || t == 3;
                 frame.as_ref().to_rgb(&mut rgb, yuv);

@@ -9,12 +9,18 @@
 //! still-scene flicker (temporal standard deviation of the output) is scaled by `1 - s`: 0.5
 //! halves it. Per pixel and channel, with `y` this frame's translation:
 //!
-//! `out_t = g·w·out_{t-1} + (1 - g·w)·y_t`
+//! `v_t = g·w·v_{t-1} + (1 - g·w)·y_t`
 //!
 //! where the gate `g` is 1 where the input is still and 0 where it changed: the mean absolute
 //! change of the input's luma over a 5x5 window ([`RADIUS`]), 1 up to [`GATE_OPEN`] levels (of
-//! 255), 0 from [`GATE_CLOSED`], linear between. The state is the previous input's luma and the
-//! previous smoothed output (unrounded), at frame resolution; the first frame after a
+//! 255), 0 from [`GATE_CLOSED`], linear between.
+//!
+//! The frame shows `v_t` in 8 bits, with a dead band where it was blended (`g·w > 0`): the level
+//! shown before stays while `v_t` is within [`HOLD`] of it, else `v_t` rounded. Plain rounding
+//! would toggle between two levels wherever the smoothed value hovers at a half level, a
+//! flicker of its own (about 0.3 of a level) that no weight removes; where the gate is closed
+//! the frame is `y_t` exactly. The state is the previous input's luma, the previous smoothed
+//! value (unrounded) and the level shown, at frame resolution; the first frame after a
 //! [`Smoother::reset`] or a size change passes unblended and starts it.
 //!
 //! The CUDA post-processing kernel (`edge/src/backend/cuda/kernels.cu`) computes the same thing
@@ -42,6 +48,11 @@ pub const GATE_OPEN: u32 = 6;
 /// output there is this frame's own; slower things need more contrast (80 at 1 pixel a frame,
 /// where a window holds a column of 5 changed pixels), and get a partial blend below it.
 pub const GATE_CLOSED: u32 = 16;
+
+/// How far (in levels of 255) the smoothed value may move from the level shown before, where
+/// it was blended, before the frame shows it rounded. One level: below it the eye sees no step,
+/// and a value hovering at a half level (±0.5 around it) stays put.
+pub const HOLD: f32 = 1.0;
 
 /// The previous output's weight where the input is still, for smoothing `s` in [`RANGE`].
 pub fn weight(smoothing: f64) -> f32 {
@@ -106,6 +117,14 @@ fn to_u8(v: f32) -> u8 {
     unsafe { v.to_int_unchecked::<i32>() as u8 }
 }
 
+/// The level shown for the blended value `v` where `shown` was shown before ([`HOLD`]).
+/// Both outcomes are computed and one selected, so that rows vectorise.
+#[inline]
+fn hold(v: f32, shown: u8) -> u8 {
+    let rounded = to_u8(v);
+    if (v - shown as f32).abs() > HOLD { rounded } else { shown }
+}
+
 /// Pixels of the window around `i` inside `0..len`.
 #[inline]
 fn window(i: usize, len: usize) -> u32 {
@@ -125,6 +144,8 @@ pub struct Smoother {
     /// The previous smoothed output, unrounded: rounded to u8, the average would stick wherever
     /// a new value moves it by less than half a level, up to 0.5 / (1 - w) levels off.
     output: Vec<f32>,
+    /// The previous frame's output as shown (8 bits), for [`HOLD`].
+    shown: Vec<u8>,
     /// This frame's luma change along one row.
     line: Vec<u8>,
     /// This frame's luma change summed over each pixel's row of the window (at most 5 · 255).
@@ -148,6 +169,7 @@ impl Smoother {
             size: None,
             luma: Vec::new(),
             output: Vec::new(),
+            shown: Vec::new(),
             line: Vec::new(),
             rows: Vec::new(),
             columns: Vec::new(),
@@ -213,6 +235,8 @@ impl Smoother {
         self.luma.extend(input.chunks_exact(3).map(luma));
         self.output.clear();
         self.output.extend(output.iter().map(|&v| v as f32));
+        self.shown.clear();
+        self.shown.extend_from_slice(output);
         self.line.resize(width, 0);
         self.rows.resize(width * height, 0);
         self.columns.resize(width, 0);
@@ -262,20 +286,23 @@ impl Smoother {
             let high = window(y, height);
             let out_row = &mut output[3 * y * width..3 * (y + 1) * width];
             let state_row = &mut self.output[3 * y * width..3 * (y + 1) * width];
+            let shown_row = &mut self.shown[3 * y * width..3 * (y + 1) * width];
             // Rows whose gates are all open (a still scene) or all closed (a pan) skip the gates:
             // the same values, faster.
             let most = self.columns.iter().copied().max().unwrap_or(0) as u32;
             let least = self.columns.iter().copied().min().unwrap_or(0) as u32;
             if most <= GATE_OPEN * narrowest * high {
                 let (a, b) = (self.weight, 1.0 - self.weight);
-                for (o, s) in out_row.iter_mut().zip(state_row.iter_mut()) {
+                for ((o, s), shown) in out_row.iter_mut().zip(state_row.iter_mut()).zip(shown_row.iter_mut()) {
                     let v = a * *s + b * *o as f32;
                     *s = v;
-                    *o = to_u8(v);
+                    *o = hold(v, *shown);
+                    *shown = *o;
                 }
             } else if least >= GATE_CLOSED * widest * high {
                 // 0 · s + 1 · o is o: the state becomes this frame's output, which stays.
                 state_row.iter_mut().zip(out_row.iter()).for_each(|(s, &o)| *s = o as f32);
+                shown_row.copy_from_slice(out_row);
             } else {
                 for ((g, &sum), &wide) in self.gates.iter_mut().zip(&self.columns).zip(&self.widths) {
                     *g = gate(sum, wide * high) * self.weight;
@@ -283,10 +310,13 @@ impl Smoother {
                 for (a, &g) in self.weights.chunks_exact_mut(3).zip(&self.gates) {
                     a.fill(g);
                 }
-                for ((o, s), &a) in out_row.iter_mut().zip(state_row.iter_mut()).zip(&self.weights) {
+                for (((o, s), shown), &a) in
+                    out_row.iter_mut().zip(state_row.iter_mut()).zip(shown_row.iter_mut()).zip(&self.weights)
+                {
                     let v = a * *s + (1.0 - a) * *o as f32;
                     *s = v;
-                    *o = to_u8(v);
+                    *o = if a > 0.0 { hold(v, *shown) } else { to_u8(v) };
+                    *shown = *o;
                 }
             }
             // Slide the window down: row y+RADIUS+1 comes in, row y-RADIUS leaves.
@@ -340,7 +370,15 @@ mod tests {
 
     /// The definition, pixel by pixel, as the CUDA kernel computes it: 5x5 sums by brute force and
     /// the gate with branches.
-    fn direct(input: &[u8], previous: &[u8], translated: &[u8], state: &mut [f32], w: usize, h: usize, s: f64) {
+    fn direct(
+        input: &[u8],
+        previous: &[u8],
+        translated: &[u8],
+        state: &mut [f32],
+        shown: &mut [u8],
+        (w, h): (usize, usize),
+        s: f64,
+    ) {
         let luma = |rgb: &[u8], i: usize| luma(&rgb[3 * i..3 * i + 3]) as i32;
         let weight = weight(s);
         for y in 0..h {
@@ -363,7 +401,11 @@ mod tests {
                 let a = g * weight;
                 for c in 0..3 {
                     let i = 3 * (y * w + x) + c;
-                    state[i] = a * state[i] + (1.0 - a) * translated[i] as f32;
+                    let v = a * state[i] + (1.0 - a) * translated[i] as f32;
+                    state[i] = v;
+                    if a == 0.0 || (v - shown[i] as f32).abs() > HOLD {
+                        shown[i] = (v.clamp(0.0, 255.0) + 0.5) as u8;
+                    }
                 }
             }
         }
@@ -379,6 +421,7 @@ mod tests {
         let mut state: Vec<f32> = (0..w * h * 3).map(|_| (noise.next() % 256) as f32).collect();
         let mut first: Vec<u8> = state.iter().map(|&v| v as u8).collect();
         smoother.apply(&previous, &mut first, w, h);
+        let mut shown = first.clone();
         for t in 0..6 {
             // Still rows (change 0..=2), ramp rows (change ~11), changed rows (change ~90), and a
             // frame that changes everywhere.
@@ -390,12 +433,15 @@ mod tests {
                     row.iter().map(|&v| v.wrapping_add(step + (noise.next() % 3) as u8)).collect::<Vec<_>>()
                 })
                 .collect();
-            let translated: Vec<u8> = (0..w * h * 3).map(|_| noise.next() as u8).collect();
+            // Odd rows near the first frame's output (within a level or two: the hold), even rows
+            // anywhere.
+            let translated: Vec<u8> = (0..w * h * 3)
+                .map(|i| if i / (3 * w) % 2 == 0 { noise.next() as u8 } else { add(first[i], noise.int(2) as f64) })
+                .collect();
             let mut out = translated.clone();
             smoother.apply(&input, &mut out, w, h);
-            direct(&input, &previous, &translated, &mut state, w, h, s);
-            let expected: Vec<u8> = state.iter().map(|&v| (v + 0.5) as u8).collect();
-            assert_eq!(out, expected, "frame {t}");
+            direct(&input, &previous, &translated, &mut state, &mut shown, (w, h), s);
+            assert_eq!(out, shown, "frame {t}");
             previous = input;
         }
     }
@@ -416,7 +462,7 @@ mod tests {
     }
 
     #[test]
-    fn the_weight_scales_still_scene_flicker_by_one_minus_s() {
+    fn the_weight_scales_the_smoothed_values_flicker_by_one_minus_s() {
         let (w, h) = (24, 16);
         let still = background(w, h);
         // The generator's output on the still scene, flickering by σ = 8 levels a frame.
@@ -441,8 +487,9 @@ mod tests {
                 let mut out = translated.clone();
                 smoother.apply(&input, &mut out, w, h);
                 if t >= warmup {
+                    // The unrounded value: what the weight is for (the hold comes after).
                     for i in 0..out.len() {
-                        let (o, y) = (out[i] as f64, translated[i] as f64);
+                        let (o, y) = (smoother.output[i] as f64, translated[i] as f64);
                         (sum[i], sum_sq[i]) = (sum[i] + o, sum_sq[i] + o * o);
                         (raw_sum[i], raw_sq[i]) = (raw_sum[i] + y, raw_sq[i] + y * y);
                     }
@@ -455,6 +502,58 @@ mod tests {
             };
             let ratio = std(&sum, &sum_sq) / std(&raw_sum, &raw_sq);
             assert!((ratio - (1.0 - s)).abs() < 0.03, "s = {s}: flicker scaled by {ratio:.3}, not {:.3}", 1.0 - s);
+        }
+    }
+
+    /// Flicker (temporal standard deviation, averaged over values) of a sequence of frames.
+    fn flicker(frames: &[Vec<u8>]) -> f64 {
+        let n = frames.len() as f64;
+        let len = frames[0].len();
+        (0..len)
+            .map(|i| {
+                let mean = frames.iter().map(|f| f[i] as f64).sum::<f64>() / n;
+                (frames.iter().map(|f| (f[i] as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+            })
+            .sum::<f64>()
+            / len as f64
+    }
+
+    #[test]
+    fn the_hold_stops_rounding_flicker_and_stays_within_a_level() {
+        let (w, h) = (24, 16);
+        let still = background(w, h);
+        let s = 0.5;
+        let mut noise = Noise::seeded(13);
+        let mut smoother = Smoother::new(s).unwrap();
+        // A generator whose output sits between two levels (x.5) with sub-level flicker, so
+        // that its smoothed value hovers around the rounding boundary.
+        let level: Vec<f64> = (0..w * h * 3).map(|i| 40.5 + (i % 150) as f64).collect();
+        let (mut shown, mut rounded) = (Vec::new(), Vec::new());
+        for t in 0..100 {
+            let input: Vec<u8> = still.iter().map(|&v| add(v, noise.gaussian(2.0))).collect();
+            let translated: Vec<u8> = level.iter().map(|&v| (v + noise.gaussian(0.6)).round() as u8).collect();
+            let mut out = translated.clone();
+            smoother.apply(&input, &mut out, w, h);
+            for (&o, &v) in out.iter().zip(&smoother.output) {
+                assert!((o as f32 - v).abs() <= HOLD + 0.5, "frame {t}: {o} shown for {v}");
+            }
+            if t >= 10 {
+                rounded.push(smoother.output.iter().map(|&v| to_u8(v)).collect());
+                shown.push(out);
+            }
+        }
+        let (held, plain) = (flicker(&shown), flicker(&rounded));
+        assert!(held < 0.9 * plain, "flicker {held:.3} with the hold, {plain:.3} rounded");
+
+        // A slow ramp of a quarter level a frame is followed: within the hold and the average's
+        // lag (0.25 · w / (1 - w) = 0.375 levels at s = 0.5) of the translation.
+        let mut smoother = Smoother::new(s).unwrap();
+        for t in 0..200usize {
+            let input: Vec<u8> = still.iter().map(|&v| add(v, noise.gaussian(2.0))).collect();
+            let y = 60 + (t / 4) as u8;
+            let mut out = vec![y; w * h * 3];
+            smoother.apply(&input, &mut out, w, h);
+            assert!(out.iter().all(|&o| o.abs_diff(y) <= 2), "frame {t}: {} for {y}", out[0]);
         }
     }
 

@@ -11,7 +11,7 @@
 // index, the number of taps, then the taps' weights scaled by 2^precision (zero-padded).
 //
 // Temporal smoothing is runtime/src/smoothing.rs, to the bit: the same integer luma, window sums
-// and gate (its constants are arguments), and the f32 blend in the same order.
+// and gate (its constants are arguments), the f32 blend in the same order, and the same hold.
 
 struct Frame {
     unsigned long long offset[3];  // bytes from the buffer's start to each plane
@@ -210,14 +210,16 @@ __device__ __forceinline__ int tensor_u8(const void* tensor, int is_half, long l
 // stays race-free.
 //
 // Smoothing: `change` is cyclegan_luma_change's output for this frame, `state` the previous
-// smoothed output (RGB, width * height * 3), both rewritten here; `restart` makes this frame the
-// state unblended; `weight` is the still-scene weight, averaged over windows of `radius`.
+// smoothed value (RGB, width * height * 3) and `shown` its level shown, both rewritten here;
+// `restart` makes this frame the state unblended; `weight` is the still-scene weight, averaged
+// over windows of `radius`; where blended, the shown level moves once the value is over `hold` away.
 extern "C" __global__ void cyclegan_postprocess(const void* tensor, int tensor_is_half, int in_w, int in_h,
                                                 const int* x_table, int x_window, int x_precision,
                                                 const int* y_table, int y_window, int y_precision,
                                                 unsigned char* frame, Frame f, float strength,
-                                                const unsigned char* change, float* state, int restart, float weight,
-                                                int radius, unsigned int gate_open, unsigned int gate_closed) {
+                                                const unsigned char* change, float* state, unsigned char* shown,
+                                                int restart, float weight, int radius, unsigned int gate_open,
+                                                unsigned int gate_closed, float hold) {
     int bx = blockIdx.x * blockDim.x + threadIdx.x;
     int by = blockIdx.y * blockDim.y + threadIdx.y;
     if (2 * bx >= f.width || 2 * by >= f.height) return;
@@ -271,10 +273,13 @@ extern "C" __global__ void cyclegan_postprocess(const void* tensor, int tensor_i
                 }
                 float b = 1.0f - a;
                 float* previous = state + 3 * ((long long)y * f.width + x);
+                unsigned char* level = shown + 3 * ((long long)y * f.width + x);
                 for (int c = 0; c < 3; c++) {
                     float v = restart ? (float)out[dy][dx][c] : a * previous[c] + b * (float)out[dy][dx][c];
                     previous[c] = v;
-                    out[dy][dx][c] = to_u8(v);
+                    bool held = a > 0.0f && fabsf(v - (float)level[c]) <= hold;
+                    out[dy][dx][c] = held ? (int)level[c] : to_u8(v);
+                    level[c] = (unsigned char)out[dy][dx][c];
                 }
             }
         }

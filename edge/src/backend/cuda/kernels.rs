@@ -174,14 +174,15 @@ struct Table {
 }
 
 /// Temporal smoothing's state on the device for one frame size, as `smoothing::Smoother` keeps
-/// it: the previous input's luma, the previous smoothed output (RGB, unrounded), and the luma
-/// change of the frame being post-processed.
+/// it: the previous input's luma, the previous smoothed value (RGB, unrounded) and the level
+/// shown for it, and the luma change of the frame being post-processed.
 pub struct SmoothingState {
     width: usize,
     height: usize,
     luma: CudaSlice<u8>,
     change: CudaSlice<u8>,
     output: CudaSlice<f32>,
+    shown: CudaSlice<u8>,
 }
 
 impl SmoothingState {
@@ -193,6 +194,7 @@ impl SmoothingState {
             luma: stream.alloc_zeros(pixels)?,
             change: stream.alloc_zeros(pixels)?,
             output: stream.alloc_zeros(3 * pixels)?,
+            shown: stream.alloc_zeros(3 * pixels)?,
         })
     }
 
@@ -332,11 +334,11 @@ impl Kernels {
         launch.arg(&y.weights).arg(&y.window).arg(&y.precision);
         launch.arg(frame).arg(&args).arg(&strength);
         match &mut state {
-            Some((_, state)) => launch.arg(&state.change).arg(&mut state.output),
+            Some((_, state)) => launch.arg(&state.change).arg(&mut state.output).arg(&mut state.shown),
             // Null pointers: no smoothing.
-            None => launch.arg(&null).arg(&null),
+            None => launch.arg(&null).arg(&null).arg(&null),
         };
-        launch.arg(&restart).arg(&weight).arg(&radius).arg(&open).arg(&closed);
+        launch.arg(&restart).arg(&weight).arg(&radius).arg(&open).arg(&closed).arg(&smoothing::HOLD);
         // SAFETY: as in `preprocess`; one thread per 2x2 block of the frame; the smoothing
         // buffers are the frame's size (checked above) or null.
         unsafe { launch.launch(grid(layout.width.div_ceil(2), layout.height.div_ceil(2))) }?;
