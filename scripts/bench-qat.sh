@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The INT8 benchmark: post-training quantization with each scale method, with the residual skips
-# in float, with a --target-psnr 35 search, and quantization-aware fine-tuning (configs/train/qat.toml,
-# from the MSE calibration and from the entropy one), on the paper-size ResNet-9 of
+# in float, with a --target-psnr 35 search from the entropy and from the MSE scales, and
+# quantization-aware fine-tuning (configs/train/qat.toml, from the MSE calibration and from the
+# entropy one), on the paper-size ResNet-9 of
 # scripts/bench-distill.sh (configs/train/paper-synth64.toml, ngf 64) and its ngf 24 mobile
 # student. Everything calibrates and fine-tunes on trainA; `cyclegan-calib --evaluate` measures
 # on the 20 held-out testA images: layers in float, INT8 share of MACs, PSNR and SSIM vs FP32,
@@ -40,6 +41,7 @@ measure() {
   ptq mse --method mse
   ptq mse-float-residual --method mse --float-residual
   ptq entropy-target35 --method entropy --target-psnr 35
+  ptq mse-target35 --method mse --target-psnr 35
   train qat $model-qat --config configs/train/qat.toml --checkpoint checkpoints/$model
   train qat $model-qat-entropy --config configs/train/qat.toml --checkpoint checkpoints/$model \
     --calibrated $out/$model.entropy.int8.onnx
