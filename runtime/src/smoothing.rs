@@ -6,8 +6,8 @@
 //! With smoothing `s` (0 to 1) the previous output's weight where the input is still is
 //! `w = (1 - (1-s)²) / (1 + (1-s)²)` ([`weight`]). An exponential moving average with weight `w`
 //! scales the variance of temporally independent noise by `(1-w)/(1+w) = (1-s)²`, so the
-//! still-scene flicker (temporal standard deviation of the output) is scaled by `1 - s`: 0.5
-//! halves it. Per pixel and channel, with `y` this frame's translation:
+//! still-scene flicker of the smoothed value `v` (its temporal standard deviation) is scaled by
+//! `1 - s`: 0.5 halves it. Per pixel and channel, with `y` this frame's translation:
 //!
 //! `v_t = g·w·v_{t-1} + (1 - g·w)·y_t`
 //!
@@ -18,8 +18,8 @@
 //! The frame shows `v_t` in 8 bits, with a dead band where it was blended (`g·w > 0`): the level
 //! shown before stays while `v_t` is within [`HOLD`] of it, else `v_t` rounded. Plain rounding
 //! would toggle between two levels wherever the smoothed value hovers at a half level, a
-//! flicker of its own (about 0.3 of a level) that no weight removes; where the gate is closed
-//! the frame is `y_t` exactly. The state is the previous input's luma, the previous smoothed
+//! flicker of its own (rounding's error is up to half a level) that no weight removes; where
+//! the gate is closed the frame is `y_t` exactly. The state is the previous input's luma, the previous smoothed
 //! value (unrounded) and the level shown, at frame resolution; the first frame after a
 //! [`Smoother::reset`] or a size change passes unblended and starts it.
 //!
@@ -336,6 +336,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     use super::*;
+    use crate::motion::{Rgb, flicker};
 
     /// Reproducible noise (rand's seeded generator, the Gaussian of `motion`).
     struct Noise(StdRng);
@@ -505,19 +506,6 @@ mod tests {
         }
     }
 
-    /// Flicker (temporal standard deviation, averaged over values) of a sequence of frames.
-    fn flicker(frames: &[Vec<u8>]) -> f64 {
-        let n = frames.len() as f64;
-        let len = frames[0].len();
-        (0..len)
-            .map(|i| {
-                let mean = frames.iter().map(|f| f[i] as f64).sum::<f64>() / n;
-                (frames.iter().map(|f| (f[i] as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-            })
-            .sum::<f64>()
-            / len as f64
-    }
-
     #[test]
     fn the_hold_stops_rounding_flicker_and_stays_within_a_level() {
         let (w, h) = (24, 16);
@@ -538,11 +526,11 @@ mod tests {
                 assert!((o as f32 - v).abs() <= HOLD + 0.5, "frame {t}: {o} shown for {v}");
             }
             if t >= 10 {
-                rounded.push(smoother.output.iter().map(|&v| to_u8(v)).collect());
-                shown.push(out);
+                rounded.push(Rgb::new(w, h, smoother.output.iter().map(|&v| to_u8(v)).collect()));
+                shown.push(Rgb::new(w, h, out));
             }
         }
-        let (held, plain) = (flicker(&shown), flicker(&rounded));
+        let (held, plain) = (flicker(&shown).unwrap(), flicker(&rounded).unwrap());
         assert!(held < 0.9 * plain, "flicker {held:.3} with the hold, {plain:.3} rounded");
 
         // A slow ramp of a quarter level a frame is followed: within the hold and the average's
