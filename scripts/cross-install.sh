@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building for a Jetson (aarch64) on a Debian/Ubuntu x86_64 machine needs: Debian's
-# cross toolchain, qemu to run what it builds, the arm64 GStreamer packages, the Rust target, and
-# an aarch64 ONNX Runtime (from PyPI's wheel, with its licences) for running the tests under qemu
-# and for the arm64 package. Safe to run again.
+# cross toolchain, qemu to run what it builds, the arm64 GStreamer packages and tools, the Rust
+# target, cargo-nextest, and an aarch64 ONNX Runtime (from PyPI's wheel, with its licences) for
+# running the tests under qemu and for the arm64 package. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
@@ -59,6 +59,26 @@ if [ ! -f /usr/lib/aarch64-linux-gnu/pkgconfig/gstreamer-video-1.0.pc ]; then
   (cd "$deb_dir" && apt-get download -qq libgstreamer-plugins-base1.0-dev:arm64)
   dpkg-deb --fsys-tarfile "$deb_dir"/*.deb | sudo_if_needed tar -x -C / ./usr/lib/aarch64-linux-gnu
   rm -rf "$deb_dir"
+fi
+
+# GStreamer's tools for arm64 (gst-inspect-1.0, gst-launch-1.0), for the plugin's tests under qemu:
+# not co-installable with the native ones either, so unpacked into a folder of their own.
+tools_dir=target/aarch64-unknown-linux-gnu/gstreamer-tools
+if [ ! -x "$tools_dir/usr/bin/gst-launch-1.0" ]; then
+  echo "== apt: unpacking gstreamer1.0-tools:arm64 into $tools_dir"
+  deb_dir=$(mktemp -d)
+  chmod 777 "$deb_dir"
+  (cd "$deb_dir" && apt-get download -qq gstreamer1.0-tools:arm64)
+  mkdir -p "$tools_dir"
+  dpkg-deb -x "$deb_dir"/*.deb "$tools_dir"
+  rm -rf "$deb_dir"
+fi
+
+# nextest runs the emulated tests of every test binary in one pool of processes (scripts/cross-test.sh).
+nextest_version=0.9.143
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "== cargo: installing cargo-nextest $nextest_version"
+  cargo install -q --locked -j 2 cargo-nextest --version "$nextest_version"
 fi
 
 rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu

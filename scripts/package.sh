@@ -4,12 +4,14 @@
 #   target/debian/cyclegan-edge_<version>_amd64.deb   (this machine)
 #   target/debian/cyclegan-edge_<version>_arm64.deb   (Jetson: the aarch64 cross build)
 # Usage: scripts/package.sh [amd64|arm64|all]   (default: all)
+#        scripts/package.sh --install-only         (what it needs: the toolchains, lintian, cargo-deb)
+# The arm64 build is the one scripts/cross-test.sh makes (the same command): built once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
 case "$which" in
-  amd64 | arm64 | all) ;;
-  *) echo "usage: $0 [amd64|arm64|all]" >&2; exit 2 ;;
+  amd64 | arm64 | all | --install-only) ;;
+  *) echo "usage: $0 [amd64|arm64|all|--install-only]" >&2; exit 2 ;;
 esac
 
 if [ "$which" = amd64 ]; then scripts/install.sh --edge; else scripts/cross-install.sh; fi
@@ -24,6 +26,7 @@ if [ "$(cargo deb --version 2>/dev/null || true)" != "$cargo_deb_version" ]; the
   echo "== cargo: installing cargo-deb $cargo_deb_version"
   cargo install -q --locked -j 2 cargo-deb --version "$cargo_deb_version"
 fi
+[ "$which" = --install-only ] && exit 0
 
 ort_version=$(sed -n 's/^onnxruntime==//p' requirements-edge.txt)
 version=$(cargo metadata --no-deps --format-version 1 |
