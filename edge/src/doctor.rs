@@ -99,7 +99,7 @@ pub fn checks(self_test: bool) -> Vec<Check> {
         out.push(Check::test("CUDA kernels", compiled));
     }
     out.push(match tensorrt::header_version() {
-        Some(v) => Check::new("TensorRT headers", true, format!("{v} (compiled in)")),
+        Some(_) => Check::new("TensorRT headers", true, format!("{} (compiled in)", tensorrt::HEADERS)),
         None => Check::new("TensorRT headers", false, format!("none at build time ({})", tensorrt::HEADERS)),
     });
     let opened = TensorRt::open(None, Severity::Warning);

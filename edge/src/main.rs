@@ -35,6 +35,7 @@ const EXIT_CONFIG: i32 = 78;
 #[derive(Parser)]
 #[command(
     version,
+    long_version = concat!(env!("CARGO_PKG_VERSION"), "\nTensorRT headers: ", env!("CYCLEGAN_TENSORRT_HEADERS")),
     about = "CycleGAN generators on live video (GStreamer), on the CPU or TensorRT",
     after_long_help = EXIT_STATUSES
 )]

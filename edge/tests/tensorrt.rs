@@ -39,6 +39,8 @@ fn text(out: &Output) -> String {
 fn the_shim_was_compiled_against_tensorrt_headers() {
     let v = tensorrt::header_version().unwrap_or_else(|| panic!("no TensorRT headers: {}", tensorrt::HEADERS));
     assert!(v.major >= 10, "headers {v}");
+    let out = edge(&["--version"]);
+    assert!(text(&out).contains(&format!("TensorRT headers: TensorRT {v} (")), "{}", text(&out));
 }
 
 #[test]

@@ -123,13 +123,19 @@ pub fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
     }
 }
 
-/// The first candidate that is a TensorRT able to build and run engines. Partial runtimes found
-/// on the way (lean, dispatch) are named in the error, as is every place looked in.
-pub fn find(candidates: &[PathBuf]) -> Result<Probe> {
+/// The first candidate that is a TensorRT able to build and run engines, of the major of the
+/// `headers` the shim was compiled with (another major's ABI differs: e.g. pip's TensorRT 11 ahead
+/// of the system's 10 is passed over). Partial runtimes (lean, dispatch) and other majors found on
+/// the way are named in the error, as is every place looked in.
+pub fn find(candidates: &[PathBuf], headers: Version) -> Result<Probe> {
     let mut partial = Vec::new();
     for path in candidates.iter().filter(|p| p.exists()) {
         match probe(path) {
-            Ok(probe) if probe.can_build && probe.can_run => return Ok(probe),
+            Ok(probe) if probe.can_build && probe.can_run => match check_compatible(headers, probe.version, path) {
+                Ok(()) => return Ok(probe),
+                Err(Error::TensorrtLoad { reason, .. }) => partial.push(format!("{} ({reason})", path.display())),
+                Err(e) => return Err(e),
+            },
             Ok(probe) => partial.push(format!(
                 "{} (TensorRT {}, runtime only: cannot build engines)",
                 path.display(),
@@ -190,7 +196,7 @@ pub fn check_compatible(headers: Version, lib: Version, path: &Path) -> Result<(
     if lib.major < OLDEST_MAJOR {
         return Err(Error::TensorrtLoad {
             path: path.to_path_buf(),
-            reason: format!("TensorRT {lib} is too old: 10.0 or newer is needed (JetPack 6 has 10.3)"),
+            reason: format!("TensorRT {lib} is too old: 10.0 or newer is needed (JetPack 6.1 and 6.2 have 10.3)"),
         });
     }
     if lib.major != headers.major {
@@ -225,7 +231,7 @@ mod tests {
     #[test]
     fn a_missing_library_lists_the_folders_looked_in() {
         let dir = tempfile::tempdir().unwrap();
-        let err = find(&candidates(Some(dir.path()))).unwrap_err().to_string();
+        let err = find(&candidates(Some(dir.path())), Version::from_int(110400)).unwrap_err().to_string();
         assert!(err.contains("TensorRT not found"), "{err}");
         assert!(err.contains(&dir.path().display().to_string()), "{err}");
     }
@@ -241,6 +247,43 @@ mod tests {
             .expect("a libc.so.6");
         let err = probe(&libc).unwrap_err().to_string();
         assert!(err.contains("not a TensorRT library") && err.contains("libc.so.6"), "{err}");
+    }
+
+    /// A made-up `libnvinfer.so.MAJOR` of `version` exporting what the loader looks for, compiled by
+    /// the system's C compiler into `dir/folder`.
+    fn fake_nvinfer(dir: &Path, folder: &str, version: i32) -> PathBuf {
+        let source = dir.join(format!("{folder}.c"));
+        std::fs::write(
+            &source,
+            format!(
+                "int getInferLibVersion(void) {{ return {version}; }}\n\
+                 void* createInferBuilder_INTERNAL(void) {{ return 0; }}\n\
+                 void* createInferRuntime_INTERNAL(void) {{ return 0; }}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+        let path = dir.join(folder).join(format!("libnvinfer.so.{}", version / 10000));
+        let status =
+            std::process::Command::new("cc").args(["-shared", "-fPIC", "-o"]).arg(&path).arg(&source).status().unwrap();
+        assert!(status.success(), "cc could not build {}", path.display());
+        path
+    }
+
+    #[test]
+    fn libraries_of_another_major_than_the_headers_are_passed_over_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = fake_nvinfer(dir.path(), "jetpack-6.0", 80602);
+        let pip = fake_nvinfer(dir.path(), "pip", 110400);
+        let system = fake_nvinfer(dir.path(), "system", 100300);
+        let candidates = [old.clone(), pip.clone(), system.clone()];
+        assert_eq!(find(&candidates, Version::from_int(100307)).unwrap().path, system);
+        assert_eq!(find(&candidates, Version::from_int(110400)).unwrap().path, pip);
+        let err = find(&[old.clone(), pip.clone()], Version::from_int(100300)).unwrap_err().to_string();
+        assert!(err.contains(&format!("{} (TensorRT 8.6.2 is too old", old.display())), "{err}");
+        let other =
+            format!("{} (TensorRT 11.4.0, but this program was compiled against TensorRT 10.3.0", pip.display());
+        assert!(err.contains(&other), "{err}");
     }
 
     #[test]

@@ -225,8 +225,7 @@ impl TensorRt {
         if let Some(path) = explicit.filter(|p| !p.exists()) {
             return Err(Error::TensorrtLoad { path: path.to_path_buf(), reason: "no such file or folder".into() });
         }
-        let probe = library::find(&library::candidates(explicit))?;
-        library::check_compatible(headers, probe.version, &probe.path)?;
+        let probe = library::find(&library::candidates(explicit), headers)?;
         let (onnx_parser, parser_lib) =
             library::open_onnx_parser(&library::onnx_parser_candidates(&probe.path, probe.version.major))?;
         let missing = |name: &str| Error::TensorrtLoad { path: probe.path.clone(), reason: format!("no {name}") };
