@@ -3,34 +3,20 @@
 //! the wheel's headers: Gloo always, NCCL where CUDA's and NCCL's headers are found.
 use std::path::{Path, PathBuf};
 
-/// The first folder of `dirs` that holds `header`.
-fn find(dirs: &[PathBuf], header: &str) -> Option<PathBuf> {
-    dirs.iter().find(|d| d.join(header).is_file()).cloned()
-}
+#[path = "build/cuda_headers.rs"]
+mod cuda_headers;
+
+use cuda_headers::find;
 
 fn env_dir(name: &str) -> Option<PathBuf> {
     println!("cargo:rerun-if-env-changed={name}");
     std::env::var_os(name).map(PathBuf::from)
 }
 
-/// CUDA's and NCCL's include folders: the CUDA wheel's `nvidia/` packages beside `torch/`, or a
-/// CUDA toolkit.
-fn nccl_includes(torch: &Path) -> Option<Vec<PathBuf>> {
-    let nvidia = torch.parent().map(|p| p.join("nvidia")).unwrap_or_default();
-    let mut cuda_dirs: Vec<PathBuf> = env_dir("CUDA_INCLUDE_DIR").into_iter().collect();
-    cuda_dirs.extend(["cu13/include", "cu12/include", "cuda_runtime/include"].map(|d| nvidia.join(d)));
-    cuda_dirs.extend(env_dir("CUDA_HOME").map(|d| d.join("include")));
-    cuda_dirs.push(PathBuf::from("/usr/local/cuda/include"));
-    let mut nccl_dirs: Vec<PathBuf> = env_dir("NCCL_INCLUDE_DIR").into_iter().collect();
-    nccl_dirs.push(nvidia.join("nccl/include"));
-    nccl_dirs.push(PathBuf::from("/usr/include"));
-    let dirs = [find(&cuda_dirs, "cuda_runtime_api.h")?, find(&nccl_dirs, "nccl.h")?];
-    Some(dirs.into_iter().filter(|d| d != Path::new("/usr/include")).collect())
-}
-
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-changed=csrc");
+    println!("cargo:rerun-if-changed=build");
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         panic!(
             "torch-sys did not say where libtorch is (DEP_TCH_LIBTORCH_LIB): run scripts/install.sh, which sets LIBTORCH"
@@ -76,7 +62,15 @@ fn main() {
     if gloo != Path::new("/usr/include") {
         build.flag("-isystem").flag(gloo.to_str().expect("a UTF-8 path"));
     }
-    match nccl_includes(&torch).filter(|_| cuda) {
+    let nvidia = torch.parent().map(|p| p.join("nvidia")).unwrap_or_default();
+    let toolkits: Vec<PathBuf> = env_dir("CUDA_HOME")
+        .map(|d| d.join("include"))
+        .into_iter()
+        .chain([PathBuf::from("/usr/local/cuda/include")])
+        .collect();
+    let includes =
+        cuda_headers::nccl_includes(&nvidia, env_dir("CUDA_INCLUDE_DIR"), &toolkits, env_dir("NCCL_INCLUDE_DIR"));
+    match includes.filter(|_| cuda) {
         Some(dirs) => {
             build.define("USE_C10D_NCCL", None).define("USE_CUDA", None).file(csrc.join("nccl.cpp"));
             for dir in dirs {
