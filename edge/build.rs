@@ -38,6 +38,8 @@ fn main() {
     println!("cargo::rerun-if-changed=csrc");
     println!("cargo::rerun-if-changed=build");
     println!("cargo::rerun-if-env-changed=TENSORRT_INCLUDE_DIR");
+    // The loader checks libraries against the same oldest major (backend/tensorrt/library.rs).
+    println!("cargo::rustc-env=CYCLEGAN_TENSORRT_OLDEST_MAJOR={}", tensorrt_headers::OLDEST_MAJOR);
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let workspace = manifest.parent().expect("edge/ lives in the workspace").to_path_buf();
     let target_arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();

@@ -29,8 +29,12 @@ impl fmt::Display for Version {
     }
 }
 
-/// The oldest major with named tensors, `Dims64` and `enqueueV3` throughout.
-pub const OLDEST_MAJOR: u32 = 10;
+/// The oldest major with named tensors, `Dims64` and `enqueueV3` throughout: the one the build
+/// chooses headers by (edge/build/tensorrt_headers.rs).
+pub const OLDEST_MAJOR: u32 = match u32::from_str_radix(env!("CYCLEGAN_TENSORRT_OLDEST_MAJOR"), 10) {
+    Ok(major) => major,
+    Err(_) => panic!("build.rs sets CYCLEGAN_TENSORRT_OLDEST_MAJOR to a number"),
+};
 
 /// A TensorRT library file and what it can do: the full `libnvinfer` builds and runs engines;
 /// the lean and dispatch runtimes only run version-compatible ones.
@@ -196,7 +200,9 @@ pub fn check_compatible(headers: Version, lib: Version, path: &Path) -> Result<(
     if lib.major < OLDEST_MAJOR {
         return Err(Error::TensorrtLoad {
             path: path.to_path_buf(),
-            reason: format!("TensorRT {lib} is too old: 10.0 or newer is needed (JetPack 6.1 and 6.2 have 10.3)"),
+            reason: format!(
+                "TensorRT {lib} is too old: {OLDEST_MAJOR}.0 or newer is needed (JetPack 6.1 and 6.2 have 10.3)"
+            ),
         });
     }
     if lib.major != headers.major {
