@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --locked -j 2 -p cyclegan-edge
+cargo build --locked -p cyclegan-edge
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release --locked -j 2 -p cyclegan-train
+cargo build --release --locked -p cyclegan-train
 bin=target/release/cyclegan-train
 data=datasets/synth64
 

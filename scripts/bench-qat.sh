@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release --locked -j 2 -p cyclegan-train -p cyclegan-calibration
+cargo build --release --locked -p cyclegan-train -p cyclegan-calibration
 bin=target/release/cyclegan-train
 calib=target/release/cyclegan-calib
 data=datasets/synth64

@@ -15,7 +15,7 @@ if [ -n "$photos" ] && [ ! -d "$photos" ]; then
 fi
 scripts/install.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release --locked -j 2 -p cyclegan-train -p cyclegan-edge
+cargo build --release --locked -p cyclegan-train -p cyclegan-edge
 bin=target/release/cyclegan-train
 edge=target/release/cyclegan-edge
 data=datasets/synth64

@@ -78,7 +78,7 @@ fi
 nextest_version=0.9.143
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "== cargo: installing cargo-nextest $nextest_version"
-  cargo install -q --locked -j 2 cargo-nextest --version "$nextest_version"
+  cargo install -q --locked cargo-nextest --version "$nextest_version"
 fi
 
 rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu

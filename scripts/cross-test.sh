@@ -52,7 +52,7 @@ nextest=(cargo nextest run --release --locked --build-jobs 2 --target "$target" 
 if [ "$what" != test ]; then
   scripts/cross-install.sh
   export PATH="$HOME/.cargo/bin:$PATH"
-  cargo build --release --locked -j 2 --target "$target" -p cyclegan-edge -p gst-plugin-cyclegan
+  cargo build --release --locked --target "$target" -p cyclegan-edge -p gst-plugin-cyclegan
   "${nextest[@]}" --no-run
   file target/$target/release/cyclegan-edge target/$target/release/libgstcyclegan.so | sed 's/, BuildID.*//'
 fi

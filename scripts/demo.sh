@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --edge
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release --locked -j 2 -p cyclegan-edge -p gst-plugin-cyclegan
+cargo build --release --locked -p cyclegan-edge -p gst-plugin-cyclegan
 target/release/cyclegan-edge run --config configs/edge/desktop-cpu.toml "$@"
 echo "Look at: out.mp4 (winter), models/summer2winter-demo/summer.mp4 (its input)"

@@ -26,7 +26,6 @@ fi
 # cargo-fuzz passes -Z sanitizer flags; this lets the stable toolchain accept them. Set only
 # now: cargo rebuilds everything when it changes.
 export RUSTC_BOOTSTRAP=1
-export LD_LIBRARY_PATH="$PWD/.venv/libtorch/lib:${LD_LIBRARY_PATH:-}"
 for target in pth_reader onnx_reader checkpoint_reader; do
   echo "== fuzzing $target for ${secs}s"
   cargo fuzz run "$target" "$corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=4096 -max_len=65536

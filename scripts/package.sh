@@ -24,7 +24,7 @@ fi
 cargo_deb_version=3.8.0
 if [ "$(cargo deb --version 2>/dev/null || true)" != "$cargo_deb_version" ]; then
   echo "== cargo: installing cargo-deb $cargo_deb_version"
-  cargo install -q --locked -j 2 cargo-deb --version "$cargo_deb_version"
+  cargo install -q --locked cargo-deb --version "$cargo_deb_version"
 fi
 [ "$which" = --install-only ] && exit 0
 
@@ -44,7 +44,7 @@ build() { # ARCH TRIPLE ORT_LIBRARY ORT_LICENCES_FOLDER
     target_flag=(--target "$triple")
   fi
   echo "== $arch: building the release binary and plugin"
-  cargo build --release --locked -j 2 "${target_flag[@]}" -p cyclegan-edge -p gst-plugin-cyclegan
+  cargo build --release --locked "${target_flag[@]}" -p cyclegan-edge -p gst-plugin-cyclegan
   # What the package ships beside the build: ONNX Runtime with its licences, and the licences
   # of the crates linked into the binary and the plugin.
   local stage=$release/package

@@ -9,14 +9,14 @@ use cyclegan_calibration::graph::Residual;
 use cyclegan_calibration::scales::Method;
 use cyclegan_edge::config::EdgeConfig;
 use cyclegan_edge::preprocess::InferenceSize;
+use cyclegan_model::Direction;
+use cyclegan_model::{Family, GeneratorConfig};
 use cyclegan_onnx::{FloatType, Precision};
 use cyclegan_train::config::{DistillConfig, Preprocess, TrainConfig};
 use cyclegan_train::distill::distill;
 use cyclegan_train::export::{ExportOptions, export_generator};
-use cyclegan_train::model::{Family, GeneratorConfig};
 use cyclegan_train::synth::{SynthOptions, generate};
 use cyclegan_train::trainer::{FitOptions, fit};
-use cyclegan_train::translate::Direction;
 
 #[test]
 fn synth_fit_distill_export_calibrate_and_run_the_int8_student_on_video() {

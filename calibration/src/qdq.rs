@@ -9,7 +9,7 @@ use cyclegan_onnx::metadata::{CALIBRATION_KEY, PRECISION_KEY, set_property};
 use cyclegan_onnx::pb::{ModelProto, NodeProto, TensorProto, tensor_proto::DataType};
 
 use crate::graph::Plan;
-use crate::scales::weight_scales;
+use crate::scales::{quantize, weight_scales};
 use crate::{Error, Result};
 
 /// What to quantize: activation scales by tensor name, and the layers to leave in float.
@@ -65,11 +65,6 @@ fn names(tensor: &str) -> Names {
         quantized: format!("{tensor}_QuantizeLinear_out"),
         dequantized: format!("{tensor}_DequantizeLinear_out"),
     }
-}
-
-/// ONNX QuantizeLinear's rounding (half to even) and saturation.
-pub fn quantize(v: f32, scale: f32) -> i8 {
-    (v / scale).round_ties_even().clamp(-128.0, 127.0) as i8
 }
 
 /// The Q/DQ model for `plan`; layers named in `q.keep_fp` keep float inputs and weights.

@@ -1,6 +1,6 @@
 //! Symmetric INT8 scales: activations per tensor from a histogram of |x| (entropy as TensorRT's
 //! KL-divergence calibrator, the smallest expected squared error, percentile, or min-max), weights
-//! per output channel.
+//! per output channel; and the INT8 quantizer they are for.
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -297,6 +297,12 @@ pub fn scale_of(threshold: f32) -> f32 {
     (threshold / 127.0).max(MIN_SCALE)
 }
 
+/// ONNX QuantizeLinear's rounding (half to even) and saturation: the quantizer these scales are
+/// for, which the Q/DQ rewrite applies to weights and the tests below measure.
+pub fn quantize(v: f32, scale: f32) -> i8 {
+    (v / scale).round_ties_even().clamp(-128.0, 127.0) as i8
+}
+
 /// Each tensor's scale as `method` chooses it from the tensor's histogram.
 pub fn observed(hist: &BTreeMap<String, Histogram>, method: Method) -> BTreeMap<String, f32> {
     hist.iter().map(|(n, h)| (n.clone(), scale_of(h.threshold(method)))).collect()
@@ -366,7 +372,7 @@ mod tests {
     /// The real thing: mean squared error of ONNX QuantizeLinear/DequantizeLinear on the values.
     fn brute_force_mse(values: &[f32], threshold: f32) -> f64 {
         let s = threshold / 127.0;
-        values.iter().map(|v| (*v as f64 - (crate::qdq::quantize(*v, s) as f32 * s) as f64).powi(2)).sum::<f64>()
+        values.iter().map(|v| (*v as f64 - (quantize(*v, s) as f32 * s) as f64).powi(2)).sum::<f64>()
             / values.len() as f64
     }
 

@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(tensors) = cyclegan_train::import::parse_state_dict(data) {
-        let _ = cyclegan_train::import::match_generator(tensors, None);
+    if let Ok(tensors) = cyclegan_model::pth::parse_state_dict(data) {
+        let _ = cyclegan_model::import::match_generator(tensors, None);
     }
 });

@@ -11,11 +11,12 @@ use rand::rngs::StdRng;
 use tch::nn::Module;
 use tch::{Device, Kind, Tensor};
 
+use cyclegan_model::Direction;
 use cyclegan_train::config::{Preprocess, TrainConfig};
 use cyclegan_train::eval::paired_psnr;
 use cyclegan_train::synth::{self, SynthOptions};
 use cyclegan_train::trainer::{CycleGan, FitOptions, fit};
-use cyclegan_train::translate::{Direction, Translator};
+use cyclegan_train::translate::Translator;
 
 const REFERENCE_PY: &str = include_str!("../python/cyclegan_reference.py");
 
@@ -24,7 +25,7 @@ pub struct BenchArgs {
     /// Compare a teacher with its distilled students instead (needs --teacher, --student,
     /// --dataroot).
     #[arg(long)]
-    distill: bool,
+    pub distill: bool,
     #[arg(long, requires = "distill")]
     pub teacher: Option<PathBuf>,
     /// A distilled run; repeat for several.
@@ -70,9 +71,6 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    if args.distill {
-        return crate::bench_distill::run(args, &python(args));
-    }
     if !args.no_speed {
         speed(args)?;
     }
@@ -82,7 +80,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn python(args: &BenchArgs) -> PathBuf {
+pub fn python(args: &BenchArgs) -> PathBuf {
     args.python.clone().unwrap_or_else(|| {
         let venv = Path::new(".venv/bin/python");
         if venv.exists() { venv.to_path_buf() } else { PathBuf::from("python3") }

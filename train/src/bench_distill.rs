@@ -9,12 +9,13 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use tch::Device;
 
+use cyclegan_model::Direction;
 use cyclegan_onnx::{FloatType, Precision};
 use cyclegan_train::data::{list_images, load_rgb};
 use cyclegan_train::eval::{Fakes, fid_kid, paired_psnr, psnr};
 use cyclegan_train::export::{ExportOptions, export_generator};
 use cyclegan_train::fid::{Inception, find_inception};
-use cyclegan_train::translate::{Direction, Translator};
+use cyclegan_train::translate::Translator;
 
 use crate::bench::BenchArgs;
 

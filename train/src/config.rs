@@ -2,11 +2,11 @@
 //! overridden by a command-line flag. `TrainConfig::default()` reproduces the paper.
 use std::path::{Path, PathBuf};
 
+use cyclegan_model::checkpoint::Domains;
+use cyclegan_model::{Direction, Family, ModelConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::Family;
-use crate::translate::Direction;
 
 /// How training images are resized and cropped, as in the reference implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -46,9 +46,13 @@ pub struct DataConfig {
 }
 
 impl DataConfig {
-    /// The augmentation these settings describe.
-    pub fn augment(&self) -> crate::data::Augment {
-        crate::data::Augment::from_config(self)
+    /// Takes `from`'s domain names where these are the defaults: a generator made from another
+    /// (a distilled student, a fine-tuned copy) translates between the same domains.
+    pub fn inherit_domains(&mut self, from: &DataConfig) {
+        let defaults = Domains::default();
+        if (&self.domain_a, &self.domain_b) == (&defaults.domain_a, &defaults.domain_b) {
+            (self.domain_a, self.domain_b) = (from.domain_a.clone(), from.domain_b.clone());
+        }
     }
 
     /// Loader threads (at least one).
@@ -59,53 +63,20 @@ impl DataConfig {
 
 impl Default for DataConfig {
     fn default() -> Self {
+        // What a checkpoint's generators record of [data] (`Domains`) has its defaults there.
+        let Domains { domain_a, domain_b, crop_size } = Domains::default();
         Self {
             dataroot: PathBuf::from("datasets/summer2winter_yosemite"),
             preprocess: Preprocess::ResizeAndCrop,
             load_size: 286,
-            crop_size: 256,
+            crop_size,
             no_flip: false,
             serial_batches: false,
             batch_size: 1,
             num_workers: 4,
             max_dataset_size: 0,
-            domain_a: "A".into(),
-            domain_b: "B".into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ModelConfig {
-    /// Generator family: `resnet` (the paper's) or `mobile` (depthwise-separable blocks, the
-    /// edge student).
-    pub generator: Family,
-    /// Filters in the generator's first convolution.
-    pub ngf: i64,
-    /// Filters in the discriminator's first convolution.
-    pub ndf: i64,
-    /// Residual blocks in the generator (6 or 9).
-    pub n_blocks: i64,
-    /// Stride-2 layers in the PatchGAN discriminator (3 gives 70x70 patches).
-    pub n_layers_d: i64,
-    /// Standard deviation of the N(0, gain) weight initialisation.
-    pub init_gain: f64,
-    /// Learnable scale and shift in the generator's instance norms (the paper has none; some
-    /// PyTorch variants do).
-    pub affine_norm: bool,
-}
-
-impl Default for ModelConfig {
-    fn default() -> Self {
-        Self {
-            generator: Family::Resnet,
-            ngf: 64,
-            ndf: 64,
-            n_blocks: 9,
-            n_layers_d: 3,
-            init_gain: 0.02,
-            affine_norm: false,
+            domain_a,
+            domain_b,
         }
     }
 }
@@ -200,7 +171,7 @@ impl Default for OutputConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
     pub data: DataConfig,
-    /// The generator trained (with `[distill]`: the student).
+    /// The networks trained (with `[distill]`: the student generator).
     pub model: ModelConfig,
     pub train: OptimConfig,
     pub output: OutputConfig,

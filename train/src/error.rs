@@ -21,12 +21,9 @@ pub enum Error {
     Checkpoint { path: PathBuf, message: String },
     #[error("device {device}: {message}")]
     Device { device: String, message: String },
-    #[error("import {path}")]
-    Import {
-        path: PathBuf,
-        #[source]
-        source: crate::import::ImportError,
-    },
+    /// Checkpoints, `.pth` import and the float ONNX export (`cyclegan_model`).
+    #[error(transparent)]
+    Model(#[from] cyclegan_model::Error),
     #[error("export: {0}")]
     Export(String),
     #[error(transparent)]

@@ -11,7 +11,6 @@ pub mod eval;
 pub mod export;
 pub mod fid;
 pub mod imageio;
-pub mod import;
 pub mod model;
 pub mod qat;
 pub mod report;

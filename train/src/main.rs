@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use indicatif::ProgressBar;
 
 use cyclegan_calibration::trt_cache::{self, TrtVersion};
+use cyclegan_model::Direction;
 use cyclegan_train::checkpoint;
 use cyclegan_train::config::{Overrides, TrainConfig};
 use cyclegan_train::dist::{self, DistOptions};
@@ -17,7 +18,7 @@ use cyclegan_train::eval::{Fakes, fid_kid, paired_psnr};
 use cyclegan_train::export::{ExportOptions, export_generator};
 use cyclegan_train::synth::{self, SynthOptions};
 use cyclegan_train::trainer::{FitOptions, FitSummary, fit};
-use cyclegan_train::translate::{Direction, Translator, translate_path};
+use cyclegan_train::translate::{Translator, translate_path};
 
 mod bench;
 mod bench_distill;
@@ -389,7 +390,7 @@ fn run() -> Result<()> {
             );
         }
         Command::Import { pth, out, direction, ngf, verbose } => {
-            let (dir, report) = cyclegan_train::import::import_pth(&pth, &out, direction, ngf)?;
+            let (dir, report) = cyclegan_model::import::import_pth(&pth, &out, direction, ngf)?;
             if verbose {
                 for (theirs, ours, shape) in &report.matched {
                     println!("  {theirs:<40} -> {ours:<32} {shape:?}");
@@ -493,6 +494,7 @@ fn run() -> Result<()> {
             bar.finish_and_clear();
             println!("wrote {} ({train} train images per domain, {test} test pairs, {size}x{size})", out.display());
         }
+        Command::Bench(args) if args.distill => bench_distill::run(&args, &bench::python(&args))?,
         Command::Bench(args) => bench::run(&args)?,
     }
     Ok(())

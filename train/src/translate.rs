@@ -1,61 +1,28 @@
 //! Test mode: load one generator from a checkpoint and translate images.
 use std::path::{Path, PathBuf};
 
+use cyclegan_model::checkpoint::{is_qat_checkpoint, read_scales};
+use cyclegan_model::{Direction, GeneratorConfig};
 use image::RgbImage;
 use image::imageops::{self, FilterType};
 use tch::nn::{self, Module};
 use tch::{Device, Tensor};
 
-use crate::checkpoint;
+use crate::checkpoint::{self, TrainState};
 use crate::data::list_images;
 use crate::error::{Error, Result};
 use crate::imageio::{rgb_to_tensor, save_png, tensor_to_rgb};
 use crate::model::fake_quant::QuantPoints;
-use crate::model::{Generator, GeneratorConfig, quantized_generator};
-use crate::trainer::CycleGan;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// A to B, with G_A.
-    A2b,
-    /// B to A, with G_B.
-    B2a,
-}
-
-impl Direction {
-    pub fn name(self) -> &'static str {
-        match self {
-            Direction::A2b => "a2b",
-            Direction::B2a => "b2a",
-        }
-    }
-
-    pub fn network(self) -> &'static str {
-        match self {
-            Direction::A2b => "G_A",
-            Direction::B2a => "G_B",
-        }
-    }
-
-    /// The domain translated from: `A` for a2b (the `trainA` folder), `B` for b2a.
-    pub fn source_domain(self) -> &'static str {
-        match self {
-            Direction::A2b => "A",
-            Direction::B2a => "B",
-        }
-    }
-}
+use crate::model::{Generator, quantized_generator};
 
 /// A generator loaded from a checkpoint, ready to translate.
 pub struct Translator {
-    vs: nn::VarStore,
     net: Generator,
     device: Device,
     /// The generator's family and size.
     pub config: GeneratorConfig,
     /// The configuration of the run that trained it.
-    pub state: checkpoint::TrainState,
+    pub state: TrainState,
     /// The checkpoint folder it came from.
     pub dir: PathBuf,
 }
@@ -67,24 +34,16 @@ impl Translator {
         let dir = checkpoint::resolve(checkpoint)?;
         let state = checkpoint::read_state(&dir)?;
         let mut vs = nn::VarStore::new(device);
-        let cfg = CycleGan::generator_config(&state.config);
-        let quant: QuantPoints = if crate::qat::is_qat_checkpoint(&dir) {
-            crate::qat::read_scales(&dir)?
-                .into_iter()
-                .map(|(layer, s)| (layer, Tensor::from(s).to_device(device)))
-                .collect()
+        let cfg = state.config.model.generator();
+        let quant: QuantPoints = if is_qat_checkpoint(&dir) {
+            read_scales(&dir)?.into_iter().map(|(layer, s)| (layer, Tensor::from(s).to_device(device))).collect()
         } else {
             QuantPoints::new()
         };
         let net = quantized_generator(&vs.root(), &cfg, state.config.model.init_gain, &quant);
-        checkpoint::load_network(&vs, &dir.join(format!("{}.safetensors", direction.network())))?;
+        checkpoint::load_network(&vs, &checkpoint::net_file(&dir, direction.network()))?;
         vs.freeze();
-        Ok(Self { vs, net, device, config: cfg, state, dir })
-    }
-
-    /// The generator's weights by reference `state_dict` name.
-    pub fn variables(&self) -> std::collections::HashMap<String, Tensor> {
-        self.vs.variables()
+        Ok(Self { net, device, config: cfg, state, dir })
     }
 
     /// Translates a batch `[N, 3, H, W]` in [-1, 1] (H, W multiples of 4).

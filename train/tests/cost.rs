@@ -3,28 +3,30 @@
 //! generators of both families, and `info` reads checkpoints and ONNX files.
 mod common;
 
+use cyclegan_model::export::{ExportOptions, generator_graph};
+use cyclegan_model::{Direction, Family, GeneratorConfig, NamedTensor, layout};
 use cyclegan_onnx::contract::OPSET;
 use cyclegan_onnx::cost::cost;
 use cyclegan_onnx::{FloatType, Precision};
-use cyclegan_train::checkpoint::TrainState;
+use cyclegan_train::checkpoint;
 use cyclegan_train::config::TrainConfig;
-use cyclegan_train::export::{ExportOptions, generator_graph};
-use cyclegan_train::model::{Family, GeneratorConfig, generator};
 use cyclegan_train::trainer::CycleGan;
-use cyclegan_train::translate::Direction;
-use tch::{Device, Tensor, nn};
+use rand::{Rng, SeedableRng};
+use tch::Device;
 
 fn exported(cfg: &GeneratorConfig) -> cyclegan_onnx::pb::ModelProto {
-    let vs = nn::VarStore::new(Device::Cpu);
-    let _net = generator(&vs.root(), cfg, 0.02);
     // Learned-looking values: a norm's scale of ones and shift of zeros reads as no affine at all.
-    tch::no_grad(|| {
-        for (_, mut t) in vs.variables() {
-            t.copy_(&(Tensor::randn_like(&t) * 0.1 + 0.5));
-        }
-    });
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let weights = layout::parameters(cfg)
+        .into_iter()
+        .map(|(name, shape)| {
+            let n = shape.iter().product::<i64>() as usize;
+            let data = (0..n).map(|_| 0.5 + 0.1 * rng.random_range(-1.0f32..1.0)).collect();
+            (name.clone(), NamedTensor { name, shape, data })
+        })
+        .collect();
     let opts = ExportOptions { direction: Direction::A2b, precision: Precision::Fp32, io_type: FloatType::F32 };
-    generator_graph(cfg, &vs.variables(), &opts).unwrap().finish(OPSET, "test", "0")
+    generator_graph(cfg, &weights, &opts).unwrap().finish(OPSET, "test", "0")
 }
 
 #[test]
@@ -97,9 +99,9 @@ fn info_reads_a_checkpoint_and_an_onnx_file() {
     config.model.ngf = 8;
     config.model.n_blocks = 3;
     let gan = CycleGan::new(&config, Device::Cpu);
-    let ckpt = gan.save_checkpoint(dir.path(), "ck", &TrainState::new(&config)).unwrap();
+    let ckpt = gan.save_checkpoint(dir.path(), "ck", &checkpoint::new_state(&config)).unwrap();
     let (ok, text) = common::run_bin(&["info", "--checkpoint", ckpt.to_str().unwrap(), "--size", "64x48"]);
-    let expected = cost(&exported(&CycleGan::generator_config(&config)), 48, 64).unwrap();
+    let expected = cost(&exported(&config.model.generator()), 48, 64).unwrap();
     let total = format!("total: {} parameters", expected.parameters);
     assert!(ok && text.contains(&total) && text.contains("at 64x48"), "{text}");
 }

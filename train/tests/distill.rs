@@ -5,15 +5,16 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use cyclegan_model::Direction;
+use cyclegan_model::Family;
 use cyclegan_onnx::{FloatType, Precision, validate_generator};
 use cyclegan_train::config::{DistillConfig, Preprocess, TrainConfig};
 use cyclegan_train::distill::{LOSSES, distill};
 use cyclegan_train::export::{ExportOptions, export_generator};
 use cyclegan_train::imageio::rgb_to_tensor;
-use cyclegan_train::model::Family;
 use cyclegan_train::report::LossLog;
 use cyclegan_train::trainer::{FitOptions, fit};
-use cyclegan_train::translate::{Direction, Translator};
+use cyclegan_train::translate::Translator;
 use tch::{Device, Kind, Tensor};
 
 /// libtorch's random generator is global: trainings in parallel threads would share it.
@@ -169,7 +170,7 @@ fn bad_teachers_and_data_get_one_clear_message() {
     let paths = [pth.to_str().unwrap(), input.to_str().unwrap(), out.to_str().unwrap()];
     common::run_python(&["save-pth", "--out", paths[0], "--input", paths[1], "--output", paths[2]]);
     let imported = dir.path().join("imported");
-    cyclegan_train::import::import_pth(&pth, &imported, Direction::A2b, None).unwrap();
+    cyclegan_model::import::import_pth(&pth, &imported, Direction::A2b, None).unwrap();
     let mut c = student(&data, &runs, "wrong-direction", &imported);
     c.distill.as_mut().unwrap().direction = Direction::B2a;
     let text = message(&c);

@@ -7,13 +7,14 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use cyclegan_model::Direction;
+use cyclegan_model::{Family, GeneratorConfig};
 use cyclegan_onnx::{FloatType, GeneratorMetadata, Precision, read_model, validate_generator};
 use cyclegan_train::config::{Preprocess, TrainConfig};
 use cyclegan_train::export::{ExportOptions, export_generator};
 use cyclegan_train::imageio::rgb_to_tensor;
-use cyclegan_train::model::{Family, GeneratorConfig};
 use cyclegan_train::trainer::{FitOptions, fit};
-use cyclegan_train::translate::{Direction, Translator};
+use cyclegan_train::translate::Translator;
 use tch::{Kind, Tensor};
 
 fn trained_checkpoint(dir: &Path, family: Family) -> (std::path::PathBuf, std::path::PathBuf) {

@@ -6,11 +6,12 @@ mod common;
 
 use std::path::Path;
 
+use cyclegan_model::Direction;
+use cyclegan_model::import::import_pth;
 use cyclegan_onnx::{FloatType, Precision};
 use cyclegan_train::export::{ExportOptions, export_generator};
 use cyclegan_train::imageio::rgb_to_tensor;
-use cyclegan_train::import::import_pth;
-use cyclegan_train::translate::{Direction, Translator};
+use cyclegan_train::translate::Translator;
 use tch::Tensor;
 
 #[test]

@@ -10,6 +10,8 @@ use std::sync::OnceLock;
 use cyclegan_calibration::calibrate::{Options, calibrate};
 use cyclegan_calibration::compare::{self, Row};
 use cyclegan_calibration::scales::Method;
+use cyclegan_model::Direction;
+use cyclegan_model::checkpoint;
 use cyclegan_onnx::{FloatType, GeneratorMetadata, Precision};
 use cyclegan_train::config::{Preprocess, QatConfig, TrainConfig};
 use cyclegan_train::export::{ExportOptions, export_generator};
@@ -17,7 +19,7 @@ use cyclegan_train::imageio::rgb_to_tensor;
 use cyclegan_train::qat::{self, LOSSES};
 use cyclegan_train::report::LossLog;
 use cyclegan_train::trainer::{FitOptions, fit};
-use cyclegan_train::translate::{Direction, Translator};
+use cyclegan_train::translate::Translator;
 use tch::{Device, Tensor};
 
 /// libtorch's random generator is global: trainings in parallel threads would share it.
@@ -242,7 +244,7 @@ fn a_resumed_fine_tuning_repeats_the_uninterrupted_one() {
 
     c.output.name = "interrupted".into();
     let stopped = qat::qat(&c, &quiet(Some(3))).unwrap();
-    let early = qat::read_scales(&stopped.run_dir.join("latest")).unwrap();
+    let early = checkpoint::read_scales(&stopped.run_dir.join("latest")).unwrap();
     let resumed = qat::qat(&c, &FitOptions { resume: Some(stopped.run_dir.clone()), ..quiet(None) }).unwrap();
     assert_eq!(resumed.iterations, 8);
     let names = [&LOSSES[..], &["temporal"]].concat();
@@ -251,7 +253,7 @@ fn a_resumed_fine_tuning_repeats_the_uninterrupted_one() {
     assert_eq!((a.len(), b.len()), (8, 8));
     common::assert_same_losses(&a, &b);
     assert!(a.iter().all(|r| r.losses[1] > 0.0 && r.losses[2] > 0.0), "the feature and temporal terms ran");
-    let scales = |run: &Path| qat::read_scales(&run.join("latest")).unwrap();
+    let scales = |run: &Path| checkpoint::read_scales(&run.join("latest")).unwrap();
     let (s, r) = (scales(&straight.run_dir), scales(&resumed.run_dir));
     assert_eq!(s, r, "the learned scales are the same");
     assert_ne!(early, s, "the scales are learned");

@@ -5,11 +5,12 @@ mod common;
 
 use std::path::Path;
 
+use cyclegan_model::Direction;
 use cyclegan_train::config::{Preprocess, TrainConfig};
 use cyclegan_train::eval::{paired_psnr, temporal};
 use cyclegan_train::report::LossLog;
 use cyclegan_train::trainer::{FitOptions, Losses, fit};
-use cyclegan_train::translate::{Direction, Translator};
+use cyclegan_train::translate::Translator;
 use tch::Device;
 
 fn tiny(dataroot: &Path, runs: &Path, name: &str, size: u32) -> TrainConfig {

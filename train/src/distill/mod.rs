@@ -10,6 +10,8 @@ mod ssim;
 
 use std::path::{Path, PathBuf};
 
+use cyclegan_model::Direction;
+use cyclegan_model::import::import_pth;
 use rand::rngs::StdRng;
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
@@ -18,12 +20,12 @@ pub use ssim::ssim;
 
 use crate::checkpoint::{self, TrainState, load_network, net_file, read_state, read_tensors, write_atomically};
 use crate::config::{DistillConfig, TrainConfig};
-use crate::data::UnalignedDataset;
+use crate::data::{Augment, UnalignedDataset};
 use crate::error::{Error, Result};
 use crate::model::{DiscriminatorConfig, Generator, generator, patch_discriminator};
 use crate::temporal::{WarpRange, consistency};
-use crate::trainer::{Adam, CycleGan, FitOptions, FitSummary, Job, LossScaler, Step, run};
-use crate::translate::{Direction, Translator};
+use crate::trainer::{Adam, FitOptions, FitSummary, Job, LossScaler, Step, run};
+use crate::translate::Translator;
 
 /// Names of the loss terms, in `Step::losses` order.
 pub const LOSSES: [&str; 5] = ["L1", "feature", "SSIM", "G_GAN", "D"];
@@ -46,7 +48,7 @@ fn load_teacher(d: &DistillConfig, run_dir: &Path, device: Device) -> Result<Tra
     let folder = if d.teacher.extension().is_some_and(|e| e == "pth") {
         let imported = run_dir.join(IMPORTED_TEACHER);
         if !imported.join(checkpoint::STATE_FILE).is_file() {
-            crate::import::import_pth(&d.teacher, &imported, d.direction, None)?;
+            import_pth(&d.teacher, &imported, d.direction, None)?;
         }
         imported
     } else {
@@ -92,7 +94,7 @@ impl Distiller {
         let d = config.distill.clone().expect("distill() checks the section");
         let teacher = load_teacher(&d, run_dir, device)?;
         let t = &config.train;
-        let student_cfg = CycleGan::generator_config(config);
+        let student_cfg = config.model.generator();
         let student_vs = nn::VarStore::new(device);
         let student = generator(&student_vs.root(), &student_cfg, config.model.init_gain);
         let points = FEATURE_POINTS.min(student.n_blocks()).min(teacher.config.n_blocks as usize);
@@ -118,9 +120,7 @@ impl Distiller {
         let opt = Adam::new(params, t.lr, t.beta1, t.beta2);
         let critic = (d.lambda_gan > 0.0).then(|| {
             let vs = nn::VarStore::new(device);
-            let teacher_model = &teacher.state.config.model;
-            let cfg =
-                DiscriminatorConfig { in_channels: 3, ndf: teacher_model.ndf, n_layers: teacher_model.n_layers_d };
+            let cfg = DiscriminatorConfig::of(&teacher.state.config.model);
             let net = patch_discriminator(&vs.root(), &cfg, config.model.init_gain);
             let opt = Adam::new(checkpoint::variables(&vs, "D."), t.lr, t.beta1, t.beta2);
             (vs, net, opt)
@@ -149,11 +149,7 @@ impl Distiller {
     /// judges domain B, what a2b makes).
     fn start_critic_from_teacher(&mut self) -> Result<()> {
         let Some((vs, _, _)) = &self.critic else { return Ok(()) };
-        let name = match self.direction {
-            Direction::A2b => "D_A",
-            Direction::B2a => "D_B",
-        };
-        let file = net_file(&self.teacher.dir, name);
+        let file = net_file(&self.teacher.dir, self.direction.critic());
         if file.is_file() { load_network(vs, &file) } else { Ok(()) }
     }
 }
@@ -177,10 +173,7 @@ impl Job for Distiller {
     }
 
     fn step(&mut self, real_a: &Tensor, real_b: &Tensor, rng: &mut StdRng) -> Result<Step> {
-        let (source, target) = match self.direction {
-            Direction::A2b => (real_a, real_b),
-            Direction::B2a => (real_b, real_a),
-        };
+        let (source, target) = self.direction.order(real_a, real_b);
         let (taught, teacher_features) = self.teacher.forward_with_features(source, &self.teacher_points);
         let w = &self.weights;
         let zero = || Tensor::zeros([], (Kind::Float, source.device()));
@@ -326,7 +319,8 @@ pub fn distill(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary>
     let source = d.direction.source_domain();
     let data = |config: &TrainConfig| {
         let c = &config.data;
-        let (max, augment, serial, workers) = (c.max_dataset_size, c.augment(), c.serial_batches, c.workers());
+        let (max, augment, serial, workers) =
+            (c.max_dataset_size, Augment::from_config(c), c.serial_batches, c.workers());
         if needs_target {
             UnalignedDataset::open(&c.dataroot, "train", max, augment, serial, workers)
         } else {
@@ -335,12 +329,8 @@ pub fn distill(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary>
     };
     // Exported students name their domains: the teacher's, unless the recipe names them.
     let mut config = config.clone();
-    let defaults = crate::config::DataConfig::default();
-    if let Ok(teacher) = checkpoint::resolve(&d.teacher).and_then(|dir| read_state(&dir)) {
-        let (c, t) = (&mut config.data, &teacher.config.data);
-        if (&c.domain_a, &c.domain_b) == (&defaults.domain_a, &defaults.domain_b) {
-            (c.domain_a, c.domain_b) = (t.domain_a.clone(), t.domain_b.clone());
-        }
+    if let Ok(teacher) = checkpoint::resolve(&d.teacher).map_err(Error::from).and_then(|dir| read_state(&dir)) {
+        config.data.inherit_domains(&teacher.config.data);
     }
     let config = &config;
     run(config, options, data, |device, run_dir| Distiller::new(config, run_dir, device))

@@ -1,5 +1,6 @@
 //! PatchGAN discriminator (C64-C128-C256-C512 for 3 layers: 70x70 receptive field); no norm on
 //! the first layer, LeakyReLU 0.2.
+use cyclegan_model::ModelConfig;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 
@@ -10,6 +11,13 @@ pub struct DiscriminatorConfig {
     pub in_channels: i64,
     pub ndf: i64,
     pub n_layers: i64,
+}
+
+impl DiscriminatorConfig {
+    /// The discriminator of a recipe's `[model]` (RGB in).
+    pub fn of(m: &ModelConfig) -> Self {
+        Self { in_channels: 3, ndf: m.ndf, n_layers: m.n_layers_d }
+    }
 }
 
 /// Builds the discriminator under `p` with the reference `NLayerDiscriminator`'s indices.

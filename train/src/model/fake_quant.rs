@@ -33,7 +33,7 @@ pub fn fake_quant_weight(w: &Tensor, axis: i64) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cyclegan_calibration::qdq::quantize;
+    use cyclegan_calibration::scales::quantize;
     use tch::{Device, Kind};
 
     #[test]

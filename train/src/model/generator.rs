@@ -1,36 +1,12 @@
-//! The generator as a tch module, built from its layout (`layout.rs`): the same layers, paths
-//! and order as the ONNX export and the `.pth` importer.
-use serde::{Deserialize, Serialize};
+//! The generator as a tch module, built from its layout (`cyclegan_model::layout`): the same
+//! layers, paths and order as the ONNX export and the `.pth` importer.
+use cyclegan_model::GeneratorConfig;
+use cyclegan_model::layout::{self, Layer, Op, node_name};
 use tch::Tensor;
 use tch::nn::{self, Module};
 
 use super::fake_quant::{QuantPoints, fake_quant, fake_quant_weight};
 use super::layers::{Norm, conv_config, reflection_pad, up_conv};
-use super::layout::{self, Layer, Op, node_name};
-
-/// A generator family: the layers around the residual blocks are the paper's in both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Family {
-    /// The paper's blocks: two dense 3x3 convolutions.
-    #[default]
-    Resnet,
-    /// Depthwise-separable blocks (GAN Compression's mobile generator): the edge student.
-    Mobile,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GeneratorConfig {
-    pub in_channels: i64,
-    pub out_channels: i64,
-    pub ngf: i64,
-    pub n_blocks: i64,
-    /// Instance norms with learnable scale (`weight`) and shift (`bias`).
-    #[serde(default)]
-    pub affine_norm: bool,
-    #[serde(default)]
-    pub family: Family,
-}
 
 /// A generator as modules: the layers before the residual blocks, each block, the layers after.
 /// The blocks are apart so that distillation can read the activations between them.
@@ -152,6 +128,7 @@ fn build(root: &nn::Path, layers: &[Layer], affine: bool, gain: f64, quant: &Qua
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cyclegan_model::Family;
     use tch::{Device, Kind};
 
     fn build(n_blocks: i64) -> (nn::VarStore, Generator) {

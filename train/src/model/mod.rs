@@ -5,7 +5,6 @@ mod discriminator;
 pub mod fake_quant;
 mod generator;
 mod layers;
-pub mod layout;
 
 pub use discriminator::{DiscriminatorConfig, patch_discriminator};
-pub use generator::{Family, Generator, GeneratorConfig, generator, quantized_generator};
+pub use generator::{Generator, generator, quantized_generator};

@@ -21,6 +21,9 @@ use cyclegan_calibration::calibrate::{Options as CalibrateOptions, calibrate};
 use cyclegan_calibration::graph::{self, Plan, Residual};
 use cyclegan_calibration::qdq::{self, Quantization};
 use cyclegan_calibration::scales::Method;
+use cyclegan_model::Direction;
+use cyclegan_model::checkpoint::{SCALES_FILE, is_qat_checkpoint, read_scales};
+use cyclegan_model::export::{ExportOptions, export_checkpoint};
 use cyclegan_onnx::pb::ModelProto;
 use cyclegan_onnx::{FloatType, GeneratorMetadata, Precision};
 use rand::rngs::StdRng;
@@ -29,22 +32,19 @@ use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{self, TrainState, load_network, net_file, read_state, read_tensors, write_atomically};
 use crate::config::{DataConfig, QatConfig, TrainConfig};
-use crate::data::UnalignedDataset;
+use crate::data::{Augment, UnalignedDataset};
 use crate::distill::feature_points;
 use crate::error::{Error, Result};
-use crate::export::{ExportOptions, export_generator};
 use crate::model::fake_quant::QuantPoints;
 use crate::model::{Generator, quantized_generator};
 use crate::temporal::{WarpRange, consistency};
-use crate::trainer::{Adam, CycleGan, FitOptions, FitSummary, Job, Step, run};
-use crate::translate::{Direction, Translator};
+use crate::trainer::{Adam, FitOptions, FitSummary, Job, Step, run};
+use crate::translate::Translator;
 
 /// Names of the loss terms, in `Step::losses` order.
 pub const LOSSES: [&str; 2] = ["L1", "feature"];
 /// The temporal term, logged after them when `lambda_temporal` is on.
 const TEMPORAL_LOSS: &str = "temporal";
-/// The learned activation scales of a checkpoint, one scalar per INT8 layer (by node name).
-pub const SCALES_FILE: &str = "qat_scales.safetensors";
 const OPTIMIZER_FILE: &str = "optim_qat.safetensors";
 /// Where a run without `[qat] calibrated` calibrates (the FP32 export, the Q/DQ model and the
 /// report); a resumed run finds it there.
@@ -55,7 +55,7 @@ const FEATURE_POINTS: usize = 3;
 /// `config`'s original generator exported to FP32 ONNX, and what `cyclegan-calib` quantizes in it.
 fn fp32_plan(checkpoint: &Path, direction: Direction) -> Result<(ModelProto, Plan)> {
     let opts = ExportOptions { direction, precision: Precision::Fp32, io_type: FloatType::F32 };
-    let model = export_generator(checkpoint, &opts)?;
+    let model = export_checkpoint(checkpoint, &opts)?;
     let plan = graph::plan(&model, &checkpoint.display().to_string())?;
     Ok((model, plan))
 }
@@ -132,18 +132,6 @@ fn starting_quantization(
     Ok(qdq::read(&model, plan, &out.display().to_string())?)
 }
 
-/// A QAT checkpoint's learned activation scales, by layer.
-pub fn read_scales(dir: &Path) -> Result<BTreeMap<String, f32>> {
-    let file = dir.join(SCALES_FILE);
-    read_tensors(&file)?
-        .into_iter()
-        .map(|(name, t)| match t.numel() {
-            1 => Ok((name, t.reshape([-1]).double_value(&[0]) as f32)),
-            n => Err(Error::checkpoint(&file, format!("`{name}` holds {n} values, not one scale"))),
-        })
-        .collect()
-}
-
 /// A checkpoint's learned scales as a [`Quantization`] of `plan`: the layers named in
 /// [`SCALES_FILE`] are INT8, the others float.
 fn checkpoint_quantization(dir: &Path, plan: &Plan) -> Result<Quantization> {
@@ -193,17 +181,12 @@ pub fn cache_scales(checkpoint: &Path, direction: Direction, threads: usize) -> 
         return Err(Error::Export(format!("{} is not a checkpoint of `cyclegan-train qat`", dir.display())));
     };
     let opts = ExportOptions { direction, precision: Precision::Fp32, io_type: FloatType::F32 };
-    let fp32 = export_generator(&dir, &opts)?;
+    let fp32 = export_checkpoint(&dir, &opts)?;
     let plan = graph::plan(&fp32, &dir.display().to_string())?;
     let learned = checkpoint_quantization(&dir, &plan)?.activation_scales;
     let images = state.config.data.dataroot.join(format!("train{}", q.direction.source_domain()));
     let paths = cyclegan_calibration::images::split(&images, q.calibration_images)?.calibration;
     Ok(cyclegan_calibration::trt_cache::activation_scales(&fp32, &paths, Method::Mse, threads, &learned)?)
-}
-
-/// Whether `dir` is a checkpoint of quantization-aware fine-tuning.
-pub fn is_qat_checkpoint(dir: &Path) -> bool {
-    dir.join(SCALES_FILE).is_file()
 }
 
 /// The fine-tuned generator, its learned scales and optimizer, and the frozen original.
@@ -244,7 +227,7 @@ impl Qat {
             };
             layers.insert(l.name.clone(), scale);
         }
-        let cfg = CycleGan::generator_config(config);
+        let cfg = config.model.generator();
         let vs = nn::VarStore::new(device);
         let student = quantized_generator(&vs.root(), &cfg, config.model.init_gain, &layers);
         load_network(&vs, &net_file(&original.dir, q.direction.network()))?;
@@ -443,9 +426,7 @@ pub fn qat(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
         config.data = original.data.clone();
         (config.data.batch_size, config.data.num_workers, config.data.max_dataset_size) = own;
     }
-    if (&config.data.domain_a, &config.data.domain_b) == (&defaults.domain_a, &defaults.domain_b) {
-        (config.data.domain_a, config.data.domain_b) = (original.data.domain_a.clone(), original.data.domain_b.clone());
-    }
+    config.data.inherit_domains(&original.data);
     let config = &config;
     let source = config.qat.as_ref().expect("checked above").direction.source_domain();
     let data = |config: &TrainConfig| {
@@ -455,7 +436,7 @@ pub fn qat(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
             "train",
             source,
             c.max_dataset_size,
-            c.augment(),
+            Augment::from_config(c),
             c.serial_batches,
             c.workers(),
         )

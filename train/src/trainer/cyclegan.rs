@@ -10,7 +10,7 @@ use super::pool::ImagePool;
 use crate::checkpoint::variables;
 use crate::config::TrainConfig;
 use crate::dist::average_gradients;
-use crate::model::{DiscriminatorConfig, Generator, GeneratorConfig, generator, patch_discriminator};
+use crate::model::{DiscriminatorConfig, Generator, generator, patch_discriminator};
 use crate::temporal::{WarpRange, consistency};
 
 /// Names of the networks as in the reference: G_A maps A to B, D_A judges domain B.
@@ -72,28 +72,13 @@ pub struct CycleGan {
 }
 
 impl CycleGan {
-    pub fn generator_config(c: &TrainConfig) -> GeneratorConfig {
-        GeneratorConfig {
-            in_channels: 3,
-            out_channels: 3,
-            ngf: c.model.ngf,
-            n_blocks: c.model.n_blocks,
-            affine_norm: c.model.affine_norm,
-            family: c.model.generator,
-        }
-    }
-
-    pub fn discriminator_config(c: &TrainConfig) -> DiscriminatorConfig {
-        DiscriminatorConfig { in_channels: 3, ndf: c.model.ndf, n_layers: c.model.n_layers_d }
-    }
-
     /// Builds freshly initialised networks on `device` (weights drawn from libtorch's generator,
     /// so seed it first).
     pub fn new(c: &TrainConfig, device: Device) -> Self {
         let stores = [(); 4].map(|_| nn::VarStore::new(device));
         let gain = c.model.init_gain;
-        let g = Self::generator_config(c);
-        let d = Self::discriminator_config(c);
+        let g = c.model.generator();
+        let d = DiscriminatorConfig::of(&c.model);
         let g_a = generator(&stores[0].root(), &g, gain);
         let g_b = generator(&stores[1].root(), &g, gain);
         let d_a = patch_discriminator(&stores[2].root(), &d, gain);

@@ -25,7 +25,7 @@ pub use schedule::learning_rate;
 
 use crate::checkpoint::{self, TrainState};
 use crate::config::{OutputConfig, TrainConfig};
-use crate::data::{EpochLoader, Shard, UnalignedDataset, loader::derived_rng};
+use crate::data::{Augment, EpochLoader, Shard, UnalignedDataset, loader::derived_rng};
 use crate::dist::{self, DistOptions, Group, World};
 use crate::error::{Error, Result};
 use crate::imageio::save_png;
@@ -145,7 +145,14 @@ pub fn fit(config: &TrainConfig, options: &FitOptions) -> Result<FitSummary> {
     }
     let data = |config: &TrainConfig| {
         let d = &config.data;
-        UnalignedDataset::open(&d.dataroot, "train", d.max_dataset_size, d.augment(), d.serial_batches, d.workers())
+        UnalignedDataset::open(
+            &d.dataroot,
+            "train",
+            d.max_dataset_size,
+            Augment::from_config(d),
+            d.serial_batches,
+            d.workers(),
+        )
     };
     run(config, options, data, |device, _| Ok(CycleGan::new(config, device)))
 }
@@ -242,7 +249,7 @@ fn run_rank<J: Job>(
 
     tch::manual_seed(t.seed as i64);
     let mut model = make(device, &run_dir)?;
-    let mut state = TrainState::new(config);
+    let mut state = checkpoint::new_state(config);
     state.world_size = shard.size;
     let mut resumed_from = None;
     if let Some(dir) = &resume_dir {

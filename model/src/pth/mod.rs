@@ -6,16 +6,13 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
-use super::error::{ImportError, Result};
-use super::pickle::{self, DType, TensorRef, Value};
+mod error;
+mod pickle;
 
-/// One tensor of a state dict, in its original key order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NamedTensor {
-    pub name: String,
-    pub shape: Vec<i64>,
-    pub data: Vec<f32>,
-}
+use crate::tensor::NamedTensor;
+pub use error::ImportError;
+use error::Result;
+use pickle::{DType, TensorRef, Value};
 
 const LEGACY_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 

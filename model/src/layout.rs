@@ -6,7 +6,7 @@
 //! Paths follow the reference `ResnetGenerator`'s `nn.Sequential`, where padding, norm and
 //! activation layers also take an index: `model.0` (pad), `model.1` (conv), ...,
 //! `model.10.conv_block.1` (first conv of the first residual block).
-use super::{Family, GeneratorConfig};
+use crate::config::{Family, GeneratorConfig};
 
 /// What one layer does. Convolutions always carry a bias (the reference's default with
 /// instance norm); the importer fills a missing one with zeros.
@@ -163,6 +163,20 @@ pub fn weighted(layers: &[Layer]) -> Vec<Weighted<'_>> {
             Op::Residual(body) => out.extend(weighted(body)),
             Op::ReflectPad(_) | Op::Relu | Op::Tanh => {}
         }
+    }
+    out
+}
+
+/// Every parameter of `cfg`'s generator as (name, shape), in module order: a weight and a bias per
+/// convolution, and a scale (`weight`) and shift (`bias`) per norm when the norms are affine.
+pub fn parameters(cfg: &GeneratorConfig) -> Vec<(String, Vec<i64>)> {
+    let mut out = Vec::new();
+    for w in weighted(&generator(cfg)) {
+        if matches!(w.op, Op::Norm(_)) && !cfg.affine_norm {
+            continue;
+        }
+        out.push((format!("{}.weight", w.path), w.shape));
+        out.push((format!("{}.bias", w.path), vec![w.channels]));
     }
     out
 }

@@ -1,24 +1,16 @@
-//! `cyclegan-train import`: a ResNet generator saved by PyTorch (`torch.save(state_dict)`, as the
-//! reference implementation's `latest_net_G_A.pth`) into our checkpoint format. Tensors are
-//! matched by the generator's structure (module order and shapes), not by key names, so that
-//! renamed blocks, convolutions without bias and affine instance norms load too.
-mod error;
-mod pickle;
-mod pth;
-
+//! A ResNet generator saved by PyTorch (`torch.save(state_dict)`, as the reference
+//! implementation's `latest_net_G_A.pth`) into the checkpoint format. Tensors are matched by the
+//! generator's structure (module order and shapes), not by key names, so that renamed blocks,
+//! convolutions without bias and affine instance norms load too.
 use std::path::{Path, PathBuf};
 
-use tch::Tensor;
-
-pub use error::ImportError;
-pub use pth::{NamedTensor, parse_state_dict, read_state_dict};
-
-use crate::checkpoint::{self, TrainState};
-use crate::config::TrainConfig;
+use crate::checkpoint::{self, Recipe, State};
+use crate::config::{Family, GeneratorConfig};
+use crate::direction::Direction;
 use crate::error::{Error, Result};
-use crate::model::layout::{self, Layer};
-use crate::model::{Family, GeneratorConfig};
-use crate::translate::Direction;
+use crate::layout::{self, Layer};
+use crate::pth::{ImportError, read_state_dict};
+use crate::tensor::NamedTensor;
 
 /// What was matched, for the user.
 #[derive(Debug, Clone)]
@@ -199,16 +191,14 @@ pub fn import_pth(
     let tensors = read_state_dict(pth).map_err(fail)?;
     let (named, report) = match_generator(tensors, claimed_ngf).map_err(fail)?;
 
-    let mut config = TrainConfig::default();
-    config.model.ngf = report.ngf;
-    config.model.n_blocks = report.n_blocks;
-    config.model.affine_norm = report.affine_norm;
-    let mut state = TrainState::new(&config);
+    let mut recipe = Recipe::default();
+    recipe.model.ngf = report.ngf;
+    recipe.model.n_blocks = report.n_blocks;
+    recipe.model.affine_norm = report.affine_norm;
+    // Nothing of this generator's training is known; a run can start from it but not resume it.
+    let mut state = State::new(recipe, 0.0, 0);
     state.imported_from = Some(pth.display().to_string());
-
-    let tensors: Vec<(String, Tensor)> =
-        named.iter().map(|t| (t.name.clone(), Tensor::from_slice(&t.data).reshape(&t.shape))).collect();
-    let dir = checkpoint::save_generator(out, direction.network(), tensors, &state)?;
+    let dir = checkpoint::save_generator(out, direction, &named, &state)?;
     Ok((dir, report))
 }
 
