@@ -4,7 +4,7 @@
 # distilled from it (GAN Compression's ngf 32 / 9 blocks from configs/train/distill-mobile.toml, the
 # same at ngf 24, and the bundled demo's ngf 16 / 6 blocks from configs/train/edge-demo-student.toml,
 # ~3 min each), then
-# `cyclegan-train bench --distill`: parameters, GMAC, ONNX Runtime latency, PSNR against the teacher,
+# `cyclegan-train bench distill`: parameters, GMAC, ONNX Runtime latency, PSNR against the teacher,
 # FID and PSNR against the ground truth, on the 20 held-out pairs. Stopped runs resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,6 @@ on_teacher=(--teacher checkpoints/paper-synth64 --dataroot $data --preprocess cr
 train distill paper-synth64-mobile32 --config configs/train/distill-mobile.toml "${on_teacher[@]}"
 train distill paper-synth64-mobile24 --config configs/train/distill-mobile.toml --ngf 24 "${on_teacher[@]}"
 train distill paper-synth64-mobile16 --config configs/train/edge-demo-student.toml "${on_teacher[@]}"
-$bin bench --distill --teacher checkpoints/paper-synth64 --dataroot $data \
+$bin bench distill --teacher checkpoints/paper-synth64 --dataroot $data \
   --student checkpoints/paper-synth64-mobile32 --student checkpoints/paper-synth64-mobile24 \
   --student checkpoints/paper-synth64-mobile16

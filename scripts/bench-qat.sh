@@ -4,7 +4,7 @@
 # quantization-aware fine-tuning (configs/train/qat.toml, from the MSE calibration and from the
 # entropy one), on the paper-size ResNet-9 of
 # scripts/bench-distill.sh (configs/train/paper-synth64.toml, ngf 64) and its ngf 24 mobile
-# student. Everything calibrates and fine-tunes on trainA; `cyclegan-calib --evaluate` measures
+# student. Everything calibrates and fine-tunes on trainA; `cyclegan-calib evaluate` measures
 # on the 20 held-out testA images: layers in float, INT8 share of MACs, PSNR and SSIM vs FP32,
 # ONNX Runtime CPU ms at 256x256. Stopped runs resume; the tables go to checkpoints/bench-qat/.
 # `scripts/bench-qat.sh NAME...` measures checkpoints/NAME (a2b, trained on datasets/synth64)
@@ -49,7 +49,7 @@ measure() {
     $bin export --checkpoint checkpoints/$run --direction a2b --precision int8 --out $out/$run.int8.onnx
     int8+=($out/$run.int8.onnx)
   done
-  $calib --model $fp32 --images $data/testA --threads 2 --evaluate "$(IFS=,; echo "${int8[*]}")" \
+  $calib evaluate --model $fp32 --images $data/testA --threads 2 --int8 "$(IFS=,; echo "${int8[*]}")" \
     | tee $out/$model.md
 }
 

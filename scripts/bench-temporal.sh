@@ -3,8 +3,8 @@
 # ngf 32 on the synthetic task at 64x64) trained twice at the same budget, without and with
 # `--lambda-temporal 10` (about a quarter of an hour each on two cores), then for each: PSNR against the ground
 # truth (`cyclegan-train eval`), the warping error and still-scene flicker of the checkpoint
-# (`eval --temporal`) and of its ONNX export with temporal-smoothing 0, 0.5 and 0.8
-# (`cyclegan-edge bench --temporal`), on the 20 held-out pairs and, given a folder of photos as
+# (`eval temporal`) and of its ONNX export with temporal-smoothing 0, 0.5 and 0.8
+# (`cyclegan-edge bench temporal`), on the 20 held-out pairs and, given a folder of photos as
 # the first argument, on sequences made from those. Stopped runs resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,11 +26,11 @@ train fit temporal-synth64 --config configs/train/temporal-synth64.toml
 train fit temporal-synth64-lt10 --config configs/train/temporal-synth64.toml --lambda-temporal 10
 for run in temporal-synth64 temporal-synth64-lt10; do
   echo "== $run"
-  $bin eval --checkpoint checkpoints/$run --dataroot $data
-  $bin eval --temporal --checkpoint checkpoints/$run --input $data/testA --max-images 20
+  $bin eval psnr --checkpoint checkpoints/$run --dataroot $data
+  $bin eval temporal --checkpoint checkpoints/$run --input $data/testA --max-images 20
   $bin export --checkpoint checkpoints/$run --direction a2b --out checkpoints/$run/G_A.onnx
-  $edge bench --temporal --model checkpoints/$run/G_A.onnx --input $data/testA --max-images 20 --threads 2
+  $edge bench temporal --model checkpoints/$run/G_A.onnx --input $data/testA --max-images 20 --threads 2
   if [ -n "$photos" ]; then
-    $edge bench --temporal --model checkpoints/$run/G_A.onnx --input "$photos" --threads 2
+    $edge bench temporal --model checkpoints/$run/G_A.onnx --input "$photos" --threads 2
   fi
 done

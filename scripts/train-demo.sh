@@ -15,6 +15,6 @@ else
   $bin fit --config configs/train/synth-demo.toml
 fi
 $bin translate --checkpoint checkpoints/synth-demo --direction a2b --input datasets/synth/testA --out out/synth-demo/a2b
-$bin eval --checkpoint checkpoints/synth-demo --dataroot datasets/synth
+$bin eval psnr --checkpoint checkpoints/synth-demo --dataroot datasets/synth
 echo "Look at: checkpoints/synth-demo/samples/ (sample grids), checkpoints/synth-demo/loss_curves.png,"
 echo "         checkpoints/synth-demo/losses.csv, out/synth-demo/a2b/ (translated test images)"

@@ -1,4 +1,4 @@
-//! `cyclegan-calib --evaluate`: INT8 models of one generator (calibrated with any method, or
+//! `cyclegan-calib evaluate`: INT8 models of one generator (calibrated with any method, or
 //! fine-tuned by `cyclegan-train qat`) side by side against its FP32 export on images none of
 //! them was calibrated or fine-tuned on: what stays in float, the INT8 share of the convolution
 //! MACs, PSNR and SSIM vs FP32, and ONNX Runtime's CPU latency.
@@ -120,10 +120,10 @@ pub fn compare(opts: &Options) -> Result<Vec<Row>> {
     });
     for path in &opts.models {
         let name = path.display().to_string();
-        let model = cyclegan_onnx::io::read_model(path).map_err(model_error("--evaluate"))?;
-        let meta = GeneratorMetadata::read_from(&model).map_err(|e| model_error("--evaluate")(e.in_file(path)))?;
+        let model = cyclegan_onnx::io::read_model(path).map_err(model_error("--int8"))?;
+        let meta = GeneratorMetadata::read_from(&model).map_err(|e| model_error("--int8")(e.in_file(path)))?;
         if meta.precision != Precision::Int8 {
-            return Err(Error::Invalid(format!("--evaluate {name}: a {} model, not a Q/DQ one", meta.precision)));
+            return Err(Error::Invalid(format!("--int8 {name}: a {} model, not a Q/DQ one", meta.precision)));
         }
         let q = qdq::read(&model, &plan, &name)?;
         let method = property(&model, CALIBRATION_KEY)

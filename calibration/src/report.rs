@@ -150,14 +150,9 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Io { path: path.to_path_buf(), message: format!("cannot write: {e}") }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// [`cyclegan_onnx::io::write_atomic`], failing as a report file does.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().ok_or_else(|| io_error(path, "not a file path"))?.to_string_lossy().into_owned();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_error(path, e)
-    })
+    cyclegan_onnx::io::write_atomic(path, bytes).map_err(|e| io_error(path, e))
 }
 
 /// `report.json`, `report.md`, `compare.png` (FP32 | FP16 | INT8 | |INT8 - FP32| x 4 for up to

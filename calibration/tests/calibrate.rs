@@ -30,7 +30,12 @@ fn calib(args: &[&str]) -> Output {
         }
         _ => Command::new(bin),
     };
-    cmd.current_dir(workspace()).args(["--quiet", "--threads", "2"]).args(args).output().unwrap()
+    // On 2 threads; calibrating without progress bars (`evaluate` draws none).
+    let (common, args): (&[&str], &[&str]) = match args {
+        ["evaluate", rest @ ..] => (&["evaluate", "--threads", "2"], rest),
+        _ => (&["--quiet", "--threads", "2"], args),
+    };
+    cmd.current_dir(workspace()).args(common).args(args).output().unwrap()
 }
 
 /// `cyclegan-calib` on the demo generator and the fixture images at `size`, writing `out` and the
@@ -349,13 +354,14 @@ fn evaluate_measures_int8_models_as_the_calibration_report_does() {
     let models = format!("{},{}", mse.display(), keep.display());
     let (demo, held_dir) = (demo_model(), held.to_str().unwrap().to_string());
     let out = calib(&[
+        "evaluate",
         "--model",
         demo.to_str().unwrap(),
         "--images",
         &held_dir,
         "--size",
         "64",
-        "--evaluate",
+        "--int8",
         &models,
         "--latency-runs",
         "1",
@@ -383,6 +389,14 @@ fn evaluate_measures_int8_models_as_the_calibration_report_does() {
     assert_eq!((fp32[1].as_str(), fp32[3].as_str(), fp32[4].as_str()), ("fp32", "0.0 %", "100.00"), "{table}");
 
     // An FP32 model is not an INT8 one.
-    let out = calib(&["--model", demo.to_str().unwrap(), "--images", &held_dir, "--evaluate", demo.to_str().unwrap()]);
+    let out = calib(&[
+        "evaluate",
+        "--model",
+        demo.to_str().unwrap(),
+        "--images",
+        &held_dir,
+        "--int8",
+        demo.to_str().unwrap(),
+    ]);
     assert!(!out.status.success() && text(&out).contains("not a Q/DQ one"), "{}", text(&out));
 }

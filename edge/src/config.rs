@@ -8,80 +8,58 @@ use crate::backend::BackendKind;
 use crate::backend::tensorrt::{DEFAULT_PRECISION, Precision};
 use crate::{Error, Result};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct InferenceConfig {
-    /// Generator ONNX; empty: the bundled summer->winter demo.
-    pub model: Option<PathBuf>,
-    pub backend: BackendKind,
-    /// `auto`, a shorter side (`256`) or `WxH`.
-    pub inference_size: String,
-    /// 1: the translation only; 0: the original frame.
-    pub strength: f64,
-    /// Still-scene flicker scaled by 1 - this, where the input does not change (0: off; see
-    /// `cyclegan_runtime::smoothing`).
-    pub temporal_smoothing: f64,
-    /// CPU inference threads (0: all cores).
-    pub threads: usize,
-    /// TensorRT engine precision.
-    pub precision: Precision,
-    /// TensorRT engine file to use (rebuilt there when it does not match); empty: the cache.
-    pub engine: Option<PathBuf>,
-    /// Folder of cached TensorRT engines; empty: ~/.cache/cyclegan-edge/engines.
-    pub engine_cache: Option<PathBuf>,
-    /// Frames translated at once: 2 overlaps copies and GPU work at one frame more latency;
-    /// 0: the backend's choice (2 on TensorRT, 1 on the CPU).
-    pub frames_in_flight: u32,
-}
-
-impl Default for InferenceConfig {
-    fn default() -> Self {
-        Self {
-            model: None,
-            backend: BackendKind::Auto,
-            inference_size: "auto".into(),
-            strength: 1.0,
-            temporal_smoothing: 0.0,
-            threads: 0,
-            precision: DEFAULT_PRECISION,
-            engine: None,
-            engine_cache: None,
-            frames_in_flight: 0,
-        }
+cyclegan_settings::section! {
+    /// The `[inference]` section: the generator and how it runs (the `cyclegan` element's
+    /// properties, named with dashes there).
+    pub struct InferenceConfig, flags InferenceFlags, heading "Inference" {
+        /// Generator ONNX; none: the bundled summer->winter demo.
+        model: Option<PathBuf> = None => PathBuf as Some,
+        /// auto (TensorRT where available, else the CPU), cpu, tensorrt.
+        backend: BackendKind = BackendKind::Auto,
+        /// auto (the model's training resolution as the shorter side), a shorter side like 256, or
+        /// WxH.
+        inference_size: String = "auto".into(),
+        /// Blend with the original frame: 1 translation only, 0 passthrough.
+        strength: f64 = 1.0,
+        /// Less flicker on still scenes, 0 to 1: blends the previous output into the current one
+        /// where the input did not change, scaling the flicker by 1 - this (0.5 halves it; 0: off,
+        /// each frame on its own). Moving things are not blended, so they leave no trail.
+        temporal_smoothing: f64 = 0.0,
+        /// CPU inference threads (0: all cores).
+        threads: usize = 0,
+        /// TensorRT engine precision (int8 needs the Q/DQ model of cyclegan-calib).
+        precision: Precision = DEFAULT_PRECISION,
+        /// TensorRT engine file to use, e.g. from `cyclegan-edge build` (rebuilt there if it does
+        /// not match); none: the cache.
+        engine: Option<PathBuf> = None => PathBuf as Some,
+        /// Folder of cached TensorRT engines; none: ~/.cache/cyclegan-edge/engines.
+        engine_cache: Option<PathBuf> = None => PathBuf as Some,
+        /// Frames translated at once: 2 overlaps copies with GPU work at one frame more latency, 1
+        /// is the lowest latency (0: the backend's choice, 2 on TensorRT, 1 on the CPU).
+        frames_in_flight: u32 = 0,
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct InputConfig {
-    /// `test://[PATTERN]`, a file, `v4l2:///dev/videoN`, `csi://N` (Jetson), `rtsp://...`, or any URI.
-    pub input: String,
-    /// Frame size asked of test patterns and cameras (files and streams keep theirs).
-    pub width: u32,
-    pub height: u32,
-    pub framerate: u32,
-    /// Run the test pattern in real time, like a camera (cameras and streams always are).
-    pub live: bool,
-    /// Stop after this many frames (0: when the input ends or on Ctrl-C).
-    pub num_frames: u64,
-    /// Seconds an input may take to deliver a frame before the run fails.
-    pub timeout_s: u64,
-    /// Frames a live input may get ahead of the model before the oldest is dropped.
-    pub queue_frames: u32,
-}
-
-impl Default for InputConfig {
-    fn default() -> Self {
-        Self {
-            input: "test://".into(),
-            width: 640,
-            height: 360,
-            framerate: 30,
-            live: false,
-            num_frames: 0,
-            timeout_s: 10,
-            queue_frames: 2,
-        }
+cyclegan_settings::section! {
+    /// The `[input]` section: where frames come from.
+    pub struct InputConfig, flags InputFlags, heading "Input" {
+        /// test://[PATTERN], a video file, v4l2:///dev/videoN, csi://N (Jetson CSI camera),
+        /// rtsp://HOST/PATH or another URI.
+        input: String = "test://".into(),
+        /// Frame width asked of test patterns and cameras (files and streams keep theirs).
+        width: u32 = 640,
+        /// Frame height asked of test patterns and cameras.
+        height: u32 = 360,
+        /// Frames per second asked of test patterns and cameras.
+        framerate: u32 = 30,
+        /// Run test:// in real time like a camera (cameras and streams always are).
+        live: bool = false,
+        /// Stop after N frames (0: at the end of the input or on Ctrl-C).
+        num_frames: u64 = 0,
+        /// Seconds an input may take to deliver a frame (at start, and between frames when live).
+        timeout_s: u64 = 10,
+        /// Frames a live input may get ahead of the model before the oldest is dropped.
+        queue_frames: u32 = 2,
     }
 }
 
@@ -113,28 +91,21 @@ pub enum DisplaySink {
     Nv3dsink,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OutputConfig {
-    /// `display://`, `null://`, or a `.mp4` / `.mkv` file (H.264).
-    pub output: String,
-    /// H.264 bitrate for file outputs.
-    pub bitrate_kbps: u32,
-    pub encoder: Encoder,
-    pub display_sink: DisplaySink,
-    /// Print the live statistics line.
-    pub stats: bool,
-}
-
-impl Default for OutputConfig {
-    fn default() -> Self {
-        Self {
-            output: "out.mp4".into(),
-            bitrate_kbps: 4000,
-            encoder: Encoder::Auto,
-            display_sink: DisplaySink::Auto,
-            stats: true,
-        }
+cyclegan_settings::section! {
+    /// The `[output]` section: where translated frames go.
+    pub struct OutputConfig, flags OutputFlags, heading "Output" {
+        /// display://, null://, or a .mp4 / .mkv file (H.264).
+        output: String = "out.mp4".into(),
+        /// H.264 bitrate of file outputs.
+        bitrate_kbps: u32 = 4000,
+        /// H.264 encoder: auto (the Jetson's hardware encoder where present, else x264enc),
+        /// x264enc, nvv4l2h264enc.
+        encoder: Encoder = Encoder::Auto,
+        /// Window of display://: auto (nv3dsink where present, else autovideosink), autovideosink,
+        /// nv3dsink.
+        display_sink: DisplaySink = DisplaySink::Auto,
+        /// Print the live line (fps, latency, drops) once a second.
+        stats: bool = true,
     }
 }
 
@@ -219,125 +190,22 @@ impl EdgeConfig {
     }
 }
 
-/// `cyclegan-edge run` flags; each one replaces the config file's field of the same name.
+/// `cyclegan-edge run` flags; each one replaces the config file's key of the same name.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Overrides {
-    /// Generator ONNX (default: the bundled summer->winter demo).
-    #[arg(long, help_heading = "Inference")]
-    pub model: Option<PathBuf>,
-    /// auto (TensorRT where available, else the CPU), cpu, tensorrt.
-    #[arg(long, help_heading = "Inference", value_parser = parse_backend)]
-    pub backend: Option<BackendKind>,
-    /// auto (the model's training resolution as the shorter side), a shorter side like 256, or WxH.
-    #[arg(long, help_heading = "Inference")]
-    pub inference_size: Option<String>,
-    /// Blend with the original frame: 1 translation only, 0 passthrough.
-    #[arg(long, help_heading = "Inference")]
-    pub strength: Option<f64>,
-    /// Less flicker on still scenes, 0 to 1: blends the previous output into the current one
-    /// where the input did not change, scaling the flicker by 1 - this (0.5 halves it; 0: off,
-    /// each frame on its own). Moving things are not blended, so they leave no trail.
-    #[arg(long, help_heading = "Inference")]
-    pub temporal_smoothing: Option<f64>,
-    /// CPU inference threads (0: all cores).
-    #[arg(long, help_heading = "Inference")]
-    pub threads: Option<usize>,
-    /// TensorRT engine precision (int8 needs the Q/DQ model of cyclegan-calib).
-    #[arg(long, help_heading = "Inference", value_enum)]
-    pub precision: Option<Precision>,
-    /// TensorRT engine file to use, e.g. from `cyclegan-edge build` (rebuilt there if it does not match).
-    #[arg(long, help_heading = "Inference")]
-    pub engine: Option<PathBuf>,
-    /// Folder of cached TensorRT engines.
-    #[arg(long, help_heading = "Inference")]
-    pub engine_cache: Option<PathBuf>,
-    /// Frames translated at once: 2 overlaps copies with GPU work at one frame more latency, 1 is
-    /// the lowest latency (0: the backend's choice, 2 on TensorRT, 1 on the CPU).
-    #[arg(long, help_heading = "Inference")]
-    pub frames_in_flight: Option<u32>,
-    /// test://[PATTERN], a video file, v4l2:///dev/videoN, csi://N (Jetson CSI camera), rtsp://HOST/PATH
-    /// or another URI.
-    #[arg(long, help_heading = "Input")]
-    pub input: Option<String>,
-    /// Frame width asked of test patterns and cameras.
-    #[arg(long, help_heading = "Input")]
-    pub width: Option<u32>,
-    /// Frame height asked of test patterns and cameras.
-    #[arg(long, help_heading = "Input")]
-    pub height: Option<u32>,
-    /// Frames per second asked of test patterns and cameras.
-    #[arg(long, help_heading = "Input")]
-    pub framerate: Option<u32>,
-    /// Run test:// in real time like a camera.
-    #[arg(long, help_heading = "Input")]
-    pub live: Option<bool>,
-    /// Stop after N frames (0: at the end of the input or on Ctrl-C).
-    #[arg(long, help_heading = "Input")]
-    pub num_frames: Option<u64>,
-    /// Seconds an input may take to deliver a frame (at start, and between frames when live).
-    #[arg(long, help_heading = "Input")]
-    pub timeout_s: Option<u64>,
-    /// Frames a live input may get ahead of the model before the oldest is dropped.
-    #[arg(long, help_heading = "Input")]
-    pub queue_frames: Option<u32>,
-    /// display://, null://, or a .mp4 / .mkv file.
-    #[arg(long, help_heading = "Output")]
-    pub output: Option<String>,
-    /// H.264 bitrate of file outputs.
-    #[arg(long, help_heading = "Output")]
-    pub bitrate_kbps: Option<u32>,
-    /// H.264 encoder: auto (the Jetson's hardware encoder where present, else x264enc), x264enc,
-    /// nvv4l2h264enc.
-    #[arg(long, help_heading = "Output", value_enum)]
-    pub encoder: Option<Encoder>,
-    /// Window of display://: auto (nv3dsink where present, else autovideosink), autovideosink, nv3dsink.
-    #[arg(long, help_heading = "Output", value_enum)]
-    pub display_sink: Option<DisplaySink>,
-    /// Print the live line (fps, latency, drops) once a second.
-    #[arg(long, help_heading = "Output")]
-    pub stats: Option<bool>,
-}
-
-fn parse_backend(s: &str) -> Result<BackendKind, String> {
-    s.parse().map_err(|e: Error| e.to_string())
+    #[command(flatten)]
+    pub inference: InferenceFlags,
+    #[command(flatten)]
+    pub input: InputFlags,
+    #[command(flatten)]
+    pub output: OutputFlags,
 }
 
 impl Overrides {
     pub fn apply(&self, c: &mut EdgeConfig) {
-        fn set<T: Clone>(slot: &mut T, v: &Option<T>) {
-            if let Some(v) = v {
-                *slot = v.clone();
-            }
-        }
-        if self.model.is_some() {
-            c.inference.model = self.model.clone();
-        }
-        set(&mut c.inference.backend, &self.backend);
-        set(&mut c.inference.inference_size, &self.inference_size);
-        set(&mut c.inference.strength, &self.strength);
-        set(&mut c.inference.temporal_smoothing, &self.temporal_smoothing);
-        set(&mut c.inference.threads, &self.threads);
-        set(&mut c.inference.precision, &self.precision);
-        if self.engine.is_some() {
-            c.inference.engine = self.engine.clone();
-        }
-        if self.engine_cache.is_some() {
-            c.inference.engine_cache = self.engine_cache.clone();
-        }
-        set(&mut c.inference.frames_in_flight, &self.frames_in_flight);
-        set(&mut c.input.input, &self.input);
-        set(&mut c.input.width, &self.width);
-        set(&mut c.input.height, &self.height);
-        set(&mut c.input.framerate, &self.framerate);
-        set(&mut c.input.live, &self.live);
-        set(&mut c.input.num_frames, &self.num_frames);
-        set(&mut c.input.timeout_s, &self.timeout_s);
-        set(&mut c.input.queue_frames, &self.queue_frames);
-        set(&mut c.output.output, &self.output);
-        set(&mut c.output.bitrate_kbps, &self.bitrate_kbps);
-        set(&mut c.output.encoder, &self.encoder);
-        set(&mut c.output.display_sink, &self.display_sink);
-        set(&mut c.output.stats, &self.stats);
+        self.inference.apply(&mut c.inference);
+        self.input.apply(&mut c.input);
+        self.output.apply(&mut c.output);
     }
 }
 
@@ -378,7 +246,7 @@ mod tests {
     #[test]
     fn flags_win_and_bad_values_are_named() {
         let mut c: EdgeConfig = toml::from_str("[input]\nwidth = 320\n[inference]\nstrength = 0.5").unwrap();
-        Overrides { width: Some(128), ..Default::default() }.apply(&mut c);
+        Overrides { input: InputFlags { width: Some(128), ..Default::default() }, ..Default::default() }.apply(&mut c);
         assert_eq!((c.input.width, c.input.height, c.inference.strength), (128, 360, 0.5));
         let err = toml::from_str::<EdgeConfig>("[input]\nwidht = 3").unwrap_err().to_string();
         assert!(err.contains("widht"), "{err}");
@@ -391,7 +259,8 @@ mod tests {
         c.inference.frames_in_flight = 9;
         assert!(c.validate().unwrap_err().to_string().contains("--frames-in-flight 9"));
         c.inference.frames_in_flight = 0;
-        Overrides { temporal_smoothing: Some(0.5), ..Default::default() }.apply(&mut c);
+        let smoothing = InferenceFlags { temporal_smoothing: Some(0.5), ..Default::default() };
+        Overrides { inference: smoothing, ..Default::default() }.apply(&mut c);
         assert_eq!(c.inference.temporal_smoothing, 0.5);
         c.validate().unwrap();
         for bad in [1.5, -0.5, f64::NAN, f64::INFINITY] {

@@ -12,10 +12,7 @@ pub mod doctor;
 mod error;
 pub mod stats;
 
-#[cfg(feature = "gst")]
 pub mod bench;
-pub mod bench_kernels;
-pub mod bench_temporal;
 #[cfg(feature = "gst")]
 pub mod gst;
 #[cfg(feature = "gst")]

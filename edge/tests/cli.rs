@@ -235,7 +235,7 @@ fn bench_times_fp32_fp16_and_int8_side_by_side() {
     })
     .unwrap();
     let bench = |int8: &Path| {
-        let args = ["bench", "--size", "64x64", "--rounds", "1", "--iters", "3", "--warmup", "1", "--frames", "8"];
+        let args = ["bench", "int8", "--size", "64x64", "--rounds", "1", "--iters", "3", "--warmup", "1"];
         edge().args(args).args(["--int8", path_arg(int8)]).output().unwrap()
     };
     let out = bench(&int8);
@@ -260,4 +260,33 @@ fn bench_times_fp32_fp16_and_int8_side_by_side() {
     // The FP32 model where the INT8 one belongs.
     let out = bench(&demo);
     assert!(!out.status.success() && text(&out).contains("--int8") && text(&out).contains("fp32"), "{}", text(&out));
+}
+
+/// Each key of each section of a pipeline configuration is a flag of `run`, with help, and is in
+/// docs/edge.md's table of keys.
+#[test]
+fn every_config_key_is_a_flag_and_documented() {
+    let mut config = cyclegan_edge::config::EdgeConfig::default();
+    // Unset optional keys are left out of the TOML: set them so that they are checked too.
+    config.inference.model = Some("g.onnx".into());
+    config.inference.engine = Some("g.engine".into());
+    config.inference.engine_cache = Some("engines".into());
+    let sections = toml::Table::try_from(&config).unwrap();
+    let out = edge().args(["run", "--help"]).output().unwrap();
+    let help = text(&out);
+    assert!(out.status.success(), "{help}");
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/edge.md")).unwrap();
+    let table: String =
+        docs.lines().skip_while(|l| !l.contains("**`[inference]`**")).take_while(|l| l.starts_with('|')).collect();
+    for (section, keys) in &sections {
+        let keys = keys.as_table().unwrap();
+        assert!(!keys.is_empty(), "[{section}]");
+        for key in keys.keys() {
+            let flag = format!("--{} <", key.replace('_', "-"));
+            let mut lines = help.lines().skip_while(|l| !l.trim_start().starts_with(&flag));
+            assert!(lines.next().is_some(), "[{section}] {key}: `run --help` has no {flag}");
+            assert!(lines.next().is_some_and(|l| !l.trim().is_empty()), "[{section}] {key}: {flag} has no help");
+            assert!(table.contains(&format!("`{key}`")), "[{section}] {key} is not in docs/edge.md's table of keys");
+        }
+    }
 }

@@ -3,8 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A generator family: the layers around the residual blocks are the paper's in both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     /// The paper's blocks: two dense 3x3 convolutions.
@@ -27,39 +26,25 @@ pub struct GeneratorConfig {
     pub family: Family,
 }
 
-/// The `[model]` section of a training recipe: both networks of a CycleGAN.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ModelConfig {
-    /// Generator family: `resnet` (the paper's) or `mobile` (depthwise-separable blocks, the
-    /// edge student).
-    pub generator: Family,
-    /// Filters in the generator's first convolution.
-    pub ngf: i64,
-    /// Filters in the discriminator's first convolution.
-    pub ndf: i64,
-    /// Residual blocks in the generator (6 or 9).
-    pub n_blocks: i64,
-    /// Stride-2 layers in the PatchGAN discriminator (3 gives 70x70 patches).
-    pub n_layers_d: i64,
-    /// Standard deviation of the N(0, gain) weight initialisation.
-    pub init_gain: f64,
-    /// Learnable scale and shift in the generator's instance norms (the paper has none; some
-    /// PyTorch variants do).
-    pub affine_norm: bool,
-}
-
-impl Default for ModelConfig {
-    fn default() -> Self {
-        Self {
-            generator: Family::Resnet,
-            ngf: 64,
-            ndf: 64,
-            n_blocks: 9,
-            n_layers_d: 3,
-            init_gain: 0.02,
-            affine_norm: false,
-        }
+cyclegan_settings::section! {
+    /// The `[model]` section of a training recipe: both networks of a CycleGAN.
+    pub struct ModelConfig, flags ModelFlags, heading "Model" {
+        /// Generator family: `resnet` (the paper's) or `mobile` (depthwise-separable blocks, the
+        /// edge student).
+        generator: Family = Family::Resnet,
+        /// Filters in the generator's first convolution.
+        ngf: i64 = 64,
+        /// Filters in the discriminator's first convolution.
+        ndf: i64 = 64,
+        /// Residual blocks in the generator (6 or 9).
+        n_blocks: i64 = 9,
+        /// Stride-2 layers in the PatchGAN discriminator (3 gives 70x70 patches).
+        n_layers_d: i64 = 3,
+        /// Standard deviation of the N(0, gain) weight initialisation.
+        init_gain: f64 = 0.02,
+        /// Learnable scale and shift in the generator's instance norms (the paper has none; some
+        /// PyTorch variants do).
+        affine_norm: bool = false,
     }
 }
 

@@ -16,7 +16,7 @@ pub mod layout;
 pub mod pth;
 pub mod tensor;
 
-pub use config::{Family, GeneratorConfig, ModelConfig};
+pub use config::{Family, GeneratorConfig, ModelConfig, ModelFlags};
 pub use direction::Direction;
 pub use error::{Error, Result};
 pub use tensor::NamedTensor;

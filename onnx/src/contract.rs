@@ -36,12 +36,23 @@ pub fn is_allowed_op(op: &str) -> bool {
 
 /// Element type of a float tensor: the generator's input/output, or its weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum FloatType {
+    #[cfg_attr(feature = "clap", value(name = "fp32"))]
     F32,
+    #[cfg_attr(feature = "clap", value(name = "fp16"))]
     F16,
 }
 
 impl FloatType {
+    /// As flags and messages name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "fp32",
+            Self::F16 => "fp16",
+        }
+    }
+
     pub fn data_type(self) -> DataType {
         match self {
             Self::F32 => DataType::Float,

@@ -5,7 +5,9 @@
 //!   tensors and back; [`smoothing`]: the temporal smoothing of the translated frames;
 //! - [`backend`]: what runs a generator, and [`cpu`], ONNX Runtime's CPU backend, with the
 //!   library found by [`onnxruntime`] and loaded at run time;
-//! - [`motion`]: sequences with known motion and the warping error, to measure flicker.
+//! - [`motion`]: sequences with known motion and the warping error, to measure flicker;
+//! - [`venv`]: the project's `.venv`, where libraries, Python and Inception are looked for;
+//! - [`size`]: `WxH` as every tool's flags take it.
 pub mod backend;
 pub mod cpu;
 mod error;
@@ -15,7 +17,9 @@ pub mod motion;
 pub mod onnxruntime;
 pub mod preprocess;
 pub mod resize;
+pub mod size;
 pub mod smoothing;
 pub mod translator;
+pub mod venv;
 
 pub use error::{Error, Result, chain};

@@ -27,7 +27,7 @@ pub fn onnxruntime_candidates() -> Vec<Candidate> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         add(vec![PathBuf::from(p)], "ORT_DYLIB_PATH");
     }
-    for site_packages in venv_site_packages() {
+    for site_packages in crate::venv::site_packages() {
         add(versioned_libraries(&site_packages.join("onnxruntime/capi")), "the checkout's .venv");
     }
     add(versioned_libraries(Path::new(PACKAGED_DIR)), "the cyclegan-edge package");
@@ -38,33 +38,6 @@ pub fn onnxruntime_candidates() -> Vec<Candidate> {
     }
     for dir in ["/usr/local/lib", "/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"] {
         add(versioned_libraries(Path::new(dir)), "the system's library folders");
-    }
-    found
-}
-
-/// The `site-packages` folders of the project's `.venv` (what `scripts/install.sh` makes), where
-/// the libraries loaded at run time come from pip wheels (ONNX Runtime, TensorRT, NVRTC): looked
-/// for under the working directory and its two parents (tests run in a crate's folder) and the
-/// executable's ancestors (target/{debug,release}[/deps] -> the checkout), each folder once.
-pub fn venv_site_packages() -> Vec<PathBuf> {
-    let mut roots: Vec<PathBuf> = Vec::new();
-    if let Ok(cwd) = std::env::current_dir() {
-        roots.extend(cwd.ancestors().take(3).map(Path::to_path_buf));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        roots.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
-    }
-    let mut found: Vec<PathBuf> = Vec::new();
-    for root in roots {
-        let Ok(pythons) = std::fs::read_dir(root.join(".venv/lib")) else { continue };
-        let mut pythons: Vec<PathBuf> = pythons.flatten().map(|e| e.path().join("site-packages")).collect();
-        pythons.sort();
-        for dir in pythons {
-            let dir = dir.canonicalize().unwrap_or(dir);
-            if !found.contains(&dir) {
-                found.push(dir);
-            }
-        }
     }
     found
 }

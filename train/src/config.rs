@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use cyclegan_model::checkpoint::Domains;
-use cyclegan_model::{Direction, Family, ModelConfig};
+use cyclegan_model::{Direction, Family, ModelConfig, ModelFlags};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -23,26 +23,32 @@ pub enum Preprocess {
     None,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DataConfig {
-    /// Folder with `trainA/`, `trainB/` (and `testA/`, `testB/`).
-    pub dataroot: PathBuf,
-    pub preprocess: Preprocess,
-    pub load_size: u32,
-    pub crop_size: u32,
-    pub no_flip: bool,
-    /// Pair A[i] with B[i] in order instead of a random B.
-    pub serial_batches: bool,
-    pub batch_size: usize,
-    /// Threads that load and augment images ahead of the model.
-    pub num_workers: usize,
-    /// Use at most this many images per domain (0: all).
-    pub max_dataset_size: usize,
-    /// Name of domain A (recorded in exported models).
-    pub domain_a: String,
-    /// Name of domain B.
-    pub domain_b: String,
+cyclegan_settings::section! {
+    /// The `[data]` section: the dataset and how its images are loaded.
+    pub struct DataConfig, flags DataFlags, heading "Data" {
+        /// Folder with `trainA/`, `trainB/` (and `testA/`, `testB/`).
+        dataroot: PathBuf = PathBuf::from("datasets/summer2winter_yosemite"),
+        /// How images are resized and cropped: resize_and_crop, crop, scale_width, none.
+        preprocess: Preprocess = Preprocess::ResizeAndCrop,
+        /// Side images are resized to before cropping.
+        load_size: u32 = 286,
+        /// Side of the square crops trained on.
+        crop_size: u32 = Domains::default().crop_size,
+        /// No random horizontal flips.
+        no_flip: bool = false,
+        /// Pair A[i] with B[i] in order instead of a random B.
+        serial_batches: bool = false,
+        /// Images per step (per rank in a data-parallel run).
+        batch_size: usize = 1,
+        /// Threads that load and augment images ahead of the model.
+        num_workers: usize = 4,
+        /// Use at most this many images per domain (0: all).
+        max_dataset_size: usize = 0,
+        /// Name of domain A (recorded in exported models).
+        domain_a: String = Domains::default().domain_a,
+        /// Name of domain B.
+        domain_b: String = Domains::default().domain_b,
+    }
 }
 
 impl DataConfig {
@@ -61,109 +67,61 @@ impl DataConfig {
     }
 }
 
-impl Default for DataConfig {
-    fn default() -> Self {
-        // What a checkpoint's generators record of [data] (`Domains`) has its defaults there.
-        let Domains { domain_a, domain_b, crop_size } = Domains::default();
-        Self {
-            dataroot: PathBuf::from("datasets/summer2winter_yosemite"),
-            preprocess: Preprocess::ResizeAndCrop,
-            load_size: 286,
-            crop_size,
-            no_flip: false,
-            serial_batches: false,
-            batch_size: 1,
-            num_workers: 4,
-            max_dataset_size: 0,
-            domain_a,
-            domain_b,
-        }
+cyclegan_settings::section! {
+    /// The `[train]` section: optimisation, losses and the machine.
+    pub struct OptimConfig, flags OptimFlags, heading "Training" {
+        /// Epochs at the initial learning rate.
+        n_epochs: usize = 100,
+        /// Epochs over which the learning rate decays linearly to zero.
+        n_epochs_decay: usize = 100,
+        /// Adam's initial learning rate.
+        lr: f64 = 2e-4,
+        /// Adam's beta1.
+        beta1: f64 = 0.5,
+        /// Adam's beta2.
+        beta2: f64 = 0.999,
+        /// Weight of the cycle loss A -> B -> A.
+        lambda_a: f64 = 10.0,
+        /// Weight of the cycle loss B -> A -> B.
+        lambda_b: f64 = 10.0,
+        /// Identity loss weight relative to lambda (0 disables the identity loss).
+        lambda_identity: f64 = 0.5,
+        /// Weight of the temporal-consistency loss ‖G(W(x)) − W(G(x))‖₁ for random smooth warps W
+        /// (0: off, the paper; 10 is a good start for video). In `fit` for both generators, in
+        /// `distill` for the student.
+        lambda_temporal: f64 = 0.0,
+        /// Fakes remembered per domain for the discriminator (0 disables the pool).
+        pool_size: usize = 50,
+        /// Seed of the weights, the data order and the augmentation.
+        seed: u64 = 0,
+        /// `cpu` or `cuda:N`.
+        device: String = "cpu".into(),
+        /// Autocast to FP16 with loss scaling (CUDA only).
+        mixed_precision: bool = false,
+        /// CPU threads for tensor operations (0: all cores, shared out among the ranks a machine
+        /// runs).
+        threads: usize = 0,
+        /// In a data-parallel run, multiply `lr` by the number of ranks (the global batch grows
+        /// with them); off: the learning rate of one process, as DistributedDataParallel keeps it.
+        scale_lr: bool = false,
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OptimConfig {
-    /// Epochs at the initial learning rate.
-    pub n_epochs: usize,
-    /// Epochs over which the learning rate decays linearly to zero.
-    pub n_epochs_decay: usize,
-    pub lr: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    /// Weight of the cycle loss A -> B -> A.
-    pub lambda_a: f64,
-    /// Weight of the cycle loss B -> A -> B.
-    pub lambda_b: f64,
-    /// Identity loss weight relative to lambda (0 disables the identity loss).
-    pub lambda_identity: f64,
-    /// Weight of the temporal-consistency loss ‖G(W(x)) − W(G(x))‖₁ for random smooth warps W
-    /// (0: off, the paper; 10 is a good start for video). In `fit` for both generators, in
-    /// `distill` for the student.
-    pub lambda_temporal: f64,
-    /// Fakes remembered per domain for the discriminator (0 disables the pool).
-    pub pool_size: usize,
-    pub seed: u64,
-    /// `cpu` or `cuda:N`.
-    pub device: String,
-    /// Autocast to FP16 with loss scaling (CUDA only).
-    pub mixed_precision: bool,
-    /// CPU threads for tensor operations (0: all cores, shared out among the ranks a machine
-    /// runs).
-    pub threads: usize,
-    /// In a data-parallel run, multiply `lr` by the number of ranks (the global batch grows
-    /// with them); off: the learning rate of one process, as DistributedDataParallel keeps it.
-    pub scale_lr: bool,
-}
-
-impl Default for OptimConfig {
-    fn default() -> Self {
-        Self {
-            n_epochs: 100,
-            n_epochs_decay: 100,
-            lr: 2e-4,
-            beta1: 0.5,
-            beta2: 0.999,
-            lambda_a: 10.0,
-            lambda_b: 10.0,
-            lambda_identity: 0.5,
-            lambda_temporal: 0.0,
-            pool_size: 50,
-            seed: 0,
-            device: "cpu".into(),
-            mixed_precision: false,
-            threads: 0,
-            scale_lr: false,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OutputConfig {
-    /// Runs are written to `checkpoints_dir/name/`.
-    pub checkpoints_dir: PathBuf,
-    pub name: String,
-    /// Keep a checkpoint of every N-th epoch besides `latest` (0: only `latest`).
-    pub save_epoch_freq: usize,
-    /// Also refresh `latest` every N iterations (0: only at epoch ends).
-    pub save_latest_freq: usize,
-    /// Write a sample grid every N iterations (0: never).
-    pub sample_freq: usize,
-    /// Append the losses to losses.csv every N iterations.
-    pub log_freq: usize,
-}
-
-impl Default for OutputConfig {
-    fn default() -> Self {
-        Self {
-            checkpoints_dir: PathBuf::from("checkpoints"),
-            name: "experiment".into(),
-            save_epoch_freq: 5,
-            save_latest_freq: 5000,
-            sample_freq: 400,
-            log_freq: 100,
-        }
+cyclegan_settings::section! {
+    /// The `[output]` section: where a run writes and how often.
+    pub struct OutputConfig, flags OutputFlags, heading "Output" {
+        /// Runs are written to `checkpoints_dir/name/`.
+        checkpoints_dir: PathBuf = PathBuf::from("checkpoints"),
+        /// The run's folder name.
+        name: String = "experiment".into(),
+        /// Keep a checkpoint of every N-th epoch besides `latest` (0: only `latest`).
+        save_epoch_freq: usize = 5,
+        /// Also refresh `latest` every N iterations (0: only at epoch ends).
+        save_latest_freq: usize = 5000,
+        /// Write a sample grid every N iterations (0: never).
+        sample_freq: usize = 400,
+        /// Append the losses to losses.csv every N iterations.
+        log_freq: usize = 100,
     }
 }
 
@@ -183,77 +141,51 @@ pub struct TrainConfig {
     pub qat: Option<QatConfig>,
 }
 
-/// Quantization-aware fine-tuning of a trained generator: INT8 fake quantization at exactly the
-/// positions `cyclegan-calib` puts Q/DQ, trained to stay close to the FP32 original. `[model]`
-/// is the checkpoint's; `[data]` is too unless the recipe names a dataroot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct QatConfig {
-    /// The run or checkpoint folder whose generator is fine-tuned (trained, imported or
-    /// distilled).
-    pub checkpoint: PathBuf,
-    pub direction: Direction,
-    /// A Q/DQ model `cyclegan-calib` made from this generator's FP32 export: the starting
-    /// activation scales and the layers it kept in float. Empty: calibrate here first.
-    pub calibrated: PathBuf,
-    /// Without `calibrated`: leave the residual Adds' skip inputs in float (`--float-residual`).
-    pub float_residual: bool,
-    /// Without `calibrated`: source-domain training images the calibration reads at most.
-    pub calibration_images: usize,
-    /// L1 between the fake-quantized output and the FP32 original's.
-    pub lambda_l1: f64,
-    /// Mean squared error between their activations at up to three points of the residual
-    /// stage (0: off).
-    pub lambda_feature: f64,
-}
-
-impl Default for QatConfig {
-    fn default() -> Self {
-        Self {
-            checkpoint: PathBuf::new(),
-            direction: Direction::A2b,
-            calibrated: PathBuf::new(),
-            float_residual: false,
-            calibration_images: 128,
-            lambda_l1: 10.0,
-            lambda_feature: 0.0,
-        }
+cyclegan_settings::section! {
+    /// Quantization-aware fine-tuning of a trained generator: INT8 fake quantization at exactly the
+    /// positions `cyclegan-calib` puts Q/DQ, trained to stay close to the FP32 original. `[model]`
+    /// is the checkpoint's; `[data]` is too unless the recipe names a dataroot.
+    pub struct QatConfig, flags QatFlags, heading "Quantization-aware training" {
+        /// The run or checkpoint folder whose generator is fine-tuned (trained, imported or
+        /// distilled).
+        checkpoint: PathBuf = PathBuf::new(),
+        /// Its generator: a2b (G_A) or b2a (G_B).
+        direction: Direction = Direction::A2b,
+        /// A Q/DQ model `cyclegan-calib` made from this generator's FP32 export: the starting
+        /// activation scales and the layers it kept in float. Empty: calibrate here first.
+        calibrated: PathBuf = PathBuf::new(),
+        /// Without `calibrated`: leave the residual Adds' skip inputs in float.
+        float_residual: bool = false,
+        /// Without `calibrated`: source-domain training images the calibration reads at most.
+        calibration_images: usize = 128,
+        /// L1 between the fake-quantized output and the FP32 original's.
+        lambda_l1: f64 = 10.0,
+        /// Mean squared error between their activations at up to three points of the residual
+        /// stage (0: off).
+        lambda_feature: f64 = 0.0,
     }
 }
 
-/// Distilling a trained generator (the teacher) into the generator of `[model]` (the student).
-/// The weights follow GAN Compression (Li et al. 2020): reconstruction of the teacher's output
-/// weighted 10, feature distillation 1; SSIM adds structure; the adversarial term is off unless
-/// given a weight (it needs the target domain's images).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DistillConfig {
-    /// A run folder, a checkpoint folder or a PyTorch `.pth` generator.
-    pub teacher: PathBuf,
-    /// The teacher's generator to distill, and so the domain the student translates from.
-    pub direction: Direction,
-    /// L1 between the student's and the teacher's outputs.
-    pub lambda_l1: f64,
-    /// Mean squared error between the teacher's activations and the student's, mapped by learned
-    /// 1x1 convolutions, at up to three points of the residual stage.
-    pub lambda_feature: f64,
-    /// 1 - SSIM between the student's and the teacher's outputs.
-    pub lambda_ssim: f64,
-    /// LSGAN against a discriminator of the target domain (the teacher's when its checkpoint
-    /// has one); 0 reads no target-domain images.
-    pub lambda_gan: f64,
-}
-
-impl Default for DistillConfig {
-    fn default() -> Self {
-        Self {
-            teacher: PathBuf::new(),
-            direction: Direction::A2b,
-            lambda_l1: 10.0,
-            lambda_feature: 1.0,
-            lambda_ssim: 1.0,
-            lambda_gan: 0.0,
-        }
+cyclegan_settings::section! {
+    /// Distilling a trained generator (the teacher) into the generator of `[model]` (the student).
+    /// The weights follow GAN Compression (Li et al. 2020): reconstruction of the teacher's output
+    /// weighted 10, feature distillation 1; SSIM adds structure; the adversarial term is off unless
+    /// given a weight (it needs the target domain's images).
+    pub struct DistillConfig, flags DistillFlags, heading "Distillation" {
+        /// A run folder, a checkpoint folder or a PyTorch `.pth` generator.
+        teacher: PathBuf = PathBuf::new(),
+        /// The teacher's generator to distill, and so the domain the student translates from.
+        direction: Direction = Direction::A2b,
+        /// L1 between the student's and the teacher's outputs.
+        lambda_l1: f64 = 10.0,
+        /// Mean squared error between the teacher's activations and the student's, mapped by
+        /// learned 1x1 convolutions, at up to three points of the residual stage.
+        lambda_feature: f64 = 1.0,
+        /// 1 - SSIM between the student's and the teacher's outputs.
+        lambda_ssim: f64 = 1.0,
+        /// LSGAN against a discriminator of the target domain (the teacher's when its checkpoint
+        /// has one); 0 reads no target-domain images.
+        lambda_gan: f64 = 0.0,
     }
 }
 
@@ -389,185 +321,26 @@ impl TrainConfig {
     }
 }
 
-/// Command-line overrides: one flag per config field, applied over the TOML file.
+/// The command-line flags of the sections every job has; a job's own section's flags
+/// ([`DistillFlags`], [`QatFlags`]) come with its subcommand.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Overrides {
-    #[arg(long, help_heading = "Data")]
-    pub dataroot: Option<PathBuf>,
-    #[arg(long, value_enum, help_heading = "Data")]
-    pub preprocess: Option<Preprocess>,
-    #[arg(long, help_heading = "Data")]
-    pub load_size: Option<u32>,
-    #[arg(long, help_heading = "Data")]
-    pub crop_size: Option<u32>,
-    #[arg(long, help_heading = "Data")]
-    pub no_flip: Option<bool>,
-    #[arg(long, help_heading = "Data")]
-    pub serial_batches: Option<bool>,
-    #[arg(long, help_heading = "Data")]
-    pub batch_size: Option<usize>,
-    #[arg(long, help_heading = "Data")]
-    pub num_workers: Option<usize>,
-    #[arg(long, help_heading = "Data")]
-    pub max_dataset_size: Option<usize>,
-    #[arg(long, help_heading = "Data")]
-    pub domain_a: Option<String>,
-    #[arg(long, help_heading = "Data")]
-    pub domain_b: Option<String>,
-    #[arg(long, value_enum, help_heading = "Model")]
-    pub generator: Option<Family>,
-    #[arg(long, help_heading = "Model")]
-    pub ngf: Option<i64>,
-    #[arg(long, help_heading = "Model")]
-    pub ndf: Option<i64>,
-    #[arg(long, help_heading = "Model")]
-    pub n_blocks: Option<i64>,
-    #[arg(long, help_heading = "Model")]
-    pub n_layers_d: Option<i64>,
-    #[arg(long, help_heading = "Model")]
-    pub init_gain: Option<f64>,
-    #[arg(long, help_heading = "Model")]
-    pub affine_norm: Option<bool>,
-    #[arg(long, help_heading = "Training")]
-    pub n_epochs: Option<usize>,
-    #[arg(long, help_heading = "Training")]
-    pub n_epochs_decay: Option<usize>,
-    #[arg(long, help_heading = "Training")]
-    pub lr: Option<f64>,
-    #[arg(long, help_heading = "Training")]
-    pub beta1: Option<f64>,
-    #[arg(long, help_heading = "Training")]
-    pub beta2: Option<f64>,
-    #[arg(long, help_heading = "Training")]
-    pub lambda_a: Option<f64>,
-    #[arg(long, help_heading = "Training")]
-    pub lambda_b: Option<f64>,
-    #[arg(long, help_heading = "Training")]
-    pub lambda_identity: Option<f64>,
-    #[arg(long, help_heading = "Training")]
-    pub lambda_temporal: Option<f64>,
-    #[arg(long, help_heading = "Training")]
-    pub pool_size: Option<usize>,
-    #[arg(long, help_heading = "Training")]
-    pub seed: Option<u64>,
-    #[arg(long, help_heading = "Training")]
-    pub device: Option<String>,
-    #[arg(long, help_heading = "Training")]
-    pub mixed_precision: Option<bool>,
-    #[arg(long, help_heading = "Training")]
-    pub threads: Option<usize>,
-    #[arg(long, help_heading = "Training")]
-    pub scale_lr: Option<bool>,
-    #[arg(long, help_heading = "Distillation")]
-    pub teacher: Option<PathBuf>,
-    #[arg(long, value_enum, help_heading = "Distillation and QAT")]
-    pub direction: Option<Direction>,
-    #[arg(long, help_heading = "Distillation and QAT")]
-    pub lambda_l1: Option<f64>,
-    #[arg(long, help_heading = "Distillation and QAT")]
-    pub lambda_feature: Option<f64>,
-    #[arg(long, help_heading = "Distillation")]
-    pub lambda_ssim: Option<f64>,
-    #[arg(long, help_heading = "Distillation")]
-    pub lambda_gan: Option<f64>,
-    #[arg(long, help_heading = "Quantization-aware training")]
-    pub checkpoint: Option<PathBuf>,
-    #[arg(long, help_heading = "Quantization-aware training")]
-    pub calibrated: Option<PathBuf>,
-    #[arg(long, help_heading = "Quantization-aware training")]
-    pub float_residual: Option<bool>,
-    #[arg(long, help_heading = "Quantization-aware training")]
-    pub calibration_images: Option<usize>,
-    #[arg(long, help_heading = "Output")]
-    pub checkpoints_dir: Option<PathBuf>,
-    #[arg(long, help_heading = "Output")]
-    pub name: Option<String>,
-    #[arg(long, help_heading = "Output")]
-    pub save_epoch_freq: Option<usize>,
-    #[arg(long, help_heading = "Output")]
-    pub save_latest_freq: Option<usize>,
-    #[arg(long, help_heading = "Output")]
-    pub sample_freq: Option<usize>,
-    #[arg(long, help_heading = "Output")]
-    pub log_freq: Option<usize>,
+    #[command(flatten)]
+    pub data: DataFlags,
+    #[command(flatten)]
+    pub model: ModelFlags,
+    #[command(flatten)]
+    pub train: OptimFlags,
+    #[command(flatten)]
+    pub output: OutputFlags,
 }
 
 impl Overrides {
     pub fn apply(&self, c: &mut TrainConfig) {
-        fn set<T: Clone>(slot: &mut T, v: &Option<T>) {
-            if let Some(v) = v {
-                *slot = v.clone();
-            }
-        }
-        set(&mut c.data.dataroot, &self.dataroot);
-        set(&mut c.data.preprocess, &self.preprocess);
-        set(&mut c.data.load_size, &self.load_size);
-        set(&mut c.data.crop_size, &self.crop_size);
-        set(&mut c.data.no_flip, &self.no_flip);
-        set(&mut c.data.serial_batches, &self.serial_batches);
-        set(&mut c.data.batch_size, &self.batch_size);
-        set(&mut c.data.num_workers, &self.num_workers);
-        set(&mut c.data.max_dataset_size, &self.max_dataset_size);
-        set(&mut c.data.domain_a, &self.domain_a);
-        set(&mut c.data.domain_b, &self.domain_b);
-        set(&mut c.model.generator, &self.generator);
-        set(&mut c.model.ngf, &self.ngf);
-        set(&mut c.model.ndf, &self.ndf);
-        set(&mut c.model.n_blocks, &self.n_blocks);
-        set(&mut c.model.n_layers_d, &self.n_layers_d);
-        set(&mut c.model.init_gain, &self.init_gain);
-        set(&mut c.model.affine_norm, &self.affine_norm);
-        set(&mut c.train.n_epochs, &self.n_epochs);
-        set(&mut c.train.n_epochs_decay, &self.n_epochs_decay);
-        set(&mut c.train.lr, &self.lr);
-        set(&mut c.train.beta1, &self.beta1);
-        set(&mut c.train.beta2, &self.beta2);
-        set(&mut c.train.lambda_a, &self.lambda_a);
-        set(&mut c.train.lambda_b, &self.lambda_b);
-        set(&mut c.train.lambda_identity, &self.lambda_identity);
-        set(&mut c.train.lambda_temporal, &self.lambda_temporal);
-        set(&mut c.train.pool_size, &self.pool_size);
-        set(&mut c.train.seed, &self.seed);
-        set(&mut c.train.device, &self.device);
-        set(&mut c.train.mixed_precision, &self.mixed_precision);
-        set(&mut c.train.threads, &self.threads);
-        set(&mut c.train.scale_lr, &self.scale_lr);
-        let quantizing = c.qat.is_some()
-            || self.checkpoint.is_some()
-            || self.calibrated.is_some()
-            || self.float_residual.is_some()
-            || self.calibration_images.is_some();
-        let distilling = self.teacher.is_some()
-            || self.direction.is_some()
-            || self.lambda_l1.is_some()
-            || self.lambda_feature.is_some()
-            || self.lambda_ssim.is_some()
-            || self.lambda_gan.is_some();
-        if quantizing {
-            // --direction and the L1/feature weights mean the same in both recipes.
-            let q = c.qat.get_or_insert_with(QatConfig::default);
-            set(&mut q.checkpoint, &self.checkpoint);
-            set(&mut q.direction, &self.direction);
-            set(&mut q.calibrated, &self.calibrated);
-            set(&mut q.float_residual, &self.float_residual);
-            set(&mut q.calibration_images, &self.calibration_images);
-            set(&mut q.lambda_l1, &self.lambda_l1);
-            set(&mut q.lambda_feature, &self.lambda_feature);
-        } else if distilling {
-            let d = c.distill.get_or_insert_with(DistillConfig::default);
-            set(&mut d.teacher, &self.teacher);
-            set(&mut d.direction, &self.direction);
-            set(&mut d.lambda_l1, &self.lambda_l1);
-            set(&mut d.lambda_feature, &self.lambda_feature);
-            set(&mut d.lambda_ssim, &self.lambda_ssim);
-            set(&mut d.lambda_gan, &self.lambda_gan);
-        }
-        set(&mut c.output.checkpoints_dir, &self.checkpoints_dir);
-        set(&mut c.output.name, &self.name);
-        set(&mut c.output.save_epoch_freq, &self.save_epoch_freq);
-        set(&mut c.output.save_latest_freq, &self.save_latest_freq);
-        set(&mut c.output.sample_freq, &self.sample_freq);
-        set(&mut c.output.log_freq, &self.log_freq);
+        self.data.apply(&mut c.data);
+        self.model.apply(&mut c.model);
+        self.train.apply(&mut c.train);
+        self.output.apply(&mut c.output);
     }
 }
 
@@ -614,7 +387,12 @@ mod tests {
     #[test]
     fn overrides_win_over_the_file() {
         let mut c = TrainConfig::default();
-        let o = Overrides { ngf: Some(16), lr: Some(1e-3), name: Some("x".into()), ..Default::default() };
+        let o = Overrides {
+            model: ModelFlags { ngf: Some(16), ..Default::default() },
+            train: OptimFlags { lr: Some(1e-3), ..Default::default() },
+            output: OutputFlags { name: Some("x".into()), ..Default::default() },
+            ..Default::default()
+        };
         o.apply(&mut c);
         assert_eq!((c.model.ngf, c.train.lr, c.output.name.as_str()), (16, 1e-3, "x"));
         assert_eq!(c.model.ndf, 64);

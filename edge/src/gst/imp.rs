@@ -16,8 +16,7 @@ use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 use gstreamer_video::subclass::prelude::*;
 
-use super::{BackendProperty, NOTE_MESSAGE, Stats};
-use crate::backend::tensorrt::Precision;
+use super::{BackendProperty, NOTE_MESSAGE, PrecisionProperty, Stats};
 use crate::backend::{self, BackendOptions, Opened, TensorrtOptions};
 use crate::config::InferenceConfig;
 use crate::frame::{FrameMut, FrameRef, PixelFormat, YuvMatrix, YuvRange, YuvSpec};
@@ -38,7 +37,7 @@ struct Settings {
     temporal_smoothing: f64,
     threads: u32,
     stats_interval_ms: u32,
-    precision: Precision,
+    precision: PrecisionProperty,
     engine: Option<String>,
     engine_cache: Option<String>,
     /// 0: the backend's choice.
@@ -60,7 +59,7 @@ impl Default for Settings {
             temporal_smoothing: d.temporal_smoothing,
             threads: d.threads as u32,
             stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
-            precision: d.precision,
+            precision: d.precision.into(),
             engine: d.engine.map(|p| p.display().to_string()),
             engine_cache: d.engine_cache.map(|p| p.display().to_string()),
             frames_in_flight: d.frames_in_flight,
@@ -80,19 +79,32 @@ struct Running {
     pending: VecDeque<(gst::Buffer, Instant)>,
 }
 
+/// Where the element stands between `start`, caps and `stop`.
+enum State {
+    /// Not started. A model the application loaded already (`set_loaded_model`) waits here, and
+    /// the next `start` uses it instead of reading `model` again.
+    Stopped { loaded: Option<Box<Model>> },
+    /// Model and backend opened in `start`, waiting for caps.
+    Opened(Box<FrameTranslator>),
+    /// Caps set: translating frames. (Each variant holds a box: their contents differ in size
+    /// by hundreds of bytes.)
+    Negotiated(Box<Running>),
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::Stopped { loaded: None }
+    }
+}
+
 #[derive(Default)]
 pub struct CycleGan {
     settings: Mutex<Settings>,
-    /// The streaming state: held while a frame is submitted or finished, which can take long (a
-    /// slow model, a first-frame TensorRT engine build), so queries never take it.
-    running: Mutex<Option<Running>>,
+    /// Held while a frame is submitted or finished, which can take long (a slow model, a
+    /// first-frame TensorRT engine build), so queries never take it.
+    state: Mutex<State>,
     /// What the frames in flight add to the latency, in nanoseconds, for the latency query.
     held_latency_ns: AtomicU64,
-    /// Model and backend opened in `start`, waiting for caps.
-    opened: Mutex<Option<FrameTranslator>>,
-    /// A model the application loaded already (`set_loaded_model`), used by the next `start`
-    /// instead of reading `model` again.
-    loaded: Mutex<Option<Model>>,
 }
 
 #[glib::object_subclass]
@@ -152,12 +164,10 @@ impl ObjectImpl for CycleGan {
                     .default_value(d.threads)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecString::builder("precision")
+                glib::ParamSpecEnum::builder::<PrecisionProperty>("precision")
                     .nick("Precision")
-                    .blurb(
-                        "TensorRT engine precision: fp32, fp16 or int8 (int8 needs the Q/DQ model of cyclegan-calib)",
-                    )
-                    .default_value(Some(d.precision.name()))
+                    .blurb("TensorRT engine precision (int8 needs the Q/DQ model of cyclegan-calib)")
+                    .default_value(d.precision)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("engine")
@@ -215,13 +225,7 @@ impl ObjectImpl for CycleGan {
             "threads" => settings.threads = value.get().expect("type checked"),
             "stats-interval" => settings.stats_interval_ms = value.get().expect("type checked"),
             "frames-in-flight" => settings.frames_in_flight = value.get().expect("type checked"),
-            "precision" => {
-                let text = value.get::<Option<String>>().expect("type checked").unwrap_or_default();
-                match text.parse() {
-                    Ok(precision) => settings.precision = precision,
-                    Err(e) => gst::error!(CAT, imp = self, "{e}; keeping {}", settings.precision),
-                }
-            }
+            "precision" => settings.precision = value.get().expect("type checked"),
             "engine" => {
                 settings.engine = value.get::<Option<String>>().expect("type checked").filter(|s| !s.is_empty())
             }
@@ -243,7 +247,7 @@ impl ObjectImpl for CycleGan {
             "threads" => settings.threads.to_value(),
             "stats-interval" => settings.stats_interval_ms.to_value(),
             "frames-in-flight" => settings.frames_in_flight.to_value(),
-            "precision" => settings.precision.name().to_value(),
+            "precision" => settings.precision.to_value(),
             "engine" => settings.engine.to_value(),
             "engine-cache" => settings.engine_cache.to_value(),
             other => unreachable!("no property {other}"),
@@ -287,10 +291,14 @@ impl BaseTransformImpl for CycleGan {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
+        let mut state = self.state.lock().unwrap();
         // Taken, not copied: a restart reads `model` again.
-        let loaded = self.loaded.lock().unwrap().take();
+        let loaded = match std::mem::take(&mut *state) {
+            State::Stopped { loaded } => loaded,
+            State::Opened(_) | State::Negotiated(_) => None,
+        };
         let model = match loaded {
-            Some(model) => model,
+            Some(model) => *model,
             None => Model::load(settings.model.as_deref().map(std::path::Path::new))
                 .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", crate::error::chain(&e))))?,
         };
@@ -301,7 +309,7 @@ impl BaseTransformImpl for CycleGan {
             threads: settings.threads as usize,
             onnxruntime: None,
             tensorrt: TensorrtOptions {
-                precision: settings.precision,
+                precision: settings.precision.into(),
                 engine: settings.engine.as_ref().map(PathBuf::from),
                 cache_dir: settings.engine_cache.as_ref().map(PathBuf::from),
                 ..TensorrtOptions::default()
@@ -319,14 +327,13 @@ impl BaseTransformImpl for CycleGan {
             model.metadata.training_resolution,
             settings.strength as f32,
         );
-        *self.opened.lock().unwrap() = Some(translator);
+        *state = State::Opened(Box::new(translator));
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        self.opened.lock().unwrap().take();
         self.held_latency_ns.store(0, Ordering::Release);
-        if let Some(mut running) = self.running.lock().unwrap().take() {
+        if let State::Negotiated(mut running) = std::mem::take(&mut *self.state.lock().unwrap()) {
             running.translator.discard();
         }
         Ok(())
@@ -343,8 +350,8 @@ impl BaseTransformImpl for CycleGan {
             return Ok(GenerateOutputSuccess::NoOutput);
         };
         let smoothing = self.settings.lock().unwrap().temporal_smoothing;
-        let mut guard = self.running.lock().unwrap();
-        let running = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+        let mut state = self.state.lock().unwrap();
+        let State::Negotiated(running) = &mut *state else { return Err(gst::FlowError::NotNegotiated) };
         if let Err(e) = running.submit(buffer, smoothing) {
             gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {}", crate::error::chain(&e)));
             return Err(gst::FlowError::Error);
@@ -352,14 +359,14 @@ impl BaseTransformImpl for CycleGan {
         if running.pending.len() < running.depth {
             return Ok(GenerateOutputSuccess::NoOutput);
         }
-        drop(guard);
+        drop(state);
         Ok(GenerateOutputSuccess::Buffer(self.finish_oldest()?.expect("one is in flight")))
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
         match event.view() {
             gst::EventView::FlushStop(_) => {
-                if let Some(running) = self.running.lock().unwrap().as_mut() {
+                if let State::Negotiated(running) = &mut *self.state.lock().unwrap() {
                     // Also restarts the temporal smoothing: after a seek the last frame is not
                     // the next one's past.
                     running.translator.discard();
@@ -480,13 +487,20 @@ fn strides(gst: &[i32]) -> [usize; 3] {
 
 impl CycleGan {
     pub(super) fn set_loaded_model(&self, model: Model) {
-        *self.loaded.lock().unwrap() = Some(model);
+        let mut state = self.state.lock().unwrap();
+        match &mut *state {
+            State::Stopped { loaded } => *loaded = Some(Box::new(model)),
+            State::Opened(_) | State::Negotiated(_) => {
+                gst::warning!(CAT, imp = self, "a model given after start is used from the next start");
+                *state = State::Stopped { loaded: Some(Box::new(model)) };
+            }
+        }
     }
 
     /// The oldest frame in flight, translated, after which statistics and notes go on the bus.
     fn finish_oldest(&self) -> Result<Option<gst::Buffer>, gst::FlowError> {
-        let mut guard = self.running.lock().unwrap();
-        let running = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+        let mut state = self.state.lock().unwrap();
+        let State::Negotiated(running) = &mut *state else { return Err(gst::FlowError::NotNegotiated) };
         let buffer = match running.finish() {
             Ok(buffer) => buffer,
             Err(e) => {
@@ -502,7 +516,7 @@ impl CycleGan {
         let interval = self.settings.lock().unwrap().stats_interval_ms;
         let stats = (interval > 0 && running.window.elapsed() >= Duration::from_millis(interval as u64))
             .then(|| running.stats());
-        drop(guard);
+        drop(state);
         if let Some(stats) = stats {
             let structure = gst::Structure::from(&stats);
             let _ = self.obj().post_message(gst::message::Element::builder(structure).src(&*self.obj()).build());
@@ -554,16 +568,12 @@ impl VideoFilterImpl for CycleGan {
     ) -> Result<(), gst::LoggableError> {
         let format = PixelFormat::from_name(in_info.format().to_str())
             .ok_or_else(|| gst::loggable_error!(CAT, "unsupported format {:?}", in_info.format()))?;
-        let mut running = self.running.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
         // A renegotiation keeps the opened model.
-        let mut translator = match running.take() {
-            Some(r) => r.translator,
-            None => self
-                .opened
-                .lock()
-                .unwrap()
-                .take()
-                .ok_or_else(|| gst::loggable_error!(CAT, "caps set before the model was opened"))?,
+        let mut translator = match std::mem::take(&mut *state) {
+            State::Negotiated(r) => r.translator,
+            State::Opened(translator) => *translator,
+            State::Stopped { .. } => return Err(gst::loggable_error!(CAT, "caps set before the model was opened")),
         };
         // New caps are another stream (format, size, colours): the smoothing starts afresh.
         translator.reset_smoothing();
@@ -582,18 +592,18 @@ impl VideoFilterImpl for CycleGan {
             size.0,
             size.1
         );
-        let held = running
-            .insert(Running {
-                translator,
-                info: in_info.clone(),
-                format,
-                yuv: yuv_spec(in_info),
-                window: Window::default(),
-                depth,
-                pending: VecDeque::new(),
-            })
-            .held_latency();
-        drop(running);
+        let running = Running {
+            translator,
+            info: in_info.clone(),
+            format,
+            yuv: yuv_spec(in_info),
+            window: Window::default(),
+            depth,
+            pending: VecDeque::new(),
+        };
+        let held = running.held_latency();
+        *state = State::Negotiated(Box::new(running));
+        drop(state);
         self.held_latency_ns.store(held.nseconds(), Ordering::Release);
         // Holding frames adds latency: the pipeline asks again.
         if held > gst::ClockTime::ZERO {

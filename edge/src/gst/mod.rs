@@ -57,6 +57,45 @@ impl From<crate::backend::BackendKind> for BackendProperty {
     }
 }
 
+/// The `precision` property's values (TensorRT's engine precision).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstCycleGanPrecision")]
+pub enum PrecisionProperty {
+    #[enum_value(name = "FP32", nick = "fp32")]
+    Fp32,
+    #[enum_value(name = "FP16 (an FP16 graph on TensorRT 11)", nick = "fp16")]
+    Fp16,
+    #[enum_value(name = "INT8 (the Q/DQ model of cyclegan-calib)", nick = "int8")]
+    Int8,
+}
+
+impl Default for PrecisionProperty {
+    fn default() -> Self {
+        crate::backend::tensorrt::DEFAULT_PRECISION.into()
+    }
+}
+
+impl From<PrecisionProperty> for crate::backend::tensorrt::Precision {
+    fn from(p: PrecisionProperty) -> Self {
+        match p {
+            PrecisionProperty::Fp32 => Self::Fp32,
+            PrecisionProperty::Fp16 => Self::Fp16,
+            PrecisionProperty::Int8 => Self::Int8,
+        }
+    }
+}
+
+impl From<crate::backend::tensorrt::Precision> for PrecisionProperty {
+    fn from(p: crate::backend::tensorrt::Precision) -> Self {
+        match p {
+            crate::backend::tensorrt::Precision::Fp32 => Self::Fp32,
+            crate::backend::tensorrt::Precision::Fp16 => Self::Fp16,
+            crate::backend::tensorrt::Precision::Int8 => Self::Int8,
+        }
+    }
+}
+
 /// Registers `cyclegan` with `plugin` (the `.so`), or statically when `plugin` is `None`.
 pub fn register(plugin: Option<&gst::Plugin>) -> Result<(), glib::BoolError> {
     gst::Element::register(plugin, "cyclegan", gst::Rank::NONE, CycleGan::static_type())

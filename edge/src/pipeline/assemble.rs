@@ -8,9 +8,29 @@ use gstreamer::prelude::*;
 
 use super::elements::{link_error, make_element};
 use super::{Event, Input, Output};
-use crate::config::EdgeConfig;
+use crate::config::{EdgeConfig, InferenceConfig};
 use crate::model::Model;
 use crate::{Error, Result};
+
+/// The `cyclegan` element with `[inference]` applied by property name, as gst-launch-1.0 applies
+/// `key=value`: each key sets the property of the same name with dashes (keys left unset, like an
+/// empty `model`, are not in the table and keep the element's default).
+pub(crate) fn cyclegan_element(inference: &InferenceConfig) -> Result<gst::Element> {
+    let element = make_element("cyclegan")?;
+    let table = toml::Table::try_from(inference).expect("[inference] serialises");
+    for (key, value) in table {
+        let property = key.replace('_', "-");
+        if element.find_property(&property).is_none() {
+            return Err(Error::Invalid(format!("[inference] {key}: the cyclegan element has no property {property}")));
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        element.set_property_from_str(&property, &text);
+    }
+    Ok(element)
+}
 
 /// Counters the pads' probes keep while the pipeline runs.
 #[derive(Debug, Default)]
@@ -76,25 +96,7 @@ pub(super) fn assemble(
         });
     }
     let convert = make_element("videoconvert")?;
-    let inference = &config.inference;
-    let mut builder = gst::ElementFactory::make("cyclegan")
-        .property("backend", crate::gst::BackendProperty::from(inference.backend))
-        .property("inference-size", inference.inference_size.as_str())
-        .property("strength", inference.strength)
-        .property("temporal-smoothing", inference.temporal_smoothing)
-        .property("threads", inference.threads as u32)
-        .property("precision", inference.precision.name())
-        .property("frames-in-flight", inference.frames_in_flight);
-    if let Some(model) = &inference.model {
-        builder = builder.property("model", model.to_string_lossy().into_owned());
-    }
-    if let Some(engine) = &inference.engine {
-        builder = builder.property("engine", engine.to_string_lossy().into_owned());
-    }
-    if let Some(dir) = &inference.engine_cache {
-        builder = builder.property("engine-cache", dir.to_string_lossy().into_owned());
-    }
-    let cyclegan = builder.build().map_err(link_error)?;
+    let cyclegan = cyclegan_element(&config.inference)?;
     // Loaded and checked once, by `run`: the element takes it as it is.
     cyclegan.downcast_ref::<crate::gst::CycleGan>().expect("a cyclegan element").set_loaded_model(model);
     pipeline.add_many([&queue, &convert, &cyclegan]).map_err(link_error)?;
@@ -146,4 +148,46 @@ pub(super) fn assemble(
     })?;
     let elements = pipeline.children().into_iter().filter(|e| !before.contains(e)).collect();
     Ok((counters, InputPart { elements, entry }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::backend::BackendKind;
+    use crate::backend::tensorrt::Precision;
+
+    #[test]
+    fn every_inference_key_reaches_the_element_property_of_its_name() {
+        crate::pipeline::init().unwrap();
+        let inference = InferenceConfig {
+            model: Some(PathBuf::from("g.onnx")),
+            backend: BackendKind::Cpu,
+            inference_size: "64x48".into(),
+            strength: 0.5,
+            temporal_smoothing: 0.25,
+            threads: 3,
+            precision: Precision::Int8,
+            engine: Some(PathBuf::from("g.engine")),
+            engine_cache: Some(PathBuf::from("engines")),
+            frames_in_flight: 2,
+        };
+        let element = cyclegan_element(&inference).unwrap();
+        let text = |name: &str| element.property_value(name).serialize().unwrap().to_string();
+        for (name, value) in [
+            ("model", "g.onnx"),
+            ("backend", "cpu"),
+            ("inference-size", "64x48"),
+            ("precision", "int8"),
+            ("engine", "g.engine"),
+            ("engine-cache", "engines"),
+        ] {
+            assert_eq!(text(name), value, "{name}");
+        }
+        assert_eq!(element.property::<f64>("strength"), 0.5);
+        assert_eq!(element.property::<f64>("temporal-smoothing"), 0.25);
+        assert_eq!(element.property::<u32>("threads"), 3);
+        assert_eq!(element.property::<u32>("frames-in-flight"), 2);
+    }
 }

@@ -8,6 +8,36 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
+/// This command's arguments without `--nproc N`: what each rank it starts runs.
+fn rank_arguments() -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut args = std::env::args_os().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--nproc" {
+            args.next();
+        } else if !a.to_string_lossy().starts_with("--nproc=") {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// `--nproc N`: runs N ranks of this very command (the process's own program and arguments,
+/// less `--nproc`) and returns the run's exit code.
+pub fn this_command(nproc: usize, timeout: Duration) -> Result<i32> {
+    let usage = |message: String| Error::InvalidValue { key: "--nproc".into(), message };
+    if nproc == 0 {
+        return Err(usage("0: give the number of ranks to start (1 or more)".into()));
+    }
+    if super::World::from_env()?.is_some() {
+        return Err(usage(format!(
+            "{nproc} under torchrun (RANK and WORLD_SIZE are set): let torchrun start the ranks"
+        )));
+    }
+    let program = std::env::current_exe().map_err(|e| Error::io("cannot find this program to start its ranks", e))?;
+    local(&program, &rank_arguments(), nproc, timeout)
+}
+
 /// A free TCP port on the loopback interface for the rendezvous.
 fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")

@@ -1,5 +1,5 @@
 //! `losses.csv`: iteration, epoch, learning rate, the job's losses and throughput.
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -37,14 +37,11 @@ impl LossLog {
                 }
             }
         }
-        let tmp = path.with_extension("csv.tmp");
         let mut text = header(names) + "\n";
         for r in &rows {
             text += &format_row(r);
         }
-        fs::write(&tmp, text)
-            .and_then(|_| fs::rename(&tmp, path))
-            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+        cyclegan_onnx::io::write_atomic(path, text.as_bytes())?;
         let file = OpenOptions::new()
             .append(true)
             .open(path)
@@ -98,7 +95,7 @@ mod tests {
         let log = LossLog::open(&path, names, 2).unwrap();
         assert_eq!(log.rows.len(), 2);
         assert_eq!(log.rows[1].losses[7], 2.0);
-        let text = fs::read_to_string(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("iteration,epoch,lr,D_A,G_A,cycle_A,idt_A,D_B,G_B,cycle_B,idt_B,images_per_s\n"));
         assert_eq!(text.lines().count(), 3);
     }

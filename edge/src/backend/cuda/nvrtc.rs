@@ -64,7 +64,7 @@ impl std::fmt::Debug for Nvrtc {
 /// then the toolkit's and the system's.
 pub fn nvrtc_folders() -> Vec<PathBuf> {
     let mut folders = Vec::new();
-    for site_packages in cyclegan_runtime::onnxruntime::venv_site_packages() {
+    for site_packages in cyclegan_runtime::venv::site_packages() {
         let nvidia = site_packages.join("nvidia");
         folders.push(nvidia.join("cu13/lib"));
         folders.push(nvidia.join("cuda_nvrtc/lib"));

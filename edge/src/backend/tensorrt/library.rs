@@ -92,7 +92,7 @@ pub fn search_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("LD_LIBRARY_PATH")
         .map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect())
         .unwrap_or_default();
-    for site_packages in cyclegan_runtime::onnxruntime::venv_site_packages() {
+    for site_packages in cyclegan_runtime::venv::site_packages() {
         for package in ["tensorrt_libs", "tensorrt_lean_libs", "tensorrt_dispatch_libs"] {
             dirs.push(site_packages.join(package));
         }

@@ -1,7 +1,7 @@
-//! `cyclegan-edge bench --temporal`: how steady a generator is on video, on any ONNX file and
+//! `cyclegan-edge bench temporal`: how steady a generator is on video, on any ONNX file and
 //! backend, with and without the element's temporal smoothing: the warping error on sequences
 //! with known motion and the flicker of a still scene (`cyclegan_runtime::motion`, the same
-//! sequences as `cyclegan-train eval --temporal`), and what each costs per frame.
+//! sequences as `cyclegan-train eval temporal`), and what each costs per frame.
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -80,7 +80,7 @@ pub fn run(opts: &TemporalOptions) -> Result<Vec<TemporalRow>> {
         let mut backend = Some(opened.backend);
         let score = motion::measure(&sources, opts.frames, |frame, index| -> Result<Rgb> {
             let size = (frame.width, frame.height);
-            // Translate at the frame's own size, as `cyclegan-train eval --temporal` does.
+            // Translate at the frame's own size, as `cyclegan-train eval temporal` does.
             if translator.as_ref().is_none_or(|(_, at)| *at != size) {
                 let backend = match backend.take() {
                     Some(b) => b,
@@ -113,7 +113,7 @@ pub fn run(opts: &TemporalOptions) -> Result<Vec<TemporalRow>> {
     Ok(rows)
 }
 
-/// The table `bench --temporal` prints (Markdown): one row per smoothing value.
+/// The table `bench temporal` prints (Markdown): one row per smoothing value.
 pub fn table(rows: &[TemporalRow]) -> String {
     let Some(first) = rows.first() else { return String::new() };
     let mut t = format!(

@@ -17,11 +17,33 @@ use cyclegan_train::export::{ExportOptions, export_generator};
 use cyclegan_train::fid::{Inception, find_inception};
 use cyclegan_train::translate::Translator;
 
-use crate::bench::BenchArgs;
+use super::{Timing, scratch_dir};
 
-const ORT_PEER_PY: &str = include_str!("../../edge/python/ort_peer.py");
+const ORT_PEER_PY: &str = include_str!("../../../../../edge/python/ort_peer.py");
 /// The sizes latency is measured at: the paper's crop and a 360p camera frame.
 const SIZES: [(u32, u32); 2] = [(256, 256), (640, 360)];
+
+#[derive(clap::Args)]
+pub struct DistillArgs {
+    /// The teacher's run or checkpoint folder.
+    #[arg(long)]
+    teacher: PathBuf,
+    /// A distilled run; repeat for several.
+    #[arg(long, required = true)]
+    student: Vec<PathBuf>,
+    /// Held-out images: testA/ and testB/ (real target-domain images; ground truth on synthetic
+    /// datasets).
+    #[arg(long)]
+    dataroot: PathBuf,
+    /// The generators' direction.
+    #[arg(long, value_enum, default_value = "a2b")]
+    direction: Direction,
+    /// The TorchScript Inception-v3 of FID (default: .venv/inception-v3.pt).
+    #[arg(long)]
+    inception: Option<PathBuf>,
+    #[command(flatten)]
+    timing: Timing,
+}
 
 struct Row {
     name: String,
@@ -33,13 +55,13 @@ struct Row {
     psnr_truth: Option<f64>,
 }
 
-fn ort_ms(python: &Path, script: &Path, model: &Path, (w, h): (u32, u32), args: &BenchArgs) -> Result<f64> {
+fn ort_ms(python: &Path, script: &Path, model: &Path, (w, h): (u32, u32), args: &DistillArgs) -> Result<f64> {
     let out = Command::new(python)
         .arg(script)
         .arg("bench")
         .arg(model)
-        .args([w.to_string(), h.to_string(), args.threads.to_string(), args.iters.to_string()])
-        .arg(args.warmup.to_string())
+        .args([w.to_string(), h.to_string(), args.timing.threads.to_string(), args.timing.iters.to_string()])
+        .arg(args.timing.warmup.to_string())
         .output()
         .with_context(|| format!("cannot run {} (pass --python with onnxruntime installed)", python.display()))?;
     if !out.status.success() {
@@ -53,7 +75,7 @@ fn row(
     name: &str,
     run: &Path,
     teacher: Option<&Translator>,
-    args: &BenchArgs,
+    args: &DistillArgs,
     (dataroot, direction): (&Path, Direction),
     (python, script, dir): (&Path, &Path, &Path),
     inception: &Inception,
@@ -97,25 +119,18 @@ fn row(
     })
 }
 
-pub fn run(args: &BenchArgs, python: &Path) -> Result<()> {
-    let (Some(teacher), Some(dataroot)) = (&args.teacher, &args.dataroot) else {
-        bail!(
-            "bench --distill needs --teacher RUN, --student RUN (one or more) and --dataroot DIR (with testA/, testB/)"
-        );
-    };
-    if args.student.is_empty() {
-        bail!("bench --distill needs at least one --student RUN");
-    }
-    tch::set_num_threads(args.threads as i32);
-    let dir = std::env::temp_dir().join(format!("cyclegan-bench-distill-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+pub fn run(args: &DistillArgs) -> Result<()> {
+    let (teacher, dataroot) = (&args.teacher, &args.dataroot);
+    let python = args.timing.python();
+    tch::set_num_threads(args.timing.threads as i32);
+    let dir = scratch_dir("distill")?;
     let script = dir.join("ort_peer.py");
     std::fs::write(&script, ORT_PEER_PY)?;
     let inception = Inception::load(&find_inception(args.inception.as_deref())?, Device::Cpu)?;
     let direction = args.direction;
     let teacher_t = Translator::load(teacher, direction, Device::Cpu)?;
     let context = (dataroot.as_path(), direction);
-    let tools = (python, script.as_path(), dir.as_path());
+    let tools = (python.as_path(), script.as_path(), dir.as_path());
     let mut rows = vec![row("teacher", teacher, None, args, context, tools, &inception)?];
     for (i, student) in args.student.iter().enumerate() {
         rows.push(row(&format!("student{}", i + 1), student, Some(&teacher_t), args, context, tools, &inception)?);
@@ -126,9 +141,9 @@ pub fn run(args: &BenchArgs, python: &Path) -> Result<()> {
         "\nDistillation: {} on {} ({} threads, ONNX Runtime CPU, median of {} after {} warm-up)",
         direction.name(),
         dataroot.display(),
-        args.threads,
-        args.iters,
-        args.warmup
+        args.timing.threads,
+        args.timing.iters,
+        args.timing.warmup
     );
     println!(
         "| model | run | params | GMAC @256x256 | ms @256x256 | ms @640x360 | PSNR vs teacher | FID vs real | PSNR vs truth |"

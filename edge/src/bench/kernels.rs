@@ -1,4 +1,4 @@
-//! `cyclegan-edge bench-kernels`: the CUDA frame kernels' throughput on this GPU against the
+//! `cyclegan-edge bench kernels`: the CUDA frame kernels' throughput on this GPU against the
 //! device's own frame copy (the memory bound), for each pixel format, as a Markdown table.
 use crate::Result;
 use crate::backend::cuda::device::Gpu;

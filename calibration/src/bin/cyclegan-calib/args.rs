@@ -1,0 +1,110 @@
+//! The flags of calibration and of `evaluate`, and the options they make.
+use std::path::PathBuf;
+
+use cyclegan_calibration::calibrate::Options;
+use cyclegan_calibration::graph::Residual;
+use cyclegan_calibration::scales::Method;
+use cyclegan_calibration::trt_cache::TrtVersion;
+use cyclegan_runtime::preprocess::InferenceSize;
+
+/// The generator and the images, as both modes take them.
+#[derive(clap::Args)]
+pub struct Inputs {
+    /// Generator ONNX exported by `cyclegan-train export` (FP32).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Folder of images (like the frames the model will see); when calibrating, the last fifth
+    /// is held out to measure quality.
+    #[arg(long)]
+    pub images: PathBuf,
+    /// Images to use at most.
+    #[arg(long, default_value_t = Options::DEFAULT_NUM)]
+    pub num: usize,
+    /// Inference size as the edge runtime's `inference-size`: auto, a shorter side, or WxH.
+    #[arg(long, default_value = "auto", value_parser = parse_size)]
+    pub size: InferenceSize,
+    /// CPU threads for ONNX Runtime (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(clap::Args)]
+pub struct CalibrateArgs {
+    #[command(flatten)]
+    inputs: Inputs,
+    /// Activation thresholds: entropy (TensorRT's KL method), mse (smallest expected squared
+    /// error), percentile (99.99), percentile:P, minmax.
+    #[arg(long, default_value = "mse", value_parser = parse_method)]
+    method: Method,
+    /// Where the Q/DQ model goes.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write a TensorRT calibration cache (implicit INT8 on TensorRT 10).
+    #[arg(long)]
+    trt_cache: Option<PathBuf>,
+    /// TensorRT version named in the cache header.
+    #[arg(long, default_value_t = TrtVersion::JETPACK6, value_parser = parse_version)]
+    trt_version: TrtVersion,
+    /// Layers to leave in floating point (comma-separated node names).
+    #[arg(long, value_delimiter = ',', conflicts_with = "target_psnr")]
+    keep_fp: Vec<String>,
+    /// Leave the residual (skip) input of every Add in floating point: the stream that carries the
+    /// picture through the residual blocks stays unquantized; every convolution stays INT8.
+    #[arg(long)]
+    float_residual: bool,
+    /// Keep the most damaging layers in floating point until the INT8 model reaches this PSNR
+    /// (dB, vs FP32 on held-out images).
+    #[arg(long)]
+    target_psnr: Option<f64>,
+    /// Folder for report.json, report.md, compare.png and heldout.safetensors.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl CalibrateArgs {
+    pub fn options(self) -> Options {
+        let CalibrateArgs {
+            inputs,
+            method,
+            out,
+            trt_cache,
+            trt_version,
+            keep_fp,
+            float_residual,
+            target_psnr,
+            report,
+            quiet,
+        } = self;
+        Options {
+            model: inputs.model,
+            images: inputs.images,
+            num: inputs.num,
+            method,
+            size: inputs.size,
+            out,
+            trt_cache,
+            trt_version,
+            keep_fp,
+            residual: if float_residual { Residual::Float } else { Residual::Int8 },
+            target_psnr,
+            report,
+            threads: inputs.threads,
+            quiet,
+        }
+    }
+}
+
+fn parse_method(s: &str) -> Result<Method, String> {
+    s.parse().map_err(|e: cyclegan_calibration::Error| e.to_string())
+}
+
+fn parse_size(s: &str) -> Result<InferenceSize, String> {
+    s.parse().map_err(|e: cyclegan_runtime::Error| e.to_string())
+}
+
+fn parse_version(s: &str) -> Result<TrtVersion, String> {
+    s.parse().map_err(|e: cyclegan_calibration::Error| e.to_string())
+}
