@@ -16,7 +16,9 @@ use crate::checkpoint::{self, Recipe};
 use crate::config::GeneratorConfig;
 use crate::direction::Direction;
 use crate::error::{Error, Result};
+use crate::import::{ImportReport, match_generator};
 use crate::layout::{self, Layer, Op};
+use crate::pth::read_state_dict;
 use crate::tensor::NamedTensor;
 
 #[derive(Debug, Clone, Copy)]
@@ -170,6 +172,40 @@ fn sha256_file(path: &Path) -> Result<String> {
     Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// What a generator's metadata says beyond its graph.
+struct Provenance<'a> {
+    source: &'a str,
+    target: &'a str,
+    training_resolution: u32,
+    /// The file the weights were read from.
+    file: &'a Path,
+}
+
+/// The ONNX model of `weights` (checked against `cfg`'s layout) with its metadata.
+fn model_of(
+    cfg: &GeneratorConfig,
+    weights: &HashMap<String, NamedTensor>,
+    opts: &ExportOptions,
+    from: &Provenance,
+) -> Result<ModelProto> {
+    check_weights(cfg, weights, from.file)?;
+    let graph = generator_graph(cfg, weights, opts)?;
+    let mut model = graph.finish(OPSET, "cyclegan-train", env!("CARGO_PKG_VERSION"));
+    let meta = GeneratorMetadata {
+        direction: opts.direction.name().into(),
+        source_domain: from.source.into(),
+        target_domain: from.target.into(),
+        input_range: INPUT_RANGE.into(),
+        training_resolution: from.training_resolution,
+        generator: serde_json::to_string(cfg).expect("config serialises"),
+        source_sha256: sha256_file(from.file)?,
+        precision: opts.precision,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    meta.write_to(&mut model);
+    Ok(model)
+}
+
 /// Exports one generator of a checkpoint (or run folder) as an FP32 or FP16 ONNX model with
 /// metadata.
 pub fn export_checkpoint(checkpoint: &Path, opts: &ExportOptions) -> Result<ModelProto> {
@@ -177,22 +213,42 @@ pub fn export_checkpoint(checkpoint: &Path, opts: &ExportOptions) -> Result<Mode
     let state = checkpoint::read_state::<Recipe>(&dir)?;
     let file = checkpoint::net_file(&dir, opts.direction.network());
     let weights = checkpoint::read_tensors(&file)?.into_iter().map(|t| (t.name.clone(), t)).collect();
-    let cfg = state.config.generator();
-    check_weights(&cfg, &weights, &file)?;
-    let graph = generator_graph(&cfg, &weights, opts)?;
-    let mut model = graph.finish(OPSET, "cyclegan-train", env!("CARGO_PKG_VERSION"));
     let (source, target) = state.config.domains(opts.direction);
-    let meta = GeneratorMetadata {
-        direction: opts.direction.name().into(),
-        source_domain: source.into(),
-        target_domain: target.into(),
-        input_range: INPUT_RANGE.into(),
-        training_resolution: state.config.data.crop_size,
-        generator: serde_json::to_string(&cfg).expect("config serialises"),
-        source_sha256: sha256_file(&file)?,
-        precision: opts.precision,
-        tool_version: env!("CARGO_PKG_VERSION").into(),
+    let from = Provenance { source, target, training_resolution: state.config.data.crop_size, file: &file };
+    model_of(&state.config.generator(), &weights, opts, &from)
+}
+
+/// A generator saved by PyTorch (`torch.save(state_dict)` of the reference ResNet generator):
+/// its domains and the resolution it was trained at are not in the file.
+#[derive(Debug, Clone)]
+pub struct PthOptions {
+    pub export: ExportOptions,
+    /// The domains it translates from and to (`export.direction` decides which is which in the
+    /// metadata: they are given in translation order).
+    pub domains: (String, String),
+    pub training_resolution: u32,
+    /// Refuse the file unless its generator has this many filters.
+    pub ngf: Option<i64>,
+}
+
+/// Exports a `.pth` generator as an FP32 or FP16 ONNX model with metadata, without a checkpoint
+/// in between: what a machine without PyTorch needs to run a published generator.
+pub fn export_pth(pth: &Path, opts: &PthOptions) -> Result<(ModelProto, ImportReport)> {
+    let fail = |source| Error::Import { path: pth.to_path_buf(), source };
+    let tensors = read_state_dict(pth).map_err(fail)?;
+    let (named, report) = match_generator(tensors, opts.ngf).map_err(fail)?;
+    let cfg = GeneratorConfig {
+        ngf: report.ngf,
+        n_blocks: report.n_blocks,
+        affine_norm: report.affine_norm,
+        ..Recipe::default().generator()
     };
-    meta.write_to(&mut model);
-    Ok(model)
+    let weights = named.into_iter().map(|t| (t.name.clone(), t)).collect();
+    let from = Provenance {
+        source: &opts.domains.0,
+        target: &opts.domains.1,
+        training_resolution: opts.training_resolution,
+        file: pth,
+    };
+    Ok((model_of(&cfg, &weights, &opts.export, &from)?, report))
 }

@@ -2,6 +2,7 @@
 //! machine, benchmark. Each subcommand's flags and handler live in the module named after it.
 mod bench;
 mod engine;
+mod models;
 mod run;
 
 use anyhow::Result;
@@ -49,6 +50,9 @@ enum Command {
         #[arg(long)]
         no_self_test: bool,
     },
+    /// Generators for the runtime: `models import FILE.pth` (PyTorch's) as ONNX
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
     /// Benchmarks against the peers: speed against ONNX Runtime, INT8 and FP16 against FP32,
     /// temporal consistency, the CUDA frame kernels
     #[command(subcommand)]
@@ -87,6 +91,7 @@ fn dispatch() -> Result<()> {
         Command::Run(args) => run::run(args),
         Command::Build(args) => engine::build(args),
         Command::Doctor { no_self_test } => doctor(!no_self_test),
+        Command::Models(command) => models::run(command),
         Command::Bench(command) => bench::run(command),
     }
 }
