@@ -2,17 +2,18 @@
 //! the older legacy stream (magic number, protocol, system info, object, storage keys, raw
 //! storages) in which most published CycleGAN models were saved. Yields the `state_dict`'s
 //! tensors as f32 arrays, checking every claimed size against the bytes actually present.
+mod error;
+mod pickle;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
-mod error;
-mod pickle;
-
-use crate::tensor::NamedTensor;
 pub use error::ImportError;
 use error::Result;
 use pickle::{DType, TensorRef, Value};
+
+use crate::tensor::NamedTensor;
 
 const LEGACY_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 
