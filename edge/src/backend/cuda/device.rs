@@ -13,6 +13,9 @@ pub struct Gpu {
     pub name: String,
     pub compute_capability: (i32, i32),
     pub total_memory: usize,
+    /// Streaming multiprocessors: with the memory, what tells GPUs of one name and compute
+    /// capability apart (an Orin Nano has 8, an AGX Orin 16).
+    pub multiprocessors: i32,
 }
 
 /// Whether the CUDA driver library can be loaded at all (asked before any driver call: cudarc
@@ -43,14 +46,18 @@ impl Gpu {
             name: context.name().map_err(driver("reading the GPU's name"))?,
             compute_capability: context.compute_capability().map_err(driver("reading the compute capability"))?,
             total_memory: context.total_mem().map_err(driver("reading the GPU's memory size"))?,
+            multiprocessors: context
+                .attribute(cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+                .map_err(driver("reading the multiprocessor count"))?,
             context,
             stream,
         })
     }
 
-    /// `NVIDIA H100 (compute 9.0, 79.6 GiB)`.
+    /// `NVIDIA H100 (compute 9.0, 132 SMs, 79.6 GiB)`.
     pub fn describe(&self) -> String {
         let (major, minor) = self.compute_capability;
-        format!("{} (compute {major}.{minor}, {:.1} GiB)", self.name, self.total_memory as f64 / (1u64 << 30) as f64)
+        let gib = self.total_memory as f64 / (1u64 << 30) as f64;
+        format!("{} (compute {major}.{minor}, {} SMs, {gib:.1} GiB)", self.name, self.multiprocessors)
     }
 }

@@ -1,6 +1,6 @@
-//! The engine cache: an engine is only valid for the ONNX, TensorRT version, GPU, precision and
-//! shape profile it was built with, so each engine file has a key file beside it and is rebuilt
-//! (never loaded, never crashed on) when any of them differs.
+//! The engine cache: an engine is only valid for the ONNX, TensorRT version, GPU, precision,
+//! shape profile, calibration cache and workspace it was built with, so each engine file has a
+//! key file beside it and is rebuilt (never loaded, never crashed on) when any of them differs.
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -16,8 +16,22 @@ pub struct EngineKey {
     pub tensorrt: Version,
     pub gpu: String,
     pub compute_capability: (i32, i32),
+    /// The GPU's multiprocessors and memory (MiB): GPUs of one name and compute capability (an
+    /// Orin Nano and an AGX Orin) differ there, and TensorRT picks tactics for the one it builds on.
+    /// (Keys written before these fields read as 0: such engines are rebuilt once.)
+    #[serde(default)]
+    pub multiprocessors: i32,
+    #[serde(default)]
+    pub memory_mib: u64,
     pub precision: Precision,
     pub profile: Profile,
+    /// SHA-256 of the INT8 calibration cache the engine was built with (TensorRT 10's implicit
+    /// INT8); None without one.
+    #[serde(default)]
+    pub calibration_cache_sha256: Option<String>,
+    /// The builder's workspace limit: a larger one may allow faster tactics.
+    #[serde(default)]
+    pub workspace_mib: u64,
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -46,18 +60,24 @@ impl EngineKey {
         if self.tensorrt != wanted.tensorrt {
             why.push(format!("built by TensorRT {}, this is {}", self.tensorrt, wanted.tensorrt));
         }
-        if self.gpu != wanted.gpu || self.compute_capability != wanted.compute_capability {
-            let (a, b) = (self.compute_capability, wanted.compute_capability);
-            why.push(format!(
-                "built for {} (compute {}.{}), this is {} (compute {}.{})",
-                self.gpu, a.0, a.1, wanted.gpu, b.0, b.1
-            ));
+        let device = |k: &EngineKey| {
+            let (major, minor) = k.compute_capability;
+            format!("{} (compute {major}.{minor}, {} SMs, {} MiB)", k.gpu, k.multiprocessors, k.memory_mib)
+        };
+        if device(self) != device(wanted) {
+            why.push(format!("built for {}, this is {}", device(self), device(wanted)));
         }
         if self.precision != wanted.precision {
             why.push(format!("built for {}, {} asked", self.precision, wanted.precision));
         }
         if self.profile != wanted.profile {
             why.push(format!("built for shapes {}, {} asked", self.profile.describe(), wanted.profile.describe()));
+        }
+        if self.calibration_cache_sha256 != wanted.calibration_cache_sha256 {
+            why.push("built with another INT8 calibration cache".to_string());
+        }
+        if self.workspace_mib != wanted.workspace_mib {
+            why.push(format!("built with a {} MiB workspace, {} MiB asked", self.workspace_mib, wanted.workspace_mib));
         }
         (!why.is_empty()).then(|| why.join("; "))
     }
@@ -130,8 +150,12 @@ mod tests {
             tensorrt: Version { major: 10, minor: 3, patch: 0 },
             gpu: "Orin".into(),
             compute_capability: (8, 7),
+            multiprocessors: 16,
+            memory_mib: 61_440,
             precision: Precision::Fp16,
             profile: Profile::fixed([1, 3, 256, 256]),
+            calibration_cache_sha256: None,
+            workspace_mib: 1024,
         }
     }
 
@@ -147,10 +171,20 @@ mod tests {
             ),
             (
                 EngineKey { gpu: "NVIDIA RTX 4090".into(), compute_capability: (8, 9), ..key() },
-                "this is NVIDIA RTX 4090 (compute 8.9)",
+                "this is NVIDIA RTX 4090 (compute 8.9, 16 SMs, 61440 MiB)",
             ),
             (EngineKey { precision: Precision::Int8, ..key() }, "built for fp16, int8 asked"),
             (EngineKey { profile: Profile::fixed([1, 3, 360, 640]), ..key() }, "256x256, 640x360 asked"),
+            // An Orin Nano: the AGX Orin's name and compute capability, half its SMs.
+            (
+                EngineKey { multiprocessors: 8, memory_mib: 7_620, ..key() },
+                "this is Orin (compute 8.7, 8 SMs, 7620 MiB)",
+            ),
+            (
+                EngineKey { calibration_cache_sha256: Some(sha256_hex(b"cache")), ..key() },
+                "another INT8 calibration cache",
+            ),
+            (EngineKey { workspace_mib: 4096, ..key() }, "1024 MiB workspace, 4096 MiB asked"),
         ];
         for (wanted, expected) in changes {
             let why = k.mismatch(&wanted).expect("a mismatch");
@@ -171,6 +205,15 @@ mod tests {
         assert_eq!(lookup(&engine, &key()), Lookup::Fresh);
         let other = EngineKey { gpu: "Thor".into(), compute_capability: (11, 0), ..key() };
         assert!(matches!(lookup(&engine, &other), Lookup::Stale(why) if why.contains("built for Orin")));
+        // A key written before the GPU's size and the build settings were in it: rebuilt, and why.
+        let mut old: serde_json::Value = serde_json::to_value(key()).unwrap();
+        for field in ["multiprocessors", "memory_mib", "calibration_cache_sha256", "workspace_mib"] {
+            old.as_object_mut().unwrap().remove(field);
+        }
+        std::fs::write(key_path(&engine), old.to_string()).unwrap();
+        assert!(
+            matches!(lookup(&engine, &key()), Lookup::Stale(why) if why.contains("0 SMs") && why.contains("workspace"))
+        );
         std::fs::write(key_path(&engine), b"{").unwrap();
         assert!(matches!(lookup(&engine, &key()), Lookup::Stale(why) if why.contains("unreadable")));
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();

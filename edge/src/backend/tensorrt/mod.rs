@@ -152,13 +152,23 @@ pub fn ensure_engine(
 ) -> Result<Built> {
     let (precision, _) = effective_precision(model, options.precision);
     check_precision(&gpu.name, gpu.compute_capability, precision)?;
+    let calibration_cache = match &options.calibration_cache {
+        Some(path) => {
+            std::fs::read(path).map_err(|e| Error::Invalid(format!("--calibration-cache {}: {e}", path.display())))?
+        }
+        None => Vec::new(),
+    };
     let key = EngineKey {
         onnx_sha256: sha256_hex(&model.bytes),
         tensorrt: tensorrt.version,
         gpu: gpu.name.clone(),
         compute_capability: gpu.compute_capability,
+        multiprocessors: gpu.multiprocessors,
+        memory_mib: (gpu.total_memory >> 20) as u64,
         precision,
         profile,
+        calibration_cache_sha256: (!calibration_cache.is_empty()).then(|| sha256_hex(&calibration_cache)),
+        workspace_mib: options.workspace_mib,
     };
     let engine = match &options.engine {
         Some(path) => path.clone(),
@@ -173,12 +183,6 @@ pub fn ensure_engine(
     // TensorRT works in the thread's current CUDA context: make it this GPU's (the caller may be
     // a GStreamer streaming thread that never touched CUDA).
     gpu.context.bind_to_thread().map_err(cuda("binding the CUDA context"))?;
-    let calibration_cache = match &options.calibration_cache {
-        Some(path) => {
-            std::fs::read(path).map_err(|e| Error::Invalid(format!("--calibration-cache {}: {e}", path.display())))?
-        }
-        None => Vec::new(),
-    };
     let onnx = onnx_for(model, precision, tensorrt.version, !calibration_cache.is_empty())?;
     let timing = timing_cache.and_then(|p| std::fs::read(p).ok()).unwrap_or_default();
     let settings = BuildSettings {
