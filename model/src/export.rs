@@ -4,7 +4,7 @@
 //! Q/DQ rewrite of the FP32 graph, made by `cyclegan-calib` or by `cyclegan-train export` for a
 //! fine-tuned checkpoint.
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cyclegan_onnx::builder::{Dim, attr_float, attr_int, attr_ints, attr_string};
 use cyclegan_onnx::contract::{CAST_OP, INPUT, INPUT_RANGE, OPSET, OUTPUT};
@@ -177,8 +177,9 @@ struct Provenance<'a> {
     source: &'a str,
     target: &'a str,
     training_resolution: u32,
-    /// The file the weights were read from.
+    /// The file the weights were read from, and its SHA-256.
     file: &'a Path,
+    sha256: &'a str,
 }
 
 /// The ONNX model of `weights` (checked against `cfg`'s layout) with its metadata.
@@ -198,7 +199,7 @@ fn model_of(
         input_range: INPUT_RANGE.into(),
         training_resolution: from.training_resolution,
         generator: serde_json::to_string(cfg).expect("config serialises"),
-        source_sha256: sha256_file(from.file)?,
+        source_sha256: from.sha256.into(),
         precision: opts.precision,
         tool_version: env!("CARGO_PKG_VERSION").into(),
     };
@@ -214,41 +215,50 @@ pub fn export_checkpoint(checkpoint: &Path, opts: &ExportOptions) -> Result<Mode
     let file = checkpoint::net_file(&dir, opts.direction.network());
     let weights = checkpoint::read_tensors(&file)?.into_iter().map(|t| (t.name.clone(), t)).collect();
     let (source, target) = state.config.domains(opts.direction);
-    let from = Provenance { source, target, training_resolution: state.config.data.crop_size, file: &file };
+    let sha256 = sha256_file(&file)?;
+    let training_resolution = state.config.data.crop_size;
+    let from = Provenance { source, target, training_resolution, file: &file, sha256: &sha256 };
     model_of(&state.config.generator(), &weights, opts, &from)
 }
 
-/// A generator saved by PyTorch (`torch.save(state_dict)` of the reference ResNet generator):
-/// its domains and the resolution it was trained at are not in the file.
-#[derive(Debug, Clone)]
-pub struct PthOptions {
-    pub export: ExportOptions,
-    /// The domains it translates from and to (`export.direction` decides which is which in the
-    /// metadata: they are given in translation order).
-    pub domains: (String, String),
-    pub training_resolution: u32,
-    /// Refuse the file unless its generator has this many filters.
-    pub ngf: Option<i64>,
+/// A generator saved by PyTorch (`torch.save(state_dict)` of the reference ResNet generator),
+/// read and matched once, to export at any precision without a checkpoint in between: what a
+/// machine without PyTorch needs to run a published generator.
+pub struct PthGenerator {
+    pub report: ImportReport,
+    config: GeneratorConfig,
+    weights: HashMap<String, NamedTensor>,
+    file: PathBuf,
+    sha256: String,
 }
 
-/// Exports a `.pth` generator as an FP32 or FP16 ONNX model with metadata, without a checkpoint
-/// in between: what a machine without PyTorch needs to run a published generator.
-pub fn export_pth(pth: &Path, opts: &PthOptions) -> Result<(ModelProto, ImportReport)> {
-    let fail = |source| Error::Import { path: pth.to_path_buf(), source };
-    let tensors = read_state_dict(pth).map_err(fail)?;
-    let (named, report) = match_generator(tensors, opts.ngf).map_err(fail)?;
-    let cfg = GeneratorConfig {
-        ngf: report.ngf,
-        n_blocks: report.n_blocks,
-        affine_norm: report.affine_norm,
-        ..Recipe::default().generator()
-    };
-    let weights = named.into_iter().map(|t| (t.name.clone(), t)).collect();
-    let from = Provenance {
-        source: &opts.domains.0,
-        target: &opts.domains.1,
-        training_resolution: opts.training_resolution,
-        file: pth,
-    };
-    Ok((model_of(&cfg, &weights, &opts.export, &from)?, report))
+impl PthGenerator {
+    /// Reads `pth`; `ngf`: refuse it unless its generator has this many filters.
+    pub fn read(pth: &Path, ngf: Option<i64>) -> Result<Self> {
+        let fail = |source| Error::Import { path: pth.to_path_buf(), source };
+        let tensors = read_state_dict(pth).map_err(fail)?;
+        let (named, report) = match_generator(tensors, ngf).map_err(fail)?;
+        let config = GeneratorConfig {
+            ngf: report.ngf,
+            n_blocks: report.n_blocks,
+            affine_norm: report.affine_norm,
+            ..Recipe::default().generator()
+        };
+        let weights = named.into_iter().map(|t| (t.name.clone(), t)).collect();
+        Ok(Self { report, config, weights, file: pth.to_path_buf(), sha256: sha256_file(pth)? })
+    }
+
+    /// SHA-256 of the file, as the metadata records it.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The FP32 or FP16 ONNX model with metadata. What the file does not say comes from the
+    /// caller: the domains it translates from and to (in translation order) and the resolution
+    /// it was trained at.
+    pub fn export(&self, opts: &ExportOptions, domains: (&str, &str), training_resolution: u32) -> Result<ModelProto> {
+        let (source, target) = domains;
+        let from = Provenance { source, target, training_resolution, file: &self.file, sha256: &self.sha256 };
+        model_of(&self.config, &self.weights, opts, &from)
+    }
 }

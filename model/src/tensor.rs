@@ -8,10 +8,3 @@ pub struct NamedTensor {
     pub shape: Vec<i64>,
     pub data: Vec<f32>,
 }
-
-impl NamedTensor {
-    /// Values the shape claims.
-    pub fn numel(&self) -> usize {
-        self.shape.iter().map(|&d| d.max(0) as usize).product()
-    }
-}

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use cyclegan_model::Direction;
 use cyclegan_model::checkpoint::Domains;
-use cyclegan_model::export::{ExportOptions, PthOptions, export_pth};
+use cyclegan_model::export::{ExportOptions, PthGenerator};
 use cyclegan_onnx::{FloatType, Precision};
 
 #[derive(Subcommand)]
@@ -50,28 +50,28 @@ pub fn run(command: ModelsCommand) -> Result<()> {
         },
     };
     let name = pth.file_stem().and_then(|s| s.to_str()).context("the .pth file has no name")?.to_string();
+    let generator = PthGenerator::read(&pth, ngf)?;
+    let report = &generator.report;
     // Both graphs are made before anything is written: a refused file leaves nothing behind.
     let mut models = Vec::new();
     for precision in [Precision::Fp32, Precision::Fp16] {
-        let export = ExportOptions { direction, precision, io_type: FloatType::F32 };
-        let opts = PthOptions { export, domains: domains.clone(), training_resolution, ngf };
-        models.push((precision, export_pth(&pth, &opts)?));
+        let opts = ExportOptions { direction, precision, io_type: FloatType::F32 };
+        models.push((precision, generator.export(&opts, (&domains.0, &domains.1), training_resolution)?));
     }
     std::fs::create_dir_all(&out).with_context(|| format!("--out {}: cannot create it", out.display()))?;
-    for (precision, (model, report)) in models {
+    for (precision, model) in models {
         let file = out.join(format!("{name}.{precision}.onnx"));
         cyclegan_onnx::write_model(&file, &model)?;
-        let meta = cyclegan_onnx::GeneratorMetadata::read_from(&model)?;
         println!(
             "wrote {} ({precision}: ResNet generator, ngf {}, {} blocks, {} instance norm; {} -> {}; {} sha256 {})",
             file.display(),
             report.ngf,
             report.n_blocks,
             if report.affine_norm { "affine" } else { "plain" },
-            meta.source_domain,
-            meta.target_domain,
+            domains.0,
+            domains.1,
             pth.display(),
-            meta.source_sha256
+            generator.sha256()
         );
     }
     Ok(())

@@ -7,9 +7,9 @@ use cyclegan_model::Direction;
 use cyclegan_train::eval::{Fakes, fid_kid, paired_psnr};
 use cyclegan_train::fid::{Inception, find_inception};
 use cyclegan_train::translate::Translator;
-use indicatif::ProgressBar;
 
 use crate::generator::GeneratorArgs;
+use crate::progress_bar;
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
@@ -67,15 +67,6 @@ pub enum EvalCommand {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
-}
-
-fn progress_bar() -> (ProgressBar, impl Fn(usize, usize)) {
-    let bar = ProgressBar::new(0);
-    let update = bar.clone();
-    (bar, move |i, n| {
-        update.set_length(n as u64);
-        update.set_position(i as u64);
-    })
 }
 
 pub fn run(command: EvalCommand) -> Result<()> {

@@ -8,7 +8,8 @@ use cyclegan_onnx::{FloatType, GeneratorMetadata, Precision};
 use cyclegan_runtime::size::Size;
 use cyclegan_train::export::{ExportOptions, export_generator};
 use cyclegan_train::translate::{Translator, translate_path};
-use indicatif::ProgressBar;
+
+use crate::progress_bar;
 
 /// A checkpoint's generator: what every command that takes one names.
 #[derive(clap::Args)]
@@ -38,11 +39,8 @@ pub struct TranslateArgs {
 pub fn translate(args: TranslateArgs) -> Result<()> {
     let device = cyclegan_train::device::open(&args.device)?;
     let t = Translator::load(&args.generator.checkpoint, args.generator.direction, device)?;
-    let bar = ProgressBar::new(0);
-    let written = translate_path(&t, &args.input, &args.out, |i, n| {
-        bar.set_length(n as u64);
-        bar.set_position(i as u64);
-    })?;
+    let (bar, progress) = progress_bar();
+    let written = translate_path(&t, &args.input, &args.out, progress)?;
     bar.finish_and_clear();
     println!("translated {} image(s) into {}", written.len(), args.out.display());
     Ok(())

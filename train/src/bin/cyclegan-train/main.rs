@@ -63,6 +63,16 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
+/// A bar for work of `n` items and the `(done, n)` callback that moves it.
+fn progress_bar() -> (ProgressBar, impl Fn(usize, usize)) {
+    let bar = ProgressBar::new(0);
+    let update = bar.clone();
+    (bar, move |i, n| {
+        update.set_length(n as u64);
+        update.set_position(i as u64);
+    })
+}
+
 /// Errors print once, with their causes on one line, the same in every binary of the project.
 fn main() {
     if let Err(e) = dispatch() {
