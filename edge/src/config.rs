@@ -12,7 +12,8 @@ cyclegan_settings::section! {
     /// The `[inference]` section: the generator and how it runs (the `cyclegan` element's
     /// properties, named with dashes there).
     pub struct InferenceConfig, flags InferenceFlags, heading "Inference" {
-        /// Generator ONNX; none: the bundled summer->winter demo.
+        /// Generator ONNX, or pretrained:NAME (`cyclegan-edge models list`: fetched into the cache
+        /// on first use); none: the bundled summer->winter demo.
         model: Option<PathBuf> = None => PathBuf as Some,
         /// auto (TensorRT where available, else the CPU), cpu, tensorrt.
         backend: BackendKind = BackendKind::Auto,

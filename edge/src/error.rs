@@ -43,6 +43,9 @@ pub enum Error {
     InputUnavailable(String),
     #[error("{0}")]
     Pipeline(String),
+    /// Fetching a published generator.
+    #[error(transparent)]
+    Fetch(#[from] cyclegan_hub::Error),
 }
 
 /// What kind of failure ended a run, for the caller's exit status: a service manager restarts
@@ -62,6 +65,11 @@ impl Error {
         use cyclegan_runtime::Error as Runtime;
         match self {
             Self::InputUnavailable(_) => Failure::InputUnavailable,
+            // The network may come back; a wrong name or address will not.
+            Self::Fetch(cyclegan_hub::Error::GaveUp { .. } | cyclegan_hub::Error::Http { .. }) => {
+                Failure::InputUnavailable
+            }
+            Self::Fetch(_) => Failure::Config,
             Self::Invalid(_)
             | Self::Setup(_)
             | Self::TensorrtMissing { .. }

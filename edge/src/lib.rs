@@ -5,11 +5,13 @@
 //! - [`backend`]: engines that run it ([`backend::CpuBackend`]: ONNX Runtime;
 //!   [`backend::TensorrtBackend`]: TensorRT with CUDA frame kernels; both loaded at run time);
 //! - `gst` (feature `gst`): the `cyclegan` element; `pipeline`: the pipelines `cyclegan-edge` runs;
+//! - [`pretrained`]: `pretrained:NAME`, the reference project's generators fetched into the cache;
 //! - [`doctor`]: what this machine offers (GPU, TensorRT, GStreamer elements) and a TensorRT self-test.
 pub mod backend;
 pub mod config;
 pub mod doctor;
 mod error;
+pub mod pretrained;
 pub mod stats;
 
 pub mod bench;

@@ -1,7 +1,7 @@
-//! `cyclegan-edge models import`: a generator saved by PyTorch's own `torch.save` becomes ONNX
-//! whose output on a picture equals PyTorch's, without PyTorch on this side; calibration takes it
-//! and the runtime runs it;
-//! a file whose loading would run code is refused unrun and leaves nothing behind.
+//! `cyclegan-edge models import`: a generator saved by PyTorch's own `torch.save` or
+//! `torch.onnx.export` becomes ONNX whose output on a picture equals PyTorch's, without PyTorch on
+//! this side; calibration takes it and the runtime runs it; a file whose loading would run code,
+//! an ONNX file with foreign operators or another function is refused and leaves nothing behind.
 mod common;
 
 use std::path::Path;
@@ -32,12 +32,8 @@ fn f32s(bytes: &[u8]) -> Vec<f32> {
     bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
 }
 
-#[test]
-fn a_torch_save_generator_imports_and_translates_like_pytorch() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let s = |p: &Path| p.to_str().unwrap().to_string();
-    // A landscape at 64x48 as the generator takes it: NCHW in [-1, 1].
+/// A landscape at 64x48 as a generator takes it (NCHW in [-1, 1]), written to `d/x.safetensors`.
+fn landscape(d: &Path) -> (Vec<f32>, [usize; 4]) {
     let (w, h) = (64usize, 48usize);
     let rgb = common::scene(w, h, 3);
     let mut x = vec![0f32; 3 * w * h];
@@ -49,16 +45,37 @@ fn a_torch_save_generator_imports_and_translates_like_pytorch() {
     let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
     let view = safetensors::tensor::TensorView::new(Dtype::F32, vec![1, 3, h, w], &bytes).unwrap();
     safetensors::serialize_to_file([("x", view)], None, &d.join("x.safetensors")).unwrap();
+    (x, [1, 3, h, w])
+}
 
-    let (pth, expected) = (d.join("latest_net_G_A.pth"), d.join("y.safetensors"));
-    let input = d.join("x.safetensors");
-    reference(&["save-pth", "--out", &s(&pth), "--input", &s(&input), "--output", &s(&expected), "--ngf", "8"]);
+/// The reference generator (ngf 8) saved by `torch.save` as `d/latest_net_G_A.pth`, with
+/// `extra` flags of `save-pth`; returns PyTorch's output on [`landscape`].
+fn saved_by_pytorch(d: &Path, extra: &[&str]) -> Vec<f32> {
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (pth, expected, input) = (d.join("latest_net_G_A.pth"), d.join("y.safetensors"), d.join("x.safetensors"));
+    let args = ["save-pth", "--out", &s(&pth), "--input", &s(&input), "--output", &s(&expected), "--ngf", "8"];
+    reference(&[&args[..], extra].concat());
+    let expected = std::fs::read(&expected).unwrap();
+    f32s(SafeTensors::deserialize(&expected).unwrap().tensor("y").unwrap().data())
+}
+
+fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max)
+}
+
+#[test]
+fn a_torch_save_generator_imports_and_translates_like_pytorch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (x, shape) = landscape(d);
+    let expected = saved_by_pytorch(d, &[]);
+    let pth = d.join("latest_net_G_A.pth");
     let out_dir = d.join("models");
     let out = edge(&["models", "import", &s(&pth), "--out", &s(&out_dir), "--domains", "summer,winter"]);
     assert!(out.status.success(), "{}", text(&out));
 
-    let expected = std::fs::read(&expected).unwrap();
-    let expected = f32s(SafeTensors::deserialize(&expected).unwrap().tensor("y").unwrap().data());
     for (precision, tolerance) in [(Precision::Fp32, 1e-4), (Precision::Fp16, 2e-2)] {
         let file = out_dir.join(format!("latest_net_G_A.{precision}.onnx"));
         let model = Model::load(Some(&file)).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -67,9 +84,8 @@ fn a_torch_save_generator_imports_and_translates_like_pytorch() {
         assert_eq!((meta.precision, meta.direction.as_str(), meta.training_resolution), (precision, "a2b", 256));
         let mut backend = CpuBackend::open(&model, &CpuOptions { threads: 2, ..Default::default() }).unwrap();
         let mut ours = Vec::new();
-        backend.run(&x, [1, 3, h, w], &mut ours).unwrap();
-        let diff = ours.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        assert_eq!(ours.len(), expected.len());
+        backend.run(&x, shape, &mut ours).unwrap();
+        let diff = max_difference(&ours, &expected);
         assert!(diff < tolerance, "{precision}: max abs difference to PyTorch {diff}");
     }
 
@@ -112,4 +128,76 @@ fn bad_files_and_flags_are_refused_with_nothing_written() {
     let out = edge(&["models", "import", &s(&missing), "--domains", "summer"]);
     assert!(!out.status.success() && text(&out).contains("--domains"), "{}", text(&out));
     assert!(!out_dir.exists(), "a refused file left {}", out_dir.display());
+}
+
+#[test]
+fn a_torch_onnx_export_imports_with_its_output_unchanged_and_others_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (x, shape) = landscape(d);
+    let exported = d.join("horse2zebra.onnx");
+    let expected = saved_by_pytorch(d, &["--onnx", &s(&exported)]);
+    let original = std::fs::read(&exported).unwrap();
+    let out_dir = d.join("models");
+    let out = edge(&["models", "import", &s(&exported), "--out", &s(&out_dir), "--domains", "horse,zebra"]);
+    assert!(out.status.success() && text(&out).contains("computes what"), "{}", text(&out));
+    assert_eq!(std::fs::read(&exported).unwrap(), original, "the user's file is left as it was");
+
+    // ONNX Runtime's output of the user's file, and of ours, is PyTorch's.
+    let options = CpuOptions { threads: 2, ..Default::default() };
+    let theirs = cyclegan_runtime::cpu::run_once(&original, &x, shape, &options).unwrap();
+    let fp32 = out_dir.join("horse2zebra.fp32.onnx");
+    let model = Model::load(Some(&fp32)).unwrap();
+    assert_eq!((model.metadata.source_domain.as_str(), model.metadata.target_domain.as_str()), ("horse", "zebra"));
+    let mut ours = Vec::new();
+    CpuBackend::open(&model, &options).unwrap().run(&x, shape, &mut ours).unwrap();
+    assert!(max_difference(&theirs, &expected) < 1e-4);
+    assert!(max_difference(&ours, &theirs) < 1e-4, "{}", max_difference(&ours, &theirs));
+
+    // Calibration takes it, and the runtime runs it.
+    let int8 = d.join("horse2zebra.int8.onnx");
+    let images = common::workspace().join("tests/fixtures/summer96");
+    let calibration = cyclegan_calibration::calibrate::Options::new(fp32.clone(), images, int8.clone());
+    cyclegan_calibration::calibrate::calibrate(&cyclegan_calibration::calibrate::Options {
+        num: 4,
+        size: cyclegan_edge::preprocess::InferenceSize::Short(48),
+        threads: 2,
+        quiet: true,
+        ..calibration
+    })
+    .unwrap();
+    let video = d.join("out.mp4");
+    let args = ["run", "--model", &s(&fp32), "--backend", "cpu", "--num-frames", "2", "--output", &s(&video)];
+    let out = edge(&[&args[..], &["--width", "64", "--height", "48", "--stats", "false"]].concat());
+    assert!(out.status.success() && video.is_file(), "{}", text(&out));
+
+    // A foreign operator, and a graph whose weights fit but whose padding differs: refused,
+    // nothing written.
+    let refused = |edit: &dyn Fn(&mut cyclegan_onnx::pb::NodeProto) -> bool, name: &str| {
+        let mut proto = cyclegan_onnx::read_model(&exported).unwrap();
+        assert!(proto.graph.as_mut().unwrap().node.iter_mut().any(edit), "a node to edit");
+        let file = d.join(format!("{name}.onnx"));
+        cyclegan_onnx::write_model(&file, &proto).unwrap();
+        let out = edge(&["models", "import", &s(&file), "--out", &s(&d.join("refused"))]);
+        assert!(!out.status.success(), "{}", text(&out));
+        assert!(!d.join("refused").exists(), "{}", text(&out));
+        text(&out)
+    };
+    let sigmoid = |n: &mut cyclegan_onnx::pb::NodeProto| {
+        n.op_type == "Relu" && {
+            n.op_type = "Sigmoid".into();
+            true
+        }
+    };
+    let err = refused(&sigmoid, "sigmoid");
+    assert!(err.contains("is a Sigmoid"), "{err}");
+    let zero_padding = |n: &mut cyclegan_onnx::pb::NodeProto| {
+        n.op_type == "Pad" && {
+            n.attribute.retain(|a| a.name != "mode");
+            true
+        }
+    };
+    let err = refused(&zero_padding, "zero-padding");
+    assert!(err.contains("computes something else"), "{err}");
 }

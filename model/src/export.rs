@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use cyclegan_onnx::builder::{Dim, attr_float, attr_int, attr_ints, attr_string};
 use cyclegan_onnx::contract::{CAST_OP, INPUT, INPUT_RANGE, OPSET, OUTPUT};
+use cyclegan_onnx::metadata::{SOURCE_URL_KEY, set_property};
 use cyclegan_onnx::pb::{AttributeProto, ModelProto};
 use cyclegan_onnx::{FloatType, GeneratorMetadata, GraphBuilder, Precision};
 use sha2::{Digest, Sha256};
@@ -18,7 +19,8 @@ use crate::direction::Direction;
 use crate::error::{Error, Result};
 use crate::import::{ImportReport, match_generator};
 use crate::layout::{self, Layer, Op};
-use crate::pth::read_state_dict;
+use crate::onnx_weights::generator_weights;
+use crate::pth::{ImportError, read_state_dict};
 use crate::tensor::NamedTensor;
 
 #[derive(Debug, Clone, Copy)]
@@ -180,6 +182,8 @@ struct Provenance<'a> {
     /// The file the weights were read from, and its SHA-256.
     file: &'a Path,
     sha256: &'a str,
+    /// Where the file was downloaded from.
+    url: Option<&'a str>,
 }
 
 /// The ONNX model of `weights` (checked against `cfg`'s layout) with its metadata.
@@ -204,6 +208,9 @@ fn model_of(
         tool_version: env!("CARGO_PKG_VERSION").into(),
     };
     meta.write_to(&mut model);
+    if let Some(url) = from.url {
+        set_property(&mut model, SOURCE_URL_KEY, url);
+    }
     Ok(model)
 }
 
@@ -217,14 +224,15 @@ pub fn export_checkpoint(checkpoint: &Path, opts: &ExportOptions) -> Result<Mode
     let (source, target) = state.config.domains(opts.direction);
     let sha256 = sha256_file(&file)?;
     let training_resolution = state.config.data.crop_size;
-    let from = Provenance { source, target, training_resolution, file: &file, sha256: &sha256 };
+    let from = Provenance { source, target, training_resolution, file: &file, sha256: &sha256, url: None };
     model_of(&state.config.generator(), &weights, opts, &from)
 }
 
-/// A generator saved by PyTorch (`torch.save(state_dict)` of the reference ResNet generator),
-/// read and matched once, to export at any precision without a checkpoint in between: what a
-/// machine without PyTorch needs to run a published generator.
-pub struct PthGenerator {
+/// A generator saved by PyTorch, read and matched once, to export at any precision without a
+/// checkpoint in between: what a machine without PyTorch needs to run a published generator.
+/// Either a `torch.save` of the reference ResNet generator's state dict (`.pth`) or its
+/// `torch.onnx.export` (`.onnx`, told by the extension).
+pub struct SavedGenerator {
     pub report: ImportReport,
     config: GeneratorConfig,
     weights: HashMap<String, NamedTensor>,
@@ -232,11 +240,32 @@ pub struct PthGenerator {
     sha256: String,
 }
 
-impl PthGenerator {
-    /// Reads `pth`; `ngf`: refuse it unless its generator has this many filters.
-    pub fn read(pth: &Path, ngf: Option<i64>) -> Result<Self> {
-        let fail = |source| Error::Import { path: pth.to_path_buf(), source };
-        let tensors = read_state_dict(pth).map_err(fail)?;
+/// What a saved generator's metadata says that its file does not.
+#[derive(Debug, Clone, Copy)]
+pub struct About<'a> {
+    /// The domains it translates from and to, in translation order.
+    pub domains: (&'a str, &'a str),
+    /// The side of the crops it was trained on.
+    pub training_resolution: u32,
+    /// Where it was downloaded from.
+    pub url: Option<&'a str>,
+}
+
+/// Whether `path` names an ONNX file rather than a `.pth`.
+pub fn is_onnx(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+}
+
+impl SavedGenerator {
+    /// Reads `path`; `ngf`: refuse it unless its generator has this many filters.
+    pub fn read(path: &Path, ngf: Option<i64>) -> Result<Self> {
+        let fail = |source| Error::Import { path: path.to_path_buf(), source };
+        let tensors = if is_onnx(path) {
+            let model = cyclegan_onnx::read_model(path).map_err(|e| fail(ImportError::Onnx(e)))?;
+            generator_weights(&model).map_err(fail)?
+        } else {
+            read_state_dict(path).map_err(fail)?
+        };
         let (named, report) = match_generator(tensors, ngf).map_err(fail)?;
         let config = GeneratorConfig {
             ngf: report.ngf,
@@ -245,7 +274,7 @@ impl PthGenerator {
             ..Recipe::default().generator()
         };
         let weights = named.into_iter().map(|t| (t.name.clone(), t)).collect();
-        Ok(Self { report, config, weights, file: pth.to_path_buf(), sha256: sha256_file(pth)? })
+        Ok(Self { report, config, weights, file: path.to_path_buf(), sha256: sha256_file(path)? })
     }
 
     /// SHA-256 of the file, as the metadata records it.
@@ -253,12 +282,17 @@ impl PthGenerator {
         &self.sha256
     }
 
-    /// The FP32 or FP16 ONNX model with metadata. What the file does not say comes from the
-    /// caller: the domains it translates from and to (in translation order) and the resolution
-    /// it was trained at.
-    pub fn export(&self, opts: &ExportOptions, domains: (&str, &str), training_resolution: u32) -> Result<ModelProto> {
-        let (source, target) = domains;
-        let from = Provenance { source, target, training_resolution, file: &self.file, sha256: &self.sha256 };
+    /// The FP32 or FP16 ONNX model with metadata; what the file does not say, `about` does.
+    pub fn export(&self, opts: &ExportOptions, about: &About) -> Result<ModelProto> {
+        let (source, target) = about.domains;
+        let from = Provenance {
+            source,
+            target,
+            training_resolution: about.training_resolution,
+            file: &self.file,
+            sha256: &self.sha256,
+            url: about.url,
+        };
         model_of(&self.config, &self.weights, opts, &from)
     }
 }

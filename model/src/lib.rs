@@ -5,7 +5,8 @@
 //! checkpoint or a `.pth` into ONNX.
 //!
 //! Modules from the bottom up: `tensor`, `pth` (the reader), `error`, `config` and `direction`,
-//! `layout`, `checkpoint`, then `import` (a `.pth` into a checkpoint) and `export` (to ONNX).
+//! `layout`, `checkpoint`, `onnx_weights` (a `torch.onnx.export` file's weights), then `import`
+//! (a `.pth` into a checkpoint) and `export` (to ONNX).
 pub mod checkpoint;
 pub mod config;
 pub mod direction;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod export;
 pub mod import;
 pub mod layout;
+pub mod onnx_weights;
 pub mod pth;
 pub mod tensor;
 

@@ -19,6 +19,22 @@ pub fn tensor_f32(t: &TensorProto) -> Result<Vec<f32>> {
     Ok(t.float_data.clone())
 }
 
+/// Values of a float32 or float16 tensor as f32 (float16 from `raw_data` or, as the ONNX
+/// schema keeps it there, the low 16 bits of `int32_data`).
+pub fn tensor_as_f32(t: &TensorProto) -> Result<Vec<f32>> {
+    if t.data_type != DataType::Float16 as i32 {
+        return tensor_f32(t)
+            .map_err(|_| Error::Tensor { name: t.name.clone(), why: "is neither float32 nor float16" });
+    }
+    if !t.raw_data.is_empty() {
+        if !t.raw_data.len().is_multiple_of(2) {
+            return Err(Error::Tensor { name: t.name.clone(), why: "raw data is not a whole number of halves" });
+        }
+        return Ok(t.raw_data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect());
+    }
+    Ok(t.int32_data.iter().map(|&v| half::f16::from_bits(v as u16).to_f32()).collect())
+}
+
 /// The same generator with float16 weights, arithmetic, input and output (what TensorRT 11 builds
 /// as an FP16 engine). Only float32 graphs without Cast nodes are converted.
 pub fn to_fp16(model: &ModelProto) -> Result<ModelProto> {

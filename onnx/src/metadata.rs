@@ -12,6 +12,9 @@ pub const PRECISION_KEY: &str = "cyclegan.precision";
 /// How the INT8 scales were found (JSON), written by calibration.
 pub const CALIBRATION_KEY: &str = "cyclegan.calibration";
 
+/// Where a generator published elsewhere was downloaded from (`cyclegan-edge models get`).
+pub const SOURCE_URL_KEY: &str = "cyclegan.source_url";
+
 /// Sets one property, replacing any of the same key.
 pub fn set_property(model: &mut ModelProto, key: &str, value: impl Into<String>) {
     model.metadata_props.retain(|p| p.key != key);

@@ -94,6 +94,15 @@ impl CpuBackend {
     }
 }
 
+/// Runs any float32 graph of one input and one output once: how a model that does not (yet)
+/// carry the contract, such as a `torch.onnx.export` file being imported, is compared with ours.
+pub fn run_once(bytes: &[u8], input: &[f32], shape: [usize; 4], options: &CpuOptions) -> Result<Vec<f32>> {
+    let (_, env) = onnxruntime::environment(options.onnxruntime.as_deref())?;
+    let mut session = Session::builder(&env)?.commit_from_memory(bytes)?;
+    let outputs = session.run(ort::inputs![TensorRef::from_array_view((shape, input))?])?;
+    Ok(outputs[0].try_extract_tensor::<f32>()?.1.to_vec())
+}
+
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
         let threads = if self.threads == 0 { "all cores".to_string() } else { format!("{} threads", self.threads) };

@@ -2,7 +2,7 @@
 reference implementation, as the peer that `cyclegan-train` is checked and benchmarked against.
 
 Modes:
-  save-pth ...     save a generator variant with torch.save and its output on an input
+  save-pth ...     save a generator variant with torch.save (and torch.onnx.export) and its output on an input
   save-hostile ... write .pth files whose loading would run code
   parity DIR   load DIR/weights_*.safetensors and DIR/inputs.safetensors, write DIR/torch_out.safetensors
                and DIR/torch_losses.json (forward passes and the losses of consecutive training steps)
@@ -182,9 +182,17 @@ def save_pth(args):
     if args.rename_blocks:
         state = type(state)((k.replace("conv_block", "block"), v) for k, v in state.items())
     torch.save(state, args.out, _use_new_zipfile_serialization=not args.legacy)
+    if not args.input:
+        return
+    x = load_file(args.input)["x"]
     with torch.no_grad():
-        y = g(load_file(args.input)["x"])
+        y = g(x)
     save_file({"y": y.contiguous()}, args.output)
+    if args.onnx:
+        # As users export it: PyTorch's TorchScript-based exporter (the dynamo one needs
+        # onnxscript), opset 17, the input's shape fixed.
+        g.eval()
+        torch.onnx.export(g, x, args.onnx, dynamo=False, opset_version=17)
 
 
 def save_hostile(args):
@@ -238,8 +246,10 @@ def main():
     pp = sub.add_parser("parity")
     pp.add_argument("dir")
     ps = sub.add_parser("save-pth")
-    for name in ("out", "input", "output"):
-        ps.add_argument(f"--{name}", required=True)
+    ps.add_argument("--out", required=True)
+    ps.add_argument("--input", help="an input (safetensors `x`) whose output to write to --output")
+    ps.add_argument("--output")
+    ps.add_argument("--onnx", help="also write the generator as torch.onnx.export makes it")
     for name, default in (("ngf", 8), ("n_blocks", 6), ("seed", 0)):
         ps.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=default)
     for flag in ("affine", "no_bias", "rename_blocks", "legacy"):

@@ -121,7 +121,7 @@ impl ObjectImpl for CycleGan {
             vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Model")
-                    .blurb("Generator ONNX exported by cyclegan-train (unset: the bundled summer->winter demo)")
+                    .blurb("Generator ONNX exported by cyclegan-train, or pretrained:NAME once `cyclegan-edge models get NAME` has fetched it (unset: the bundled summer->winter demo)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder::<BackendProperty>("backend")
@@ -299,7 +299,7 @@ impl BaseTransformImpl for CycleGan {
         };
         let model = match loaded {
             Some(model) => *model,
-            None => Model::load(settings.model.as_deref().map(std::path::Path::new))
+            None => crate::pretrained::load(settings.model.as_deref().map(std::path::Path::new))
                 .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", crate::error::chain(&e))))?,
         };
         if model.quantized {

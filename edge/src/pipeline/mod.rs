@@ -21,7 +21,6 @@ pub use sink::Output;
 pub use source::Input;
 
 use crate::config::EdgeConfig;
-use crate::model::Model;
 use crate::{Error, Result};
 
 /// One live statistics line.
@@ -80,7 +79,7 @@ pub fn run(config: &EdgeConfig, interrupt: &AtomicBool, mut on_event: impl FnMut
     let input = Input::parse(&config.input.input)?;
     let output = Output::parse(&config.output.output)?;
     // Loaded once, here, so a bad one is reported before anything starts; the element takes it.
-    let model = Model::load(config.inference.model.as_deref())?;
+    let model = crate::pretrained::load(config.inference.model.as_deref())?;
     let described = model.describe();
     init()?;
     let live = input.is_live(&config.input);

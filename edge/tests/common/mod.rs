@@ -50,3 +50,6 @@ pub fn scene(w: usize, h: usize, seed: usize) -> Vec<u8> {
     }
     rgb
 }
+
+#[path = "../../../tests/support/http_server.rs"]
+pub mod http_server;

@@ -1,6 +1,6 @@
 //! What can be wrong with a PyTorch checkpoint being imported.
 
-/// Why a `.pth` file cannot be imported. Problems of the file's own structure are leaves (their
+/// Why a saved generator (a `.pth`, or an ONNX file of `torch.onnx.export`) cannot be imported. Problems of the file's own structure are leaves (their
 /// text says what is wrong); failures of reading it keep their cause.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -14,6 +14,8 @@ pub enum ImportError {
         #[source]
         source: std::io::Error,
     },
+    #[error("not a readable ONNX model")]
+    Onnx(#[source] cyclegan_onnx::Error),
     /// The pickle stream or the objects in it are not a state dict of tensors.
     #[error("{0}")]
     Format(String),

@@ -84,3 +84,6 @@ pub fn assert_same_losses(a: &[cyclegan_train::report::LossRow], b: &[cyclegan_t
         }
     }
 }
+
+#[path = "../../../tests/support/http_server.rs"]
+pub mod http_server;

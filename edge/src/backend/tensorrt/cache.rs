@@ -130,14 +130,9 @@ pub fn store(engine: &Path, bytes: &[u8], key: &EngineKey) -> Result<()> {
     write_atomic(&key_path(engine), serde_json::to_string_pretty(key).expect("a key serializes").as_bytes())
 }
 
-/// `$XDG_CACHE_HOME/cyclegan-edge/engines`, else `~/.cache/cyclegan-edge/engines`.
+/// The engines' folder of the cache (`cyclegan_hub::cache`): `~/.cache/cyclegan-edge/engines`.
 pub fn default_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("cyclegan-edge/engines")
+    cyclegan_hub::cache::engines(None)
 }
 
 #[cfg(test)]

@@ -50,7 +50,8 @@ enum Command {
         #[arg(long)]
         no_self_test: bool,
     },
-    /// Generators for the runtime: `models import FILE.pth` (PyTorch's) as ONNX
+    /// Generators for the runtime: the reference project's by name (`models list`, `models get
+    /// NAME`), and files saved by PyTorch (`models import FILE.pth|FILE.onnx`)
     #[command(subcommand)]
     Models(models::ModelsCommand),
     /// Benchmarks against the peers: speed against ONNX Runtime, INT8 and FP16 against FP32,

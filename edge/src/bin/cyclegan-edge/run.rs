@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result};
 use cyclegan_edge::config::{EdgeConfig, Overrides};
 use cyclegan_edge::pipeline::{self, Event, LiveStats};
+use cyclegan_edge::pretrained::{self, Fetch};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -33,6 +34,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         None => EdgeConfig::default(),
     };
     overrides.apply(&mut cfg);
+    // A published generator is fetched here, with progress, before the pipeline reads the cache.
+    if let Some(model) = &cfg.inference.model {
+        pretrained::resolve(model, Some(&Fetch { progress: true, ..Fetch::default() }))?;
+    }
     let interrupt = Arc::new(AtomicBool::new(false));
     {
         let interrupt = interrupt.clone();

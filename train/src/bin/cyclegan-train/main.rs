@@ -2,6 +2,7 @@
 //! and import generators, count their cost, evaluate, make the synthetic dataset, benchmark.
 //! Each subcommand's flags and handler live in the module named after it.
 mod bench;
+mod datasets;
 mod eval;
 mod generator;
 mod run;
@@ -41,6 +42,9 @@ enum Command {
     /// A generator's quality: PSNR against ground truth, FID and KID, temporal consistency.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
+    /// The reference project's unpaired datasets by name: `datasets list`, `datasets get NAME`
+    #[command(subcommand)]
+    Datasets(datasets::DatasetsCommand),
     /// Generate the synthetic summer-to-winter dataset with a known mapping.
     Synth {
         #[arg(long)]
@@ -100,6 +104,7 @@ fn dispatch() -> Result<()> {
             println!("wrote {} ({train} train images per domain, {test} test pairs, {size}x{size})", out.display());
             Ok(())
         }
+        Command::Datasets(command) => datasets::run(command),
         Command::Bench(command) => bench::run(command),
     }
 }
