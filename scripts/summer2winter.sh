@@ -52,7 +52,7 @@ if $tiny; then
   mkdir -p "$www/datasets" "$www/pretrained_models"
   "$train" synth --out "$work/src/$name" --size 64 --train 16 --test 8 >/dev/null
   (cd "$work/src" && ../../../.venv/bin/python -m zipfile -c "../www/datasets/$name.zip" "$name")
-  .venv/bin/python train/python/cyclegan_reference.py save-pth --ngf 8 --n-blocks 6 \
+  .venv/bin/python train/python/cyclegan_reference.py save-pth --ngf 8 --n-blocks 6 --pytorch03 \
     --out "$www/pretrained_models/$name.pth"
   port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   .venv/bin/python -m http.server "$port" --bind 127.0.0.1 --directory "$www" >/dev/null 2>&1 &

@@ -89,19 +89,12 @@ pub fn get(name: &str, fetch: &Fetch, out: Option<&Path>) -> Result<Got> {
         cyclegan_onnx::write_model(&path, &model).map_err(|e| Error::Invalid(crate::error::chain(&e)))?;
         written.push(path);
     }
-    let r = &generator.report;
     let (from, to) = entry.domains();
     Ok(Got {
         fp16: written.remove(0),
         fp32: written.remove(0),
         pth_sha256: generator.sha256().to_string(),
-        summary: format!(
-            "{from} -> {to} ({}), ResNet generator, ngf {}, {} blocks, {} instance norm",
-            entry.direction.name(),
-            r.ngf,
-            r.n_blocks,
-            if r.affine_norm { "affine" } else { "plain" }
-        ),
+        summary: format!("{from} -> {to} ({}), {}", entry.direction.name(), generator.report.describe()),
     })
 }
 

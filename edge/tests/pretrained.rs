@@ -1,7 +1,8 @@
 //! `models get NAME` and `run --model pretrained:NAME` against a local HTTP server standing in
-//! for the reference project's (through $CYCLEGAN_MIRROR): a generator saved by PyTorch's own
-//! `torch.save` is fetched once, becomes ONNX that computes PyTorch's output, runs, and keeps
-//! running from the cache with the server gone; bad answers leave nothing in the cache.
+//! for the reference project's (through $CYCLEGAN_MIRROR): a generator saved as PyTorch 0.3 saved
+//! the published ones is fetched once, becomes ONNX that computes PyTorch's output, runs, and keeps
+//! running from the cache with the server gone; bad answers (a 404, an HTML page, a pickle that
+//! would run code, another architecture, a wrong SHA-256) leave nothing in the cache.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -41,8 +42,10 @@ fn text(out: &Output) -> String {
 }
 
 /// The server's folder holds `pretrained_models/summer2winter_yosemite.pth` (the reference
-/// generator at ngf 8, saved by torch.save) and a page that is not a generator as
-/// `zebra2horse.pth`; returns PyTorch's output on a 32x32 input.
+/// generator at ngf 8, saved as PyTorch 0.3 saved the published ones: legacy format, instance
+/// norms with running statistics), and as other names a page that is not a generator,
+/// a pickle that would run code and a state dict of another architecture; returns the input and
+/// PyTorch's output on it.
 fn setup() -> (Setup, Vec<f32>, Vec<f32>) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
@@ -58,7 +61,7 @@ fn setup() -> (Setup, Vec<f32>, Vec<f32>) {
     let pth = served.join("summer2winter_yosemite.pth");
     let out = Command::new(common::python())
         .arg(script)
-        .args(["save-pth", "--ngf", "8", "--out", &s(&pth), "--input", &s(&root.join("x.safetensors"))])
+        .args(["save-pth", "--ngf", "8", "--pytorch03", "--out", &s(&pth), "--input", &s(&root.join("x.safetensors"))])
         .args(["--output", &s(&root.join("y.safetensors"))])
         .output()
         .unwrap();
@@ -66,6 +69,19 @@ fn setup() -> (Setup, Vec<f32>, Vec<f32>) {
     let y = std::fs::read(root.join("y.safetensors")).unwrap();
     let y = SafeTensors::deserialize(&y).unwrap().tensor("y").unwrap().data().to_vec();
     let y = y.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    // A pickle whose loading would run a command, and a state dict of another architecture.
+    let marker = root.join("payload-ran");
+    let hostile = root.join("hostile");
+    let out = Command::new(common::python())
+        .arg(common::workspace().join("train/python/cyclegan_reference.py"))
+        .args(["save-hostile", "--out", &s(&hostile), "--marker", &s(&marker)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::rename(root.join("hostile.zip.pth"), served.join("orange2apple.pth")).unwrap();
+    let conv = "import sys, torch; torch.save(torch.nn.Conv2d(3, 8, 3).state_dict(), sys.argv[1])";
+    let out = Command::new(common::python()).args(["-c", conv]).arg(served.join("apple2orange.pth")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let server = HttpServer::serve(&common::python(), &root.join("www"));
     (Setup { cache: root.join("cache"), root, _dir: dir, server }, x, y)
 }
@@ -149,6 +165,11 @@ fn run_fetches_on_first_use_and_bad_answers_leave_nothing_in_the_cache() {
     assert!(!out.status.success() && text(&out).contains("404") && text(&out).contains("--url"), "{}", text(&out));
     let out = t.edge(&["models", "get", "zebra2horse"]);
     assert!(!out.status.success() && text(&out).contains("is not a CycleGAN generator"), "{}", text(&out));
+    let out = t.edge(&["models", "get", "orange2apple"]);
+    assert!(!out.status.success() && text(&out).contains("is not a CycleGAN generator"), "{}", text(&out));
+    assert!(!t.root.join("payload-ran").exists(), "the pickle's payload ran");
+    let out = t.edge(&["models", "get", "apple2orange"]);
+    assert!(!out.status.success() && text(&out).contains("a ResNet generator starts with"), "{}", text(&out));
     let out = t.edge(&["models", "get", "summer2winter_yosemite", "--sha256", &"0".repeat(64), "--out", "elsewhere"]);
     assert!(!out.status.success() && text(&out).contains("SHA-256"), "{}", text(&out));
     assert!(!t.root.join("elsewhere").exists());

@@ -1,7 +1,7 @@
 //! One file over HTTP into place, the way a user expects of a large download: a progress bar;
 //! what arrived kept in `FILE.part` and resumed with a range request after an interruption (in
-//! the same run, a few times with back-off, and in the next run); proxies from the environment
-//! (`http_proxy`, `https_proxy`, `no_proxy`); connect and read timeouts; the SHA-256 computed,
+//! the same run, a few times with back-off, and in the next run); the proxy of the environment
+//! (`all_proxy`, `https_proxy` or `http_proxy`, except for `no_proxy`'s hosts); connect and read timeouts; the SHA-256 computed,
 //! checked against a pin when given, and the file renamed into place only when whole and right.
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
@@ -54,7 +54,7 @@ impl<'a> Download<'a> {
 pub struct Downloaded {
     pub sha256: String,
     pub bytes: u64,
-    /// Bytes that an earlier try had fetched (0: fetched in one go).
+    /// Where the first resumed transfer started (0: none was resumed).
     pub resumed_from: u64,
 }
 
@@ -124,7 +124,7 @@ pub fn download(d: &Download) -> Result<Downloaded> {
         .user_agent(concat!("cyclegan-edge/", env!("CARGO_PKG_VERSION")))
         .build()
         .into();
-    let resumed_from = file_len(&part);
+    let mut resumed_from = 0;
     let bar = if d.progress { ProgressBar::new(0) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{bytes}/{total_bytes} {wide_bar} {bytes_per_sec} {eta}")
@@ -138,7 +138,7 @@ pub fn download(d: &Download) -> Result<Downloaded> {
     note(format!("downloading {} to {}", d.url, d.dest.display()));
     let mut attempt = 1;
     loop {
-        match try_once(&agent, d, &part, &bar, &note)? {
+        match try_once(&agent, d, &part, &bar, &note, &mut resumed_from)? {
             Try::Complete => break,
             Try::Again(why) if attempt >= d.attempts => {
                 bar.abandon();
@@ -224,7 +224,15 @@ fn transient(error: &ureq::Error) -> bool {
     )
 }
 
-fn try_once(agent: &Agent, d: &Download, part: &Path, bar: &ProgressBar, note: &dyn Fn(String)) -> Result<Try> {
+/// One request: what `part` lacks, appended to it. `resumed_from` is set at the first resumed transfer.
+fn try_once(
+    agent: &Agent,
+    d: &Download,
+    part: &Path,
+    bar: &ProgressBar,
+    note: &dyn Fn(String),
+    resumed_from: &mut u64,
+) -> Result<Try> {
     let mut offset = file_len(part);
     let mut request = agent.get(d.url);
     if offset > 0 {
@@ -260,6 +268,9 @@ fn try_once(agent: &Agent, d: &Download, part: &Path, bar: &ProgressBar, note: &
         StatusCode::PARTIAL_CONTENT => match content_range(&headers) {
             (Some(start), total) if start == offset => {
                 note(format!("resuming at {offset} bytes"));
+                if *resumed_from == 0 {
+                    *resumed_from = offset;
+                }
                 total
             }
             _ => {

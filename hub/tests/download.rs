@@ -141,6 +141,7 @@ fn a_cut_connection_resumes_with_a_range_in_the_same_run() {
     assert_eq!(std::fs::read(&dest).unwrap(), data());
     let ranges = server.ranges.lock().unwrap().clone();
     assert_eq!(ranges, vec![String::new(), format!("bytes={}-", data().len() / 2)]);
+    assert_eq!(got.resumed_from as usize, data().len() / 2);
 }
 
 #[test]
@@ -172,7 +173,7 @@ fn a_server_without_ranges_restarts_from_zero() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("file.bin");
     std::fs::write(part_path(&dest), b"stale bytes from another file").unwrap();
-    download(&quick(&server.url, &dest)).unwrap();
+    assert_eq!(download(&quick(&server.url, &dest)).unwrap().resumed_from, 0);
     assert_eq!(std::fs::read(&dest).unwrap(), data());
 }
 

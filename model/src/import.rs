@@ -22,6 +22,30 @@ pub struct ImportReport {
     pub matched: Vec<(String, String, Vec<i64>)>,
     /// Our bias tensors the file did not have (set to zero).
     pub zero_biases: Vec<String>,
+    /// Instance norms whose unused running statistics (saved by PyTorch before 0.4) were left out.
+    pub dropped_running_stats: usize,
+}
+
+impl ImportReport {
+    /// `ResNet generator, ngf 64, 9 blocks, plain instance norm`, and what was filled in or left out.
+    pub fn describe(&self) -> String {
+        let mut text = format!(
+            "ResNet generator, ngf {}, {} blocks, {} instance norm",
+            self.ngf,
+            self.n_blocks,
+            if self.affine_norm { "affine" } else { "plain" }
+        );
+        if !self.zero_biases.is_empty() {
+            text += &format!(", {} convolutions without bias (zero)", self.zero_biases.len());
+        }
+        if self.dropped_running_stats > 0 {
+            text += &format!(
+                ", the unused running statistics of {} instance norms left out (saved by PyTorch before 0.4)",
+                self.dropped_running_stats
+            );
+        }
+        text
+    }
 }
 
 struct Module {
@@ -30,17 +54,32 @@ struct Module {
     bias: Option<NamedTensor>,
 }
 
-fn group_modules(tensors: Vec<NamedTensor>) -> std::result::Result<Vec<Module>, ImportError> {
+/// The modules of a state dict in order, and how many instance norms' running statistics were
+/// left out: PyTorch before 0.4 saved them for every InstanceNorm (most published CycleGAN
+/// models carry them), though instance norm never uses them; the reference implementation
+/// deletes them on loading too. Running statistics beside a scale and shift (BatchNorm), or
+/// with a batch counter (tracked on purpose), are refused.
+fn group_modules(tensors: Vec<NamedTensor>) -> std::result::Result<(Vec<Module>, usize), ImportError> {
+    let refuse = |name: &str| {
+        ImportError::Generator(format!(
+            "`{name}`: the generator normalises with running statistics (BatchNorm, or InstanceNorm with \
+             track_running_stats); only instance norm without them (the CycleGAN default) is supported"
+        ))
+    };
     let mut modules: Vec<Module> = Vec::new();
+    let mut with_stats: Vec<String> = Vec::new();
     for t in tensors {
         let (prefix, leaf) = t.name.rsplit_once('.').unwrap_or(("", t.name.as_str()));
         let prefix = prefix.to_string();
-        if matches!(leaf, "running_mean" | "running_var" | "num_batches_tracked") {
-            return Err(ImportError::Generator(format!(
-                "`{}`: the generator normalises with running statistics (BatchNorm, or InstanceNorm with \
-                 track_running_stats); only instance norm without them (the CycleGAN default) is supported",
-                t.name
-            )));
+        match leaf {
+            "num_batches_tracked" => return Err(refuse(&t.name)),
+            "running_mean" | "running_var" => {
+                if !with_stats.contains(&prefix) {
+                    with_stats.push(prefix);
+                }
+                continue;
+            }
+            _ => {}
         }
         let idx = match modules.iter().position(|m| m.prefix == prefix) {
             Some(i) => i,
@@ -56,7 +95,10 @@ fn group_modules(tensors: Vec<NamedTensor>) -> std::result::Result<Vec<Module>, 
         };
         *slot = Some(t);
     }
-    Ok(modules)
+    if let Some(norm) = with_stats.iter().find(|p| modules.iter().any(|m| &&m.prefix == p)) {
+        return Err(refuse(&format!("{norm}.running_mean")));
+    }
+    Ok((modules, with_stats.len()))
 }
 
 /// A ResNet generator's layout for this size (the importer only reads its shapes and paths).
@@ -93,7 +135,7 @@ pub fn match_generator(
     tensors: Vec<NamedTensor>,
     claimed_ngf: Option<i64>,
 ) -> std::result::Result<(Vec<NamedTensor>, ImportReport), ImportError> {
-    let modules = group_modules(tensors)?;
+    let (modules, dropped_running_stats) = group_modules(tensors)?;
     let (convs, norms): (Vec<Module>, Vec<Module>) =
         modules.into_iter().partition(|m| m.weight.as_ref().is_some_and(|w| w.shape.len() == 4));
     let first = convs.first().and_then(|m| m.weight.as_ref()).ok_or("no convolution weights: not a generator")?;
@@ -131,7 +173,14 @@ pub fn match_generator(
     }
 
     let mut out = Vec::new();
-    let mut report = ImportReport { ngf, n_blocks, affine_norm, matched: Vec::new(), zero_biases: Vec::new() };
+    let mut report = ImportReport {
+        ngf,
+        n_blocks,
+        affine_norm,
+        matched: Vec::new(),
+        zero_biases: Vec::new(),
+        dropped_running_stats,
+    };
     let mut mismatches = Vec::new();
     for (module, (key, shape, channels)) in convs.into_iter().zip(conv_keys) {
         let weight = module.weight.expect("convolutions have weights");
@@ -242,7 +291,21 @@ mod tests {
         let err = match_generator(wrong, None).unwrap_err().to_string();
         assert!(err.contains("m.2.weight") && err.contains("model.7.weight"), "{err}");
         let mut bn = generator(8, 6, "m");
-        bn.push(tensor("m.2.running_mean", &[8]));
+        bn.push(tensor("m.0.running_mean", &[8]));
         assert!(match_generator(bn, None).unwrap_err().to_string().contains("running statistics"));
+        let mut tracked = generator(8, 6, "m");
+        tracked.push(tensor("n.num_batches_tracked", &[]));
+        assert!(match_generator(tracked, None).unwrap_err().to_string().contains("running statistics"));
+    }
+
+    #[test]
+    fn instance_norm_statistics_of_old_pytorch_are_left_out() {
+        let mut old = generator(8, 6, "m");
+        for i in [100, 101] {
+            old.push(tensor(&format!("norm.{i}.running_mean"), &[8]));
+            old.push(tensor(&format!("norm.{i}.running_var"), &[8]));
+        }
+        let (named, report) = match_generator(old, None).unwrap();
+        assert_eq!((report.dropped_running_stats, report.affine_norm, named.len()), (2, false, 2 * 18));
     }
 }

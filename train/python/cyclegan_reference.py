@@ -181,7 +181,10 @@ def save_pth(args):
     state = g.state_dict()
     if args.rename_blocks:
         state = type(state)((k.replace("conv_block", "block"), v) for k, v in state.items())
-    torch.save(state, args.out, _use_new_zipfile_serialization=not args.legacy)
+    if args.pytorch03:
+        save_like_pytorch03(g, args.out)
+    else:
+        torch.save(state, args.out, _use_new_zipfile_serialization=not args.legacy)
     if not args.input:
         return
     x = load_file(args.input)["x"]
@@ -193,6 +196,59 @@ def save_pth(args):
         # onnxscript), opset 17, the input's shape fixed.
         g.eval()
         torch.onnx.export(g, x, args.onnx, dynamo=False, opset_version=17)
+
+
+def save_like_pytorch03(g, path):
+    """The generator as PyTorch 0.3 saved it, as in the reference project's published models:
+    the legacy stream, tensors rebuilt by `_rebuild_tensor` (not `_v2`), and running statistics
+    in every InstanceNorm (which PyTorch 0.4 dropped; the reference deletes them on loading).
+    PyTorch itself must read the file back to the same tensors."""
+    import collections
+    import pickle
+    import struct
+    import sys
+
+    class StorageRef:
+        def __init__(self, key, tensor):
+            self.key, self.tensor = key, tensor.detach().contiguous().float()
+
+    state = collections.OrderedDict()
+    for name, m in g.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            state[f"{name}.weight"] = m.weight
+            if m.bias is not None:
+                state[f"{name}.bias"] = m.bias
+        elif isinstance(m, nn.InstanceNorm2d):
+            state[f"{name}.running_mean"] = torch.zeros(m.num_features)
+            state[f"{name}.running_var"] = torch.ones(m.num_features)
+    storages = {}
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, StorageRef):
+                return ("storage", torch.FloatStorage, obj.key, "cpu", obj.tensor.numel(), None)
+            return None
+
+        def reducer_override(self, obj):
+            if isinstance(obj, torch.Tensor):
+                ref = StorageRef(str(len(storages)), obj)
+                storages[ref.key] = ref
+                return torch._utils._rebuild_tensor, (ref, 0, tuple(obj.shape), tuple(ref.tensor.stride()))
+            return NotImplemented
+
+    with open(path, "wb") as f:
+        for header in (0x1950A86A20F9469CFC6C, 1001,
+                       dict(protocol_version=1001, little_endian=True, type_sizes=dict(short=2, int=4, long=4))):
+            pickle.dump(header, f, protocol=2)
+        Pickler(f, protocol=2).dump(state)
+        keys = sorted(storages, key=int)
+        pickle.dump(keys, f, protocol=2)
+        for key in keys:
+            t = storages[key].tensor
+            f.write(struct.pack("<q", t.numel()))
+            f.write(t.numpy().tobytes())
+    back = torch.load(path, weights_only=False)
+    assert list(back) == list(state) and all(torch.equal(back[k], state[k].detach()) for k in state), "not read back"
 
 
 def save_hostile(args):
@@ -252,7 +308,7 @@ def main():
     ps.add_argument("--onnx", help="also write the generator as torch.onnx.export makes it")
     for name, default in (("ngf", 8), ("n_blocks", 6), ("seed", 0)):
         ps.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=default)
-    for flag in ("affine", "no_bias", "rename_blocks", "legacy"):
+    for flag in ("affine", "no_bias", "rename_blocks", "legacy", "pytorch03"):
         ps.add_argument(f"--{flag.replace('_', '-')}", dest=flag, action="store_true")
     ph = sub.add_parser("save-hostile")
     ph.add_argument("--out", required=True)

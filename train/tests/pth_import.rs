@@ -1,7 +1,7 @@
 //! `.pth` files written by PyTorch's own `torch.save` import, and the imported generator then
 //! translates exactly as PyTorch does, in tch and through its ONNX export in ONNX Runtime (the
-//! layout round trip over ngf, blocks, affine norms, convolutions without bias and renamed
-//! blocks); files whose loading would run code are refused unrun.
+//! layout round trip over ngf, blocks, affine norms, convolutions without bias, renamed blocks,
+//! and the format of PyTorch 0.3 in which the reference project's generators were published); files whose loading would run code are refused unrun.
 mod common;
 
 use std::path::Path;
@@ -25,8 +25,11 @@ fn torch_save_variants_import_and_translate_like_pytorch() {
     let input = d.join("x.safetensors");
     Tensor::write_safetensors(&[("x", &x)], &input).unwrap();
 
-    let variants: [(&str, &[&str]); 4] = [
+    let variants: [(&str, &[&str]); 5] = [
         ("reference", &["--ngf", "8", "--n-blocks", "9"]),
+        // As the reference project's published generators were saved: `_rebuild_tensor` and the
+        // instance norms' running statistics.
+        ("pytorch-0.3", &["--ngf", "8", "--n-blocks", "9", "--pytorch03"]),
         ("legacy", &["--ngf", "8", "--n-blocks", "6", "--legacy"]),
         ("affine-nobias-renamed", &["--ngf", "12", "--n-blocks", "6", "--affine", "--no-bias", "--rename-blocks"]),
         ("legacy-affine", &["--ngf", "4", "--n-blocks", "9", "--affine", "--legacy"]),
@@ -43,6 +46,8 @@ fn torch_save_variants_import_and_translate_like_pytorch() {
         let (_, report) = import_pth(&pth, &ckpt, Direction::B2a, None).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(report.affine_norm, flags.contains(&"--affine"), "{name}");
         assert_eq!(!report.zero_biases.is_empty(), flags.contains(&"--no-bias"), "{name}");
+        let stats = if flags.contains(&"--pytorch03") { 2 * 9 + 5 } else { 0 };
+        assert_eq!(report.dropped_running_stats, stats, "{name}");
         let t = Translator::load(&ckpt, Direction::B2a, tch::Device::Cpu).unwrap();
         let ours = t.forward(&x);
         let theirs = &Tensor::read_safetensors(&expected).unwrap()[0].1;

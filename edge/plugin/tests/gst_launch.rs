@@ -1,5 +1,6 @@
 //! The plugin with GStreamer's own tools: `gst-inspect-1.0` finds the element and
-//! `gst-launch-1.0 ... ! cyclegan ! ... mp4mux` writes a file that decodes to the right frames.
+//! `gst-launch-1.0 ... ! cyclegan ! ... mp4mux` writes a file that decodes to the right frames;
+//! `model=pretrained:NAME` is read from the cache `cyclegan-edge models get` fills.
 use std::process::Command;
 
 /// A folder holding only the libgstcyclegan.so cargo built for this test (it lies in deps/ next
@@ -34,11 +35,17 @@ fn gst_command(tool: &str) -> Command {
 }
 
 fn gst_tool(tool: &str, args: &[&str]) -> std::process::Output {
+    gst_tool_in(tool, args, &[])
+}
+
+/// `tool` with `env` set as well.
+fn gst_tool_in(tool: &str, args: &[&str], env: &[(&str, &std::path::Path)]) -> std::process::Output {
     // From the checkout's root, as the README runs them: the element finds ONNX Runtime in .venv.
     gst_command(tool)
         .args(args)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .env("GST_PLUGIN_PATH", plugin_dir())
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("{tool}: {e} (install gstreamer1.0-tools)"))
 }
@@ -125,4 +132,25 @@ fn gst_launch_reports_a_missing_model_and_fails() {
     assert!(!result.status.success());
     let text = format!("{}{}", String::from_utf8_lossy(&result.stdout), String::from_utf8_lossy(&result.stderr));
     assert!(text.contains("/no/such/G.onnx"), "{text}");
+}
+
+#[test]
+fn gst_launch_takes_a_pretrained_name_from_the_cache_only() {
+    let cache = tempfile::tempdir().unwrap();
+    let launch = || {
+        let args = ["videotestsrc", "num-buffers=2", "!", "videoconvert", "!", "cyclegan"];
+        let rest = ["model=pretrained:summer2winter_yosemite", "inference-size=32", "!", "fakesink"];
+        gst_tool_in("gst-launch-1.0", &[&args[..], &rest].concat(), &[("CYCLEGAN_CACHE_DIR", cache.path())])
+    };
+    let result = launch();
+    let text = format!("{}{}", String::from_utf8_lossy(&result.stdout), String::from_utf8_lossy(&result.stderr));
+    assert!(!result.status.success() && text.contains("cyclegan-edge models get summer2winter_yosemite"), "{text}");
+
+    // Where `models get` puts it, the element finds it.
+    let pretrained = cache.path().join("pretrained");
+    std::fs::create_dir_all(&pretrained).unwrap();
+    let bundled = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/summer2winter-demo/generator.onnx");
+    std::fs::copy(bundled, pretrained.join("summer2winter_yosemite.fp32.onnx")).unwrap();
+    let result = launch();
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
 }

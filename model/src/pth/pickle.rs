@@ -77,8 +77,13 @@ pub enum Value {
     Tensor(TensorRef),
 }
 
-const ALLOWED_GLOBALS: [&str; 3] =
-    ["collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter"];
+/// `_rebuild_tensor` is how PyTorch before 0.4 saved tensors (most published CycleGAN models).
+const ALLOWED_GLOBALS: [&str; 4] = [
+    "collections.OrderedDict",
+    "torch._utils._rebuild_tensor",
+    "torch._utils._rebuild_tensor_v2",
+    "torch._utils._rebuild_parameter",
+];
 
 /// Memo entries and nesting are bounded; everything else is bounded by the input's length.
 const MAX_MEMO: usize = 1 << 20;
@@ -184,7 +189,8 @@ impl<'a> Machine<'a> {
 
     fn global(&mut self, module: &str, name: &str) -> Result<Value> {
         let full = format!("{module}.{name}");
-        if module == "torch"
+        // A GPU storage's bytes are saved like a CPU one's.
+        if (module == "torch" || module == "torch.cuda")
             && let Some(dtype) = DType::from_storage_class(name)
         {
             // Storage classes only ever appear inside persistent ids, as type tags.
@@ -251,9 +257,9 @@ fn call(callable: Value, args: Value) -> Result<Value> {
     let Value::Tuple(args) = args else { return Err("REDUCE arguments are not a tuple".into()) };
     match name.as_str() {
         "collections.OrderedDict" => Ok(Value::Dict(Vec::new())),
-        "torch._utils._rebuild_tensor_v2" => {
+        "torch._utils._rebuild_tensor" | "torch._utils._rebuild_tensor_v2" => {
             if args.len() < 4 {
-                return Err("_rebuild_tensor_v2 needs storage, offset, size and stride".into());
+                return Err("a tensor needs storage, offset, size and stride".into());
             }
             let Value::Storage { key, dtype, numel } = &args[0] else {
                 return Err("tensor without a storage".into());

@@ -202,11 +202,9 @@ fn import(args: ImportArgs) -> Result<()> {
         let path = out.join(format!("{name}.{precision}.onnx"));
         cyclegan_onnx::write_model(&path, &model)?;
         println!(
-            "wrote {} ({precision}: ResNet generator, ngf {}, {} blocks, {} instance norm; {} -> {}; {} sha256 {}{checked})",
+            "wrote {} ({precision}: {}; {} -> {}; {} sha256 {}{checked})",
             path.display(),
-            report.ngf,
-            report.n_blocks,
-            if report.affine_norm { "affine" } else { "plain" },
+            report.describe(),
             domains.0,
             domains.1,
             file.display(),

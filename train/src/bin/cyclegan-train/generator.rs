@@ -127,17 +127,7 @@ pub fn import(args: ImportArgs) -> Result<()> {
             println!("  {theirs:<40} -> {ours:<32} {shape:?}");
         }
     }
-    let zero_biases = match report.zero_biases.len() {
-        0 => String::new(),
-        n => format!(", {n} convolutions without bias (zero)"),
-    };
-    println!(
-        "imported {} tensors: ResNet generator, ngf {}, {} blocks, {} instance norm{zero_biases}",
-        report.matched.len(),
-        report.ngf,
-        report.n_blocks,
-        if report.affine_norm { "affine" } else { "plain" },
-    );
+    println!("imported {} tensors: {}", report.matched.len(), report.describe());
     println!("wrote {} ({}); translate or export from it", dir.display(), args.direction.network());
     Ok(())
 }
