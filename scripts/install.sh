@@ -49,7 +49,7 @@ fi
 
 # A stamp per installed set: the full one includes the edge one.
 stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
-full_stamp=.venv/.requirements-full-$(stamp_of requirements.txt requirements-edge.txt requirements-fid.txt)
+full_stamp=.venv/.requirements-full-$(stamp_of requirements.txt requirements-edge.txt requirements-fid.txt requirements-modelopt.txt)
 edge_stamp=.venv/.requirements-edge-$(stamp_of requirements-edge.txt)
 if [ ! -f "$full_stamp" ] && { ! $edge_only || [ ! -f "$edge_stamp" ]; }; then
   python3 -m venv .venv
@@ -62,6 +62,8 @@ if [ ! -f "$full_stamp" ] && { ! $edge_only || [ ! -f "$edge_stamp" ]; }; then
     echo "== pip: installing requirements.txt into .venv (PyTorch is a large download)"
     .venv/bin/pip install -q --no-cache-dir -r requirements.txt
     .venv/bin/pip install -q --no-cache-dir --no-deps -r requirements-fid.txt
+    echo "== pip: installing requirements-modelopt.txt into .venv (the INT8 peer)"
+    .venv/bin/pip install -q --no-cache-dir --no-deps -r requirements-modelopt.txt
     stamp=$full_stamp
   fi
   rm -f .venv/.requirements-*

@@ -69,6 +69,7 @@ fn synth_fit_distill_export_calibrate_and_run_the_int8_student_on_video() {
         residual: Residual::Int8,
         target_psnr: None,
         report: None,
+        save_inputs: false,
         threads: 2,
         quiet: true,
     })

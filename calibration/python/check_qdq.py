@@ -23,11 +23,13 @@ def main():
     fp32 = ort.InferenceSession(fp32_path, opts, providers=["CPUExecutionProvider"])
     int8 = ort.InferenceSession(int8_path, opts, providers=["CPUExecutionProvider"])
     inputs = load_file(f"{report_dir}/heldout.safetensors")
+    # The FP16 form of a Q/DQ model (what TensorRT 11 builds) takes float16.
+    dtype = np.float16 if int8.get_inputs()[0].type == "tensor(float16)" else np.float32
     psnrs = []
     for name in sorted(inputs):
         x = inputs[name]
         a = fp32.run(None, {"image": x})[0].astype(np.float64)
-        b = int8.run(None, {"image": x})[0].astype(np.float64)
+        b = int8.run(None, {"image": x.astype(dtype)})[0].astype(np.float64)
         mse = np.mean((a - b) ** 2)
         psnrs.append(100.0 if mse == 0 else 10 * np.log10(4.0 / mse))
     print(json.dumps({

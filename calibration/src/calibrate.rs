@@ -32,10 +32,12 @@ pub struct Options {
     pub trt_cache: Option<PathBuf>,
     pub trt_version: TrtVersion,
     pub keep_fp: Vec<String>,
-    /// Whether the residual Adds' skip inputs get Q/DQ (TensorRT's placement) or stay in float.
+    /// Whether the residual Adds get Q/DQ (Model Optimizer's placement) or stay in float.
     pub residual: Residual,
     pub target_psnr: Option<f64>,
     pub report: Option<PathBuf>,
+    /// Also write the calibration inputs (`calibration.safetensors`) to the report folder.
+    pub save_inputs: bool,
     /// CPU threads for ONNX Runtime (0: all cores).
     pub threads: usize,
     pub quiet: bool,
@@ -61,6 +63,7 @@ impl Options {
             residual: Residual::Int8,
             target_psnr: None,
             report: None,
+            save_inputs: false,
             threads: 0,
             quiet: false,
         }
@@ -136,6 +139,11 @@ impl Evaluator<'_> {
     }
 }
 
+/// The residual Adds when they stay in float.
+fn residual_float_names(plan: &Plan, float_residual: bool) -> BTreeSet<String> {
+    if float_residual { plan.residual_adds().into_iter().map(String::from).collect() } else { BTreeSet::new() }
+}
+
 /// Runs the calibration `opts` describes, writes the Q/DQ model (and cache and report), and
 /// returns the report.
 pub fn calibrate(opts: &Options) -> Result<Report> {
@@ -192,8 +200,7 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
     let eval = Evaluator { model: &model, plan: &plan, held_out: &held_out, reference, threads: opts.threads };
     let with_keep =
         |keep: &BTreeSet<String>| Quantization { activation_scales: activation_scales.clone(), keep_fp: keep.clone() };
-    let residual_float: BTreeSet<String> =
-        if float_residual { plan.residual_adds().into_iter().map(String::from).collect() } else { BTreeSet::new() };
+    let residual_float = residual_float_names(&plan, float_residual);
     let (_, int8_all) = eval.run(&with_keep(&residual_float))?;
     // The layers in float before any search: the residual Adds if asked, and those named.
     let mut keep = residual_float;
@@ -271,6 +278,7 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
                 name: l.name.clone(),
                 op: l.op.clone(),
                 input: l.input.clone(),
+                pad_input: l.pad.as_ref().map(|p| p.input.clone()),
                 amax: h.amax,
                 threshold: thresholds[&l.input],
                 scale: scales[&l.input],
@@ -288,6 +296,8 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
         held_out_images: split.held_out.iter().map(|p| p.display().to_string()).collect(),
         fp16: fp16_quality,
         int8_all,
+        int8_all_mac_share: share.int8(&residual_float_names(&plan, float_residual)),
+        no_int8_kernel: plan.float_convs.clone(),
         int8: int8_quality,
         target_psnr_db: opts.target_psnr,
         float_residual,
@@ -308,6 +318,9 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
             .map(|((a, b), c)| [a.as_slice(), b.as_slice(), c.as_slice()])
             .collect();
         report::write(dir, &report, &held_out, &rows)?;
+        if opts.save_inputs {
+            report::write_inputs(&dir.join(report::CALIBRATION_INPUTS), &calibration)?;
+        }
     }
     Ok(report)
 }

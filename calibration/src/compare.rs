@@ -1,11 +1,13 @@
 //! `cyclegan-calib evaluate`: INT8 models of one generator (calibrated with any method, or
-//! fine-tuned by `cyclegan-train qat`) side by side against its FP32 export on images none of
-//! them was calibrated or fine-tuned on: what stays in float, the INT8 share of the convolution
-//! MACs, PSNR and SSIM vs FP32, and ONNX Runtime's CPU latency.
+//! fine-tuned by `cyclegan-train qat`, or quantized by NVIDIA's Model Optimizer) side by side
+//! against its FP32 export on images none of them was calibrated or fine-tuned on: where the Q/DQ
+//! pairs are, what stays in float, the INT8 share of the convolution MACs, PSNR and SSIM vs FP32,
+//! and ONNX Runtime's CPU latency.
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use cyclegan_onnx::metadata::{CALIBRATION_KEY, property};
+use cyclegan_onnx::contract::QDQ_OPS;
+use cyclegan_onnx::metadata::{CALIBRATION_KEY, KEY_PREFIX, PRECISION_KEY, property, set_property};
 use cyclegan_onnx::pb::ModelProto;
 use cyclegan_onnx::{GeneratorMetadata, Precision};
 use cyclegan_runtime::backend::Backend;
@@ -29,6 +31,7 @@ pub struct Row {
     pub method: String,
     pub kept_fp: usize,
     pub layers: usize,
+    pub placement: qdq::Placement,
     pub int8_mac_share: f64,
     pub psnr_db: f64,
     pub ssim: f64,
@@ -71,6 +74,37 @@ fn median_ms(model: &ModelProto, origin: &str, opts: &Options) -> Result<f64> {
     Ok(times[times.len() / 2])
 }
 
+/// An INT8 model to compare and its method: ours (the method its calibration record names), or a
+/// Q/DQ model of the same graph without our metadata, such as Model Optimizer writes (named by its
+/// file, and given the reference's metadata so that the runtime opens it).
+fn int8_model(mut model: ModelProto, reference: &ModelProto, path: &Path) -> Result<(ModelProto, String)> {
+    let name = path.display().to_string();
+    let ours = model.metadata_props.iter().any(|p| p.key.starts_with(KEY_PREFIX));
+    if !ours {
+        let quantized =
+            model.graph.as_ref().is_some_and(|g| g.node.iter().any(|n| QDQ_OPS.contains(&n.op_type.as_str())));
+        if !quantized {
+            return Err(Error::Invalid(format!(
+                "--int8 {name}: no Q/DQ nodes and no cyclegan metadata; give an INT8 model"
+            )));
+        }
+        model.metadata_props = reference.metadata_props.clone();
+        set_property(&mut model, PRECISION_KEY, Precision::Int8.name());
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or(name);
+        return Ok((model, stem));
+    }
+    let meta =
+        GeneratorMetadata::read_from(&model).map_err(|e| Error::Onnx { flag: "--int8", source: e.in_file(path) })?;
+    if meta.precision != Precision::Int8 {
+        return Err(Error::Invalid(format!("--int8 {name}: a {} model, not a Q/DQ one", meta.precision)));
+    }
+    let method = property(&model, CALIBRATION_KEY)
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .and_then(|r| r.get("method").and_then(|m| m.as_str()).map(String::from))
+        .unwrap_or_else(|| "?".into());
+    Ok((model, method))
+}
+
 /// The rows for the FP32 reference, its FP16 graph and each of `opts.models`.
 pub fn compare(opts: &Options) -> Result<Vec<Row>> {
     let model_error = |flag: &'static str| move |source: cyclegan_onnx::Error| Error::Onnx { flag, source };
@@ -96,11 +130,13 @@ pub fn compare(opts: &Options) -> Result<Vec<Row>> {
     let origin = opts.reference.display().to_string();
     let truth = outputs(&mut open(&reference, &origin, opts.threads)?, &samples)?;
     let layers = plan.layers.len();
+    let float_placement = qdq::placement(&reference)?;
     let mut rows = vec![Row {
         model: origin.clone(),
         method: "fp32".into(),
         kept_fp: layers,
         layers,
+        placement: float_placement.clone(),
         int8_mac_share: 0.0,
         psnr_db: 100.0,
         ssim: 1.0,
@@ -113,6 +149,7 @@ pub fn compare(opts: &Options) -> Result<Vec<Row>> {
         method: "fp16".into(),
         kept_fp: layers,
         layers,
+        placement: float_placement,
         int8_mac_share: 0.0,
         psnr_db: mean_psnr(&out, &truth),
         ssim: mean_ssim(&out, &truth, &samples),
@@ -121,21 +158,15 @@ pub fn compare(opts: &Options) -> Result<Vec<Row>> {
     for path in &opts.models {
         let name = path.display().to_string();
         let model = cyclegan_onnx::io::read_model(path).map_err(model_error("--int8"))?;
-        let meta = GeneratorMetadata::read_from(&model).map_err(|e| model_error("--int8")(e.in_file(path)))?;
-        if meta.precision != Precision::Int8 {
-            return Err(Error::Invalid(format!("--int8 {name}: a {} model, not a Q/DQ one", meta.precision)));
-        }
+        let (model, method) = int8_model(model, &reference, path)?;
         let q = qdq::read(&model, &plan, &name)?;
-        let method = property(&model, CALIBRATION_KEY)
-            .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-            .and_then(|r| r.get("method").and_then(|m| m.as_str()).map(String::from))
-            .unwrap_or_else(|| "?".into());
         let out = outputs(&mut open(&model, &name, opts.threads)?, &samples)?;
         rows.push(Row {
             model: name.clone(),
             method,
             kept_fp: q.keep_fp.len(),
             layers,
+            placement: qdq::placement(&model)?,
             int8_mac_share: share.int8(&q.keep_fp),
             psnr_db: mean_psnr(&out, &truth),
             ssim: mean_ssim(&out, &truth, &samples),
@@ -152,16 +183,23 @@ pub fn table(rows: &[Row], images: &Path, count: usize) -> String {
         images.display()
     );
     out.push_str(
-        "| model | method | layers in float | INT8 share of MACs | PSNR vs FP32 (dB) | SSIM | ORT CPU ms | vs FP32 |\n",
+        "| model | method | Q/DQ on activations | convs INT8 | residual Adds INT8 | layers in float | INT8 share of MACs \
+         | PSNR vs FP32 (dB) | SSIM | ORT CPU ms | vs FP32 |\n",
     );
-    out.push_str("|---|---|---|---|---|---|---|---|\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
     let fp32_ms = rows.first().map_or(1.0, |r| r.ms);
     for r in rows {
         let latency = if r.ms.is_nan() { "- | -".to_string() } else { format!("{:.1} | {:.2}x", r.ms, r.ms / fp32_ms) };
+        let p = &r.placement;
         out.push_str(&format!(
-            "| {} | {} | {} of {} | {:.1} % | {:.2} | {:.4} | {latency} |\n",
+            "| {} | {} | {} | {} of {} | {} of {} | {} of {} | {:.1} % | {:.2} | {:.4} | {latency} |\n",
             r.model,
             r.method,
+            p.activation_pairs,
+            p.convs.0,
+            p.convs.1,
+            p.adds.0,
+            p.adds.1,
             r.kept_fp,
             r.layers,
             100.0 * r.int8_mac_share,

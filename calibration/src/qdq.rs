@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cyclegan_onnx::Precision;
-use cyclegan_onnx::convert::tensor_f32;
+use cyclegan_onnx::convert::{tensor_as_f32, tensor_f32};
 use cyclegan_onnx::metadata::{CALIBRATION_KEY, PRECISION_KEY, set_property};
-use cyclegan_onnx::pb::{ModelProto, NodeProto, TensorProto, tensor_proto::DataType};
+use cyclegan_onnx::pb::{GraphProto, ModelProto, NodeProto, TensorProto, tensor_proto::DataType};
 
 use crate::graph::Plan;
 use crate::scales::{quantize, weight_scales};
@@ -67,34 +67,51 @@ fn names(tensor: &str) -> Names {
     }
 }
 
+/// Adds a per-tensor Q/DQ pair on `tensor` with `scale` (once per tensor: a tensor already in
+/// `done` keeps its pair) and returns the DequantizeLinear's output.
+fn activation_pair(
+    graph: &mut GraphProto,
+    new_nodes: &mut Vec<(String, NodeProto)>,
+    done: &mut BTreeSet<String>,
+    tensor: &str,
+    scale: f32,
+) -> String {
+    let Names { scale: s, zero_point: z, quantized: qv, dequantized: dq } = names(tensor);
+    if done.insert(tensor.to_string()) {
+        graph.initializer.push(scalar_f32(&s, scale));
+        graph.initializer.push(int8(&z, vec![], &[0]));
+        let graph_input = graph.input.first().is_some_and(|i| i.name == tensor);
+        let after = if graph_input { String::new() } else { tensor.to_string() };
+        new_nodes.push((
+            after.clone(),
+            node("QuantizeLinear", format!("{tensor}_QuantizeLinear"), [tensor, &s, &z], &qv, None),
+        ));
+        new_nodes
+            .push((after, node("DequantizeLinear", format!("{tensor}_DequantizeLinear"), [&qv, &s, &z], &dq, None)));
+    }
+    dq
+}
+
+fn node_mut<'a>(graph: &'a mut GraphProto, name: &str) -> &'a mut NodeProto {
+    graph.node.iter_mut().find(|n| n.name == name).expect("planned from this graph")
+}
+
 /// The Q/DQ model for `plan`; layers named in `q.keep_fp` keep float inputs and weights.
 pub fn rewrite(model: &ModelProto, plan: &Plan, q: &Quantization) -> Result<ModelProto> {
     let mut out = model.clone();
     let graph = out.graph.as_mut().ok_or_else(|| Error::Model("the model has no graph".into()))?;
-    let input_name = graph.input.first().map(|i| i.name.clone()).unwrap_or_default();
     // New nodes, each with the value after whose producer it goes ("" = before everything).
     let mut new_nodes: Vec<(String, NodeProto)> = Vec::new();
     let mut done = BTreeSet::new();
     for l in plan.layers.iter().filter(|l| !q.keep_fp.contains(&l.name)) {
-        let tensor = &l.input;
-        let Names { scale: s, zero_point: z, quantized: qv, dequantized: dq } = names(tensor);
-        if done.insert(tensor.clone()) {
-            let scale =
-                *q.activation_scales.get(tensor).ok_or_else(|| Error::Model(format!("no scale for `{tensor}`")))?;
-            graph.initializer.push(scalar_f32(&s, scale));
-            graph.initializer.push(int8(&z, vec![], &[0]));
-            let after = if *tensor == input_name { String::new() } else { tensor.clone() };
-            new_nodes.push((
-                after.clone(),
-                node("QuantizeLinear", format!("{tensor}_QuantizeLinear"), [tensor, &s, &z], &qv, None),
-            ));
-            new_nodes.push((
-                after,
-                node("DequantizeLinear", format!("{tensor}_DequantizeLinear"), [&qv, &s, &z], &dq, None),
-            ));
+        let scale =
+            *q.activation_scales.get(&l.input).ok_or_else(|| Error::Model(format!("no scale for `{}`", l.input)))?;
+        let dq = activation_pair(graph, &mut new_nodes, &mut done, &l.input, scale);
+        node_mut(graph, &l.name).input[l.input_index] = dq;
+        if let Some(pad) = &l.pad {
+            let dq = activation_pair(graph, &mut new_nodes, &mut done, &pad.input, scale);
+            node_mut(graph, &pad.node).input[0] = dq;
         }
-        let n = graph.node.iter_mut().find(|n| n.name == l.name).expect("planned from this graph");
-        n.input[l.input_index] = dq;
         let Some((weight, axis)) = &l.weight else { continue };
         let at = graph.initializer.iter().position(|t| &t.name == weight).expect("planned from this graph");
         let w = graph.initializer.remove(at);
@@ -123,8 +140,7 @@ pub fn rewrite(model: &ModelProto, plan: &Plan, q: &Quantization) -> Result<Mode
             String::new(),
             node("DequantizeLinear", format!("{weight}_DequantizeLinear"), [&wq, &s, &z], &wdq, Some(*axis as i64)),
         ));
-        let n = graph.node.iter_mut().find(|n| n.name == l.name).expect("planned from this graph");
-        n.input[1] = wdq;
+        node_mut(graph, &l.name).input[1] = wdq;
     }
     // Keep the node list topologically sorted: each new node right after its producer.
     let mut nodes: Vec<NodeProto> =
@@ -152,37 +168,93 @@ pub fn quantized_model(
     Ok(out)
 }
 
-/// The quantization a Q/DQ model of `plan`'s graph holds, as [`rewrite`] wrote it: each quantized
-/// activation's scale and the layers left in float. Fails, naming `origin`, when `quantized` is
-/// not a Q/DQ model of that graph.
+/// The quantization a Q/DQ model of `plan`'s graph holds, whoever wrote it (this module or Model
+/// Optimizer): each quantized activation's scale and the layers left in float. A layer is
+/// quantized when the input `plan` names reads a DequantizeLinear of a QuantizeLinear of that
+/// activation. Fails, naming `origin`, when `quantized` is not a Q/DQ model of that graph.
 pub fn read(quantized: &ModelProto, plan: &Plan, origin: &str) -> Result<Quantization> {
     let g = quantized.graph.as_ref().ok_or_else(|| Error::Model(format!("{origin}: the model has no graph")))?;
     let other = |why: String| Error::Model(format!("{origin}: {why}; it was made from another generator"));
     let nodes: HashMap<&str, &NodeProto> = g.node.iter().map(|n| (n.name.as_str(), n)).collect();
+    let producer: HashMap<&str, &NodeProto> =
+        g.node.iter().flat_map(|n| n.output.iter().map(move |o| (o.as_str(), n))).collect();
     let initializers: HashMap<&str, &TensorProto> = g.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
     let mut out = Quantization::default();
     for l in &plan.layers {
         let n = nodes.get(l.name.as_str()).ok_or_else(|| other(format!("has no layer `{}`", l.name)))?;
         let input = n.input.get(l.input_index).map(String::as_str).unwrap_or_default();
-        let Names { scale, dequantized, .. } = names(&l.input);
         if input == l.input {
             out.keep_fp.insert(l.name.clone());
-        } else if input == dequantized {
-            let values = initializers
-                .get(scale.as_str())
-                .map(|t| tensor_f32(t))
-                .transpose()?
-                .filter(|v| v.len() == 1)
-                .ok_or_else(|| Error::Model(format!("{origin}: `{scale}` is missing or not one float")))?;
-            out.activation_scales.insert(l.input.clone(), values[0]);
-        } else {
-            return Err(other(format!("layer `{}` reads `{input}` where `{}` was expected", l.name, l.input)));
+            continue;
         }
+        let dq = producer.get(input).filter(|p| p.op_type == "DequantizeLinear");
+        let q = dq.and_then(|d| producer.get(d.input[0].as_str())).filter(|p| p.op_type == "QuantizeLinear");
+        let (Some(dq), Some(_)) = (dq, q.filter(|q| q.input.first() == Some(&l.input))) else {
+            return Err(other(format!("layer `{}` reads `{input}` where `{}` was expected", l.name, l.input)));
+        };
+        let scale = dq.input.get(1).map(String::as_str).unwrap_or_default();
+        // Model Optimizer writes float16 scales.
+        let values = initializers
+            .get(scale)
+            .map(|t| tensor_as_f32(t))
+            .transpose()?
+            .filter(|v| v.len() == 1)
+            .ok_or_else(|| Error::Model(format!("{origin}: the scale `{scale}` is missing or not one float")))?;
+        out.activation_scales.insert(l.input.clone(), values[0]);
     }
     let convolutions = g.node.iter().filter(|n| matches!(n.op_type.as_str(), "Conv" | "ConvTranspose")).count();
-    let planned = plan.layers.iter().filter(|l| l.weight.is_some()).count();
+    let planned = plan.layers.iter().filter(|l| l.weight.is_some()).count() + plan.float_convs.len();
     if convolutions != planned {
         return Err(other(format!("its number of convolutions is not the {planned} of this graph")));
     }
     Ok(out)
+}
+
+/// Where a Q/DQ model quantizes, whoever wrote it: what `cyclegan-calib evaluate` shows and the
+/// placement test compares with Model Optimizer's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// QuantizeLinear nodes on activations (Model Optimizer also quantizes float weight
+    /// initializers with QuantizeLinear nodes; those are not counted).
+    pub activation_pairs: usize,
+    /// Every (node, input index) that reads a DequantizeLinear, weights included.
+    pub int8_inputs: BTreeSet<(String, usize)>,
+    /// Convolutions (Conv, ConvTranspose) whose data input and weights both read a
+    /// DequantizeLinear, of all convolutions.
+    pub convs: (usize, usize),
+    /// Adds with an input that reads a DequantizeLinear, of all Adds.
+    pub adds: (usize, usize),
+}
+
+pub fn placement(model: &ModelProto) -> Result<Placement> {
+    let g = model.graph.as_ref().ok_or_else(|| Error::Model("the model has no graph".into()))?;
+    let initializers: BTreeSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    let dequantized: BTreeSet<&str> = g
+        .node
+        .iter()
+        .filter(|n| n.op_type == "DequantizeLinear")
+        .flat_map(|n| n.output.iter().map(String::as_str))
+        .collect();
+    let mut p = Placement::default();
+    for n in &g.node {
+        let int8 = |i: usize| n.input.get(i).is_some_and(|v| dequantized.contains(v.as_str()));
+        match n.op_type.as_str() {
+            "QuantizeLinear" => {
+                p.activation_pairs += usize::from(n.input.first().is_some_and(|i| !initializers.contains(i.as_str())));
+                continue;
+            }
+            "DequantizeLinear" => continue,
+            "Conv" | "ConvTranspose" => {
+                p.convs.1 += 1;
+                p.convs.0 += usize::from(int8(0) && int8(1));
+            }
+            "Add" => {
+                p.adds.1 += 1;
+                p.adds.0 += usize::from((0..n.input.len()).any(int8));
+            }
+            _ => {}
+        }
+        p.int8_inputs.extend((0..n.input.len()).filter(|i| int8(*i)).map(|i| (n.name.clone(), i)));
+    }
+    Ok(p)
 }

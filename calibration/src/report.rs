@@ -20,6 +20,9 @@ pub struct LayerReport {
     pub op: String,
     /// The quantized activation.
     pub input: String,
+    /// The residual stream a convolution's Pad reads, quantized with the same scale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pad_input: Option<String>,
     pub amax: f32,
     pub threshold: f32,
     pub scale: f32,
@@ -69,6 +72,11 @@ pub struct Report {
     pub fp16: Quality,
     /// Every layer quantized.
     pub int8_all: Quality,
+    /// Its share of the convolution MACs in INT8 (below 1 with convolutions TensorRT has no INT8
+    /// kernel for).
+    pub int8_all_mac_share: f64,
+    /// Convolutions left in float because TensorRT has no INT8 kernel for them.
+    pub no_int8_kernel: Vec<String>,
     /// What was written (`--keep-fp` / `--target-psnr` layers in floating point).
     pub int8: Quality,
     pub target_psnr_db: Option<f64>,
@@ -100,8 +108,10 @@ impl Report {
         out.push_str("| variant vs FP32 | PSNR (dB) | SSIM | INT8 share of conv MACs |\n|---|---|---|---|\n");
         out.push_str(&format!("| FP16 graph | {:.2} | {:.4} | 0 % |\n", self.fp16.psnr_db, self.fp16.ssim));
         out.push_str(&format!(
-            "| INT8, all layers{residual} | {:.2} | {:.4} | 100.0 % |\n",
-            self.int8_all.psnr_db, self.int8_all.ssim
+            "| INT8, all layers{residual} | {:.2} | {:.4} | {:.1} % |\n",
+            self.int8_all.psnr_db,
+            self.int8_all.ssim,
+            100.0 * self.int8_all_mac_share
         ));
         out.push_str(&format!(
             "| INT8 written ({} of {} layers in float) | {:.2} | {:.4} | {:.1} % |\n",
@@ -111,6 +121,12 @@ impl Report {
             self.int8.ssim,
             100.0 * self.int8_mac_share
         ));
+        if !self.no_int8_kernel.is_empty() {
+            out.push_str(&format!(
+                "\nIn float in every variant (TensorRT has no INT8 kernel for their channel counts): {}\n",
+                self.no_int8_kernel.join(", ")
+            ));
+        }
         if !self.search.is_empty() {
             out.push_str(
                 "\n| sensitivity search: put in float | PSNR (dB) | INT8 share of conv MACs |\n|---|---|---|\n",
@@ -155,14 +171,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     cyclegan_onnx::io::write_atomic(path, bytes).map_err(|e| io_error(path, e))
 }
 
-/// `report.json`, `report.md`, `compare.png` (FP32 | FP16 | INT8 | |INT8 - FP32| x 4 for up to
-/// four held-out images) and `heldout.safetensors` (their input tensors) in `dir`.
-pub fn write(dir: &Path, report: &Report, samples: &[Sample], rows: &[[&[f32]; 3]]) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
-    let json = serde_json::to_vec_pretty(report).expect("plain data");
-    write_atomic(&dir.join("report.json"), &json)?;
-    write_atomic(&dir.join("report.md"), report.table().as_bytes())?;
+/// The report's file of held-out input tensors, and of calibration inputs (`--save-inputs`).
+pub const HELD_OUT_INPUTS: &str = "heldout.safetensors";
+pub const CALIBRATION_INPUTS: &str = "calibration.safetensors";
 
+/// `samples`' input tensors as safetensors (`input_000`, `input_001`, ..., float32 `[1,3,H,W]`).
+pub fn write_inputs(path: &Path, samples: &[Sample]) -> Result<()> {
     let bytes: Vec<Vec<u8>> = samples.iter().map(|s| s.tensor.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
     let tensors: Vec<(String, safetensors::tensor::TensorView<'_>)> = samples
         .iter()
@@ -174,8 +188,19 @@ pub fn write(dir: &Path, report: &Report, samples: &[Sample], rows: &[[&[f32]; 3
             (format!("input_{i:03}"), view)
         })
         .collect();
-    let data = safetensors::serialize(tensors, None).map_err(|e| io_error(dir, e))?;
-    write_atomic(&dir.join("heldout.safetensors"), &data)?;
+    let data = safetensors::serialize(tensors, None).map_err(|e| io_error(path, e))?;
+    write_atomic(path, &data)
+}
+
+/// `report.json`, `report.md`, `compare.png` (FP32 | FP16 | INT8 | |INT8 - FP32| x 4 for up to
+/// four held-out images) and `heldout.safetensors` (their input tensors) in `dir`.
+pub fn write(dir: &Path, report: &Report, samples: &[Sample], rows: &[[&[f32]; 3]]) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    let json = serde_json::to_vec_pretty(report).expect("plain data");
+    write_atomic(&dir.join("report.json"), &json)?;
+    write_atomic(&dir.join("report.md"), report.table().as_bytes())?;
+
+    write_inputs(&dir.join(HELD_OUT_INPUTS), samples)?;
 
     let shown: Vec<_> = samples.iter().zip(rows).take(4).collect();
     if let Some((first, _)) = shown.first() {

@@ -1,6 +1,6 @@
-//! Symmetric INT8 scales: activations per tensor from a histogram of |x| (entropy as TensorRT's
-//! KL-divergence calibrator, the smallest expected squared error, percentile, or min-max), weights
-//! per output channel; and the INT8 quantizer they are for.
+//! Symmetric INT8 scales: activations per tensor from a histogram of |x| (the smallest expected
+//! squared error, min-max, percentile, or TensorRT's KL-divergence calibrator), weights per
+//! output channel; and the INT8 quantizer they are for.
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -14,7 +14,11 @@ pub const LEVELS: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Method {
-    Entropy,
+    /// TensorRT's entropy calibrator (EntropyCalibration2): the threshold whose 128-level
+    /// quantization of the 2048-bin histogram diverges least (KL) from it. It matches the
+    /// distribution's shape, not the values, and clips the tails that carry a generator's
+    /// highlights and shadows; kept to reproduce what TensorRT's implicit INT8 would pick.
+    TrtEntropy,
     /// The threshold with the smallest expected squared quantize-dequantize error.
     Mse,
     /// The given percentile of |x| (e.g. 99.99).
@@ -26,14 +30,19 @@ impl FromStr for Method {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         match s {
-            "entropy" => Ok(Self::Entropy),
+            "trt-entropy" => Ok(Self::TrtEntropy),
+            "entropy" => Err(Error::Invalid(
+                "--method entropy: TensorRT's KL calibrator is `trt-entropy`, and it clips what generators need \
+                 (docs/calibration.md); use mse (the default), minmax, or trt-entropy"
+                    .into(),
+            )),
             "mse" => Ok(Self::Mse),
             "minmax" => Ok(Self::MinMax),
             "percentile" => Ok(Self::Percentile(99.99)),
             _ => match s.strip_prefix("percentile:").and_then(|p| p.parse::<f64>().ok()) {
                 Some(p) if p > 0.0 && p <= 100.0 => Ok(Self::Percentile(p)),
                 _ => Err(Error::Invalid(format!(
-                    "--method {s}: use entropy, mse, percentile (99.99), percentile:P (0 < P <= 100) or minmax"
+                    "--method {s}: use mse, minmax, percentile (99.99), percentile:P (0 < P <= 100) or trt-entropy"
                 ))),
             },
         }
@@ -43,7 +52,7 @@ impl FromStr for Method {
 impl fmt::Display for Method {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Entropy => write!(f, "entropy"),
+            Self::TrtEntropy => write!(f, "trt-entropy"),
             Self::Mse => write!(f, "mse"),
             Self::Percentile(p) => write!(f, "percentile:{p}"),
             Self::MinMax => write!(f, "minmax"),
@@ -84,7 +93,7 @@ impl Histogram {
         match method {
             Method::MinMax => self.amax,
             Method::Percentile(p) => percentile_threshold(&self.counts, self.width(), p),
-            Method::Entropy => entropy_threshold(&self.counts, self.width()),
+            Method::TrtEntropy => entropy_threshold(&self.counts, self.width()),
             Method::Mse => mse_threshold(&self.counts, self.width()),
         }
     }
@@ -337,7 +346,7 @@ mod tests {
         // 127 levels on the tail; entropy clips well inside it but keeps nearly all the mass.
         let counts: Vec<u64> = (0..BINS).map(|k| (1e7 * (-(k as f64) / 60.0).exp()) as u64 + 1).collect();
         let h = Histogram { amax: BINS as f32, counts };
-        let t = h.threshold(Method::Entropy);
+        let t = h.threshold(Method::TrtEntropy);
         assert!(t > 128.0 && t < 1000.0, "{t}");
         let kept = percentile_threshold(&h.counts, 1.0, 99.0);
         assert!(t >= kept, "entropy threshold {t} below the 99th percentile {kept}");
@@ -382,7 +391,7 @@ mod tests {
             let values = samples(200_000, laplace);
             let h = histogram_of(&values);
             let (mse, entropy, minmax) =
-                (h.threshold(Method::Mse), h.threshold(Method::Entropy), h.threshold(Method::MinMax));
+                (h.threshold(Method::Mse), h.threshold(Method::TrtEntropy), h.threshold(Method::MinMax));
             assert!(mse < 0.9 * minmax, "laplace {laplace}: mse {mse}, max {minmax}");
             for t in [mse, entropy, minmax, h.threshold(Method::Percentile(99.99))] {
                 let (model, brute) = (h.quantization_mse(t), brute_force_mse(&values, t));
@@ -440,7 +449,9 @@ mod tests {
         assert_eq!(Histogram::new(0.0).threshold(Method::Mse), 0.0);
         assert_eq!("mse".parse::<Method>().unwrap(), Method::Mse);
         assert_eq!(Method::Mse.to_string(), "mse");
-        assert!("mse:3".parse::<Method>().unwrap_err().to_string().contains("entropy, mse, percentile"));
+        assert!("mse:3".parse::<Method>().unwrap_err().to_string().contains("mse, minmax, percentile"));
+        assert_eq!("trt-entropy".parse::<Method>().unwrap().to_string(), "trt-entropy");
+        assert!("entropy".parse::<Method>().unwrap_err().to_string().contains("is `trt-entropy`"));
     }
 
     #[test]

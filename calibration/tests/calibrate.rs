@@ -71,6 +71,16 @@ fn python_check(fp32: &Path, int8: &Path, report: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The distinct activations the report's `layers` quantize: their inputs and the residual stream
+/// their Pads read.
+fn quantized_tensors<'a>(layers: impl Iterator<Item = &'a serde_json::Value>) -> Vec<&'a str> {
+    let mut tensors: Vec<&str> =
+        layers.flat_map(|l| [l["input"].as_str(), l.get("pad_input").and_then(|p| p.as_str())]).flatten().collect();
+    tensors.sort();
+    tensors.dedup();
+    tensors
+}
+
 fn report(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap()
 }
@@ -88,16 +98,24 @@ fn qdq_model_is_valid_onnx_and_onnxruntime_measures_what_the_report_says() {
     let (a, b) = (ours["int8"]["psnr_db"].as_f64().unwrap(), theirs["psnr_db"].as_f64().unwrap());
     assert!((a - b).abs() < 0.1, "report says {a} dB, ONNX Runtime measures {b} dB");
     assert!(a > 15.0 && a < 60.0, "{a}");
-    // Every layer quantized: one Q/DQ pair per distinct activation, one DQ per weight.
+    // Every layer quantized: one Q/DQ pair per distinct activation (the Pads' residual stream
+    // included), one DQ per weight.
     let layers = ours["layers"].as_array().unwrap();
     let convs = layers.iter().filter(|l| l["op"] != "Add").count() as u64;
-    let mut inputs: Vec<&str> = layers.iter().map(|l| l["input"].as_str().unwrap()).collect();
-    inputs.sort();
-    inputs.dedup();
+    let inputs = quantized_tensors(layers.iter());
     assert_eq!(theirs["quantize_nodes"].as_u64().unwrap(), inputs.len() as u64);
     assert_eq!(theirs["dequantize_nodes"].as_u64().unwrap(), inputs.len() as u64 + convs);
     // FP16 is near-lossless, INT8 is not free.
     assert!(ours["fp16"]["psnr_db"].as_f64().unwrap() > a);
+    // Its FP16 form (what TensorRT 11 builds: scales and unquantized layers in float16) is valid
+    // ONNX with the same Q/DQ nodes, and ONNX Runtime measures it as good within 0.5 dB.
+    let half = dir.path().join("G.int8.fp16.onnx");
+    let model = cyclegan_onnx::io::read_model(&int8).unwrap();
+    cyclegan_onnx::io::write_model(&half, &cyclegan_onnx::convert::to_fp16(&model).unwrap()).unwrap();
+    let theirs_fp16 = python_check(&demo_model(), &half, &rep);
+    let c = theirs_fp16["psnr_db"].as_f64().unwrap();
+    assert!((a - c).abs() < 0.5, "FP32 Q/DQ {a} dB, its FP16 form {c} dB");
+    assert_eq!(theirs_fp16["quantize_nodes"], theirs["quantize_nodes"]);
 
     // The cache: TensorRT 10.3's header, then each activation's scale as big-endian float32 hex.
     let text = std::fs::read_to_string(&cache).unwrap();
@@ -122,7 +140,7 @@ fn mse_with_float_residual_is_valid_onnx_and_beats_min_max_and_entropy() {
     let dir = tempfile::tempdir().unwrap();
     let mut psnr = std::collections::BTreeMap::new();
     for (name, flags) in [
-        ("entropy", &["--method", "entropy"][..]),
+        ("trt-entropy", &["--method", "trt-entropy"][..]),
         ("minmax", &["--method", "minmax"]),
         ("mse", &["--method", "mse"]),
         ("mse-float-residual", &["--method", "mse", "--float-residual"]),
@@ -144,7 +162,7 @@ fn mse_with_float_residual_is_valid_onnx_and_beats_min_max_and_entropy() {
         let theirs = python_check(&demo_model(), &int8, &rep);
         let ours = r["int8"]["psnr_db"].as_f64().unwrap();
         assert!((ours - theirs["psnr_db"].as_f64().unwrap()).abs() < 0.1, "{ours} vs {theirs}");
-        // The skip inputs stay float; every convolution keeps its Q/DQ: all conv MACs in INT8.
+        // The Adds stay float; every convolution keeps its Q/DQ: all conv MACs in INT8.
         assert_eq!(r["float_residual"], true);
         assert_eq!(r["method"], "mse");
         assert_eq!(r["int8_mac_share"].as_f64().unwrap(), 1.0);
@@ -157,18 +175,16 @@ fn mse_with_float_residual_is_valid_onnx_and_beats_min_max_and_entropy() {
             assert!(!n.input.iter().any(|i| i.contains("DequantizeLinear")), "{}: {:?}", n.name, n.input);
         }
         let convs: Vec<_> = layers.iter().filter(|l| l["op"] != "Add").collect();
-        let mut inputs: Vec<&str> = convs.iter().map(|l| l["input"].as_str().unwrap()).collect();
-        inputs.sort();
-        inputs.dedup();
+        let inputs = quantized_tensors(convs.iter().copied());
         assert_eq!(theirs["quantize_nodes"].as_u64().unwrap(), inputs.len() as u64);
         assert_eq!(theirs["dequantize_nodes"].as_u64().unwrap(), (inputs.len() + convs.len()) as u64);
         // SQNR from the histogram is a sane figure for every quantized activation.
         assert!(layers.iter().all(|l| (10.0..=100.0).contains(&l["sqnr_db"].as_f64().unwrap())), "{layers:?}");
     }
-    // The smallest-error thresholds measure better than min-max and far better than entropy, which
-    // clips the instance-normalized activations; the residual stream in float adds to that.
+    // The smallest-error thresholds measure better than min-max and far better than TensorRT's
+    // entropy, which clips the instance-normalized activations; the Adds in float add to that.
     assert!(psnr["mse"] > psnr["minmax"], "{psnr:?}");
-    assert!(psnr["mse"] >= psnr["entropy"] + 10.0, "{psnr:?}");
+    assert!(psnr["mse"] >= psnr["trt-entropy"] + 10.0, "{psnr:?}");
     assert!(psnr["mse-float-residual"] > psnr["mse"], "{psnr:?}");
 }
 
@@ -379,14 +395,29 @@ fn evaluate_measures_int8_models_as_the_calibration_report_does() {
         let cells = row(model);
         let layers = r["layers"].as_array().unwrap().len();
         assert_eq!(cells[1], "mse");
-        assert_eq!(cells[2], format!("{} of {layers}", r["kept_fp"].as_array().unwrap().len()));
-        assert_eq!(cells[3], format!("{:.1} %", 100.0 * r["int8_mac_share"].as_f64().unwrap()));
-        let psnr: f64 = cells[4].parse().unwrap();
+        // The placement read back from the file: Q/DQ pairs, convolutions with INT8 input and
+        // weights, Adds with an INT8 input.
+        let all = r["layers"].as_array().unwrap();
+        let kept = |l: &&serde_json::Value| l["kept_fp"] == true;
+        let int8: Vec<_> = all.iter().filter(|l| !kept(l)).collect();
+        assert_eq!(cells[2], quantized_tensors(int8.iter().copied()).len().to_string());
+        let convs = all.iter().filter(|l| l["op"] != "Add").count();
+        let adds = layers - convs;
+        let int8_convs = int8.iter().filter(|l| l["op"] != "Add").count();
+        assert_eq!(cells[3], format!("{int8_convs} of {convs}"));
+        assert_eq!(cells[4], format!("{} of {adds}", int8.len() - int8_convs));
+        assert_eq!(cells[5], format!("{} of {layers}", r["kept_fp"].as_array().unwrap().len()));
+        assert_eq!(cells[6], format!("{:.1} %", 100.0 * r["int8_mac_share"].as_f64().unwrap()));
+        let psnr: f64 = cells[7].parse().unwrap();
         assert!((psnr - r["int8"]["psnr_db"].as_f64().unwrap()).abs() < 0.01, "{psnr} vs the report's {}", r["int8"]);
-        assert!(cells[6].parse::<f64>().unwrap() > 0.0, "a latency");
+        assert!(cells[9].parse::<f64>().unwrap() > 0.0, "a latency");
     }
     let fp32 = row(&demo);
-    assert_eq!((fp32[1].as_str(), fp32[3].as_str(), fp32[4].as_str()), ("fp32", "0.0 %", "100.00"), "{table}");
+    assert_eq!(
+        (fp32[1].as_str(), fp32[2].as_str(), fp32[6].as_str(), fp32[7].as_str()),
+        ("fp32", "0", "0.0 %", "100.00"),
+        "{table}"
+    );
 
     // An FP32 model is not an INT8 one.
     let out = calib(&[

@@ -84,16 +84,23 @@ impl Emitter<'_> {
         for Layer { path, op } in layers {
             x = match op {
                 Op::ReflectPad(p) => self.pad(&x, path, *p),
-                Op::Conv { stride, padding, groups, .. } => {
-                    let mut attrs = vec![attr_ints("strides", &[*stride; 2]), attr_ints("pads", &[*padding; 4])];
+                // kernel_shape is optional in ONNX, but quantizers (Model Optimizer) read it to
+                // decide what to quantize.
+                Op::Conv { kernel, stride, padding, groups, .. } => {
+                    let mut attrs = vec![
+                        attr_ints("kernel_shape", &[*kernel; 2]),
+                        attr_ints("strides", &[*stride; 2]),
+                        attr_ints("pads", &[*padding; 4]),
+                    ];
                     if *groups > 1 {
                         attrs.push(attr_int("group", *groups));
                     }
                     self.conv(&x, "Conv", path, attrs)?
                 }
                 Op::UpConv { .. } => {
-                    let (_, stride, padding) = layout::UP_CONV;
+                    let (kernel, stride, padding) = layout::UP_CONV;
                     let attrs = vec![
+                        attr_ints("kernel_shape", &[kernel; 2]),
                         attr_ints("strides", &[stride; 2]),
                         attr_ints("pads", &[padding; 4]),
                         attr_ints("output_padding", &[1, 1]),

@@ -1,5 +1,5 @@
 //! Whole-graph rewrites shared by the tools.
-use crate::contract::{CAST_OP, Precision};
+use crate::contract::{CAST_OP, Precision, QDQ_OPS};
 use crate::metadata::{PRECISION_KEY, property, set_property};
 use crate::pb::tensor_proto::DataType;
 use crate::pb::{ModelProto, TensorProto, type_proto};
@@ -35,14 +35,20 @@ pub fn tensor_as_f32(t: &TensorProto) -> Result<Vec<f32>> {
     Ok(t.int32_data.iter().map(|&v| half::f16::from_bits(v as u16).to_f32()).collect())
 }
 
+/// The opset from which QuantizeLinear and DequantizeLinear take float16 inputs and scales.
+pub const FP16_QDQ_OPSET: i64 = 19;
+
 /// The same generator with float16 weights, arithmetic, input and output (what TensorRT 11 builds
-/// as an FP16 engine). Only float32 graphs without Cast nodes are converted.
+/// as an FP16 engine). Only float32 graphs without Cast nodes are converted. A Q/DQ model stays
+/// one, its scales and unquantized layers in float16 (what TensorRT 11 builds as an INT8 engine
+/// whose other layers run in FP16); its opset is raised to [`FP16_QDQ_OPSET`].
 pub fn to_fp16(model: &ModelProto) -> Result<ModelProto> {
     let mut out = model.clone();
     let graph = out.graph.as_mut().ok_or(Error::NoGraph)?;
     if graph.node.iter().any(|n| n.op_type == CAST_OP) {
         return Err(Error::Contract("the graph already mixes precisions (Cast nodes); give the FP32 export".into()));
     }
+    let quantized = graph.node.iter().any(|n| QDQ_OPS.contains(&n.op_type.as_str()));
     for t in graph.initializer.iter_mut().filter(|t| t.data_type == DataType::Float as i32) {
         let values = tensor_f32(t)?;
         t.raw_data = values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
@@ -56,7 +62,11 @@ pub fn to_fp16(model: &ModelProto) -> Result<ModelProto> {
             t.elem_type = DataType::Float16 as i32;
         }
     }
-    if property(&out, PRECISION_KEY).is_some() {
+    if quantized {
+        for o in out.opset_import.iter_mut().filter(|o| o.domain.is_empty() || o.domain == "ai.onnx") {
+            o.version = o.version.max(FP16_QDQ_OPSET);
+        }
+    } else if property(&out, PRECISION_KEY).is_some() {
         set_property(&mut out, PRECISION_KEY, Precision::Fp16.name());
     }
     Ok(out)

@@ -126,7 +126,7 @@ fn fine_tuning_wins_back_what_a_poor_calibration_loses() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let f = fixture();
     let dir = tempfile::tempdir().unwrap();
-    let entropy = calibrated(f, Method::Entropy, &dir.path().join("entropy.int8.onnx"));
+    let entropy = calibrated(f, Method::TrtEntropy, &dir.path().join("entropy.int8.onnx"));
     let mse = calibrated(f, Method::Mse, &dir.path().join("mse.int8.onnx"));
     // A budget the gain does not hinge on (96 steps gave +4.5 dB on one machine, +3.0 on another).
     let mut c = recipe(f, "from-entropy", Some(&entropy));
@@ -144,7 +144,10 @@ fn fine_tuning_wins_back_what_a_poor_calibration_loses() {
     );
     assert!(entropy.psnr_db + 6.0 <= mse.psnr_db, "the entropy calibration loses at least 6 dB");
     assert!(tuned.psnr_db >= entropy.psnr_db + 3.0, "fine-tuning wins back at least 3 dB");
-    assert_eq!((tuned.method.as_str(), tuned.kept_fp, tuned.int8_mac_share), ("qat", 0, 1.0));
+    // Every layer INT8 but ngf 8's first and last Conv, which TensorRT has no INT8 kernel for.
+    assert_eq!((tuned.method.as_str(), tuned.kept_fp), ("qat", 0));
+    assert_eq!(tuned.int8_mac_share, mse.int8_mac_share);
+    assert!(tuned.int8_mac_share > 0.75 && tuned.int8_mac_share < 1.0, "{}", tuned.int8_mac_share);
     let meta = GeneratorMetadata::read_from(&model).unwrap();
     assert_eq!((meta.precision, meta.source_domain.as_str()), (Precision::Int8, "summer"));
 }

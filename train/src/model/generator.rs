@@ -50,7 +50,8 @@ pub fn generator(p: &nn::Path, cfg: &GeneratorConfig, gain: f64) -> Generator {
 }
 
 /// [`generator`] with INT8 fake quantization where `quant` says: a named convolution's input and
-/// its weights (per output channel), a named residual Add's skip input; the same variables.
+/// its weights (per output channel), a named residual Add's branch input (the block's output before
+/// the Add), as `cyclegan-calib` places Q/DQ; the same variables.
 pub fn quantized_generator(p: &nn::Path, cfg: &GeneratorConfig, gain: f64, quant: &QuantPoints) -> Generator {
     let layers = layout::generator(cfg);
     let is_block = |l: &Layer| matches!(l.op, Op::Residual(_));
@@ -117,7 +118,7 @@ fn build(root: &nn::Path, layers: &[Layer], affine: bool, gain: f64, quant: &Qua
                 let body = build(root, body, affine, gain, quant);
                 match scale("Add") {
                     None => seq.add_fn(move |x| x + body.forward(x)),
-                    Some(s) => seq.add_fn(move |x| fake_quant(x, &s) + body.forward(x)),
+                    Some(s) => seq.add_fn(move |x| x + fake_quant(&body.forward(x), &s)),
                 }
             }
         };

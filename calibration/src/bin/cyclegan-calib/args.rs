@@ -32,8 +32,9 @@ pub struct Inputs {
 pub struct CalibrateArgs {
     #[command(flatten)]
     inputs: Inputs,
-    /// Activation thresholds: entropy (TensorRT's KL method), mse (smallest expected squared
-    /// error), percentile (99.99), percentile:P, minmax.
+    /// Activation thresholds: mse (smallest expected squared error), minmax, percentile
+    /// (99.99), percentile:P, trt-entropy (TensorRT's KL calibrator, which clips too much for
+    /// generators).
     #[arg(long, default_value = "mse", value_parser = parse_method)]
     method: Method,
     /// Where the Q/DQ model goes.
@@ -48,8 +49,8 @@ pub struct CalibrateArgs {
     /// Layers to leave in floating point (comma-separated node names).
     #[arg(long, value_delimiter = ',', conflicts_with = "target_psnr")]
     keep_fp: Vec<String>,
-    /// Leave the residual (skip) input of every Add in floating point: the stream that carries the
-    /// picture through the residual blocks stays unquantized; every convolution stays INT8.
+    /// Leave every residual Add in floating point (no Q/DQ on its branch input); every
+    /// convolution stays INT8.
     #[arg(long)]
     float_residual: bool,
     /// Keep the most damaging layers in floating point until the INT8 model reaches this PSNR
@@ -59,6 +60,11 @@ pub struct CalibrateArgs {
     /// Folder for report.json, report.md, compare.png and heldout.safetensors.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Also write the calibration images' input tensors to the report folder
+    /// (calibration.safetensors, 0.75 MiB per 256x256 image), e.g. for another quantizer to
+    /// calibrate on the same tensors.
+    #[arg(long, requires = "report")]
+    save_inputs: bool,
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
@@ -76,6 +82,7 @@ impl CalibrateArgs {
             float_residual,
             target_psnr,
             report,
+            save_inputs,
             quiet,
         } = self;
         Options {
@@ -91,6 +98,7 @@ impl CalibrateArgs {
             residual: if float_residual { Residual::Float } else { Residual::Int8 },
             target_psnr,
             report,
+            save_inputs,
             threads: inputs.threads,
             quiet,
         }

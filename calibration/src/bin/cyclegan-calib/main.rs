@@ -63,7 +63,8 @@ fn run() -> Result<()> {
         println!("wrote {}", cache.display());
     }
     if let Some(dir) = &opts.report {
-        println!("wrote {}/report.json, report.md, compare.png, heldout.safetensors", dir.display());
+        let inputs = if opts.save_inputs { ", calibration.safetensors" } else { "" };
+        println!("wrote {}/report.json, report.md, compare.png, heldout.safetensors{inputs}", dir.display());
     }
     Ok(())
 }

@@ -82,7 +82,9 @@ pub fn effective_precision(model: &Model, asked: Precision) -> (Precision, Optio
 
 /// The ONNX bytes TensorRT should parse for an engine of `precision` (see
 /// [`effective_precision`]): TensorRT 11 takes FP16 only from the graph's types, so an FP32 model
-/// is converted; INT8 needs Q/DQ nodes (or, on TensorRT 10, a calibration cache).
+/// is converted, a Q/DQ one too (its unquantized layers then run in FP16, as in Model
+/// Optimizer's output, rather than FP32); INT8 needs Q/DQ nodes (or, on TensorRT 10, a
+/// calibration cache).
 pub fn onnx_for(
     model: &Model,
     precision: Precision,
@@ -100,7 +102,7 @@ pub fn onnx_for(
             }
             .into())
         }
-        Precision::Fp16 if tensorrt.major >= 11 && model.io_type == FloatType::F32 => {
+        Precision::Fp16 | Precision::Int8 if tensorrt.major >= 11 && model.io_type == FloatType::F32 => {
             let proto = cyclegan_onnx::io::decode_model(&model.bytes)
                 .map_err(|source| RuntimeError::Model { path: model.origin.clone(), source: Box::new(source) })?;
             let half = cyclegan_onnx::convert::to_fp16(&proto).map_err(|e| RuntimeError::BadModel {
@@ -511,5 +513,20 @@ mod tests {
             assert!(err.contains(expected), "{err}");
         }
         assert!(onnx_for(&fp32, Precision::Int8, v(10), true).is_ok());
+        // A Q/DQ model: as it is for TensorRT 10, its float layers in FP16 for 11.
+        let proto = cyclegan_onnx::io::decode_model(&fp32.bytes).unwrap();
+        let plan = cyclegan_calibration::graph::plan(&proto, "bundled").unwrap();
+        let q = cyclegan_calibration::qdq::Quantization {
+            activation_scales: plan.activations().into_iter().map(|a| (a, 0.05)).collect(),
+            ..Default::default()
+        };
+        let record = serde_json::json!({ "method": "test" });
+        let qdq = cyclegan_calibration::qdq::quantized_model(&proto, &plan, &q, &record).unwrap();
+        let int8 = Model::from_bytes(Cow::Owned(cyclegan_onnx::io::encode_model(&qdq)), "int8").unwrap();
+        assert!(matches!(onnx_for(&int8, Precision::Int8, v(10), false).unwrap(), Cow::Borrowed(_)));
+        let converted = onnx_for(&int8, Precision::Int8, v(11), false).unwrap();
+        let half = Model::from_bytes(Cow::Owned(converted.into_owned()), "converted").unwrap();
+        assert!(half.quantized);
+        assert_eq!(half.io_type, FloatType::F16);
     }
 }
