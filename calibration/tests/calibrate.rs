@@ -90,13 +90,17 @@ fn qdq_model_is_valid_onnx_and_onnxruntime_measures_what_the_report_says() {
     let dir = tempfile::tempdir().unwrap();
     let (int8, cache, rep) = (dir.path().join("G.int8.onnx"), dir.path().join("G.calib"), dir.path().join("report"));
     // Emulated (scripts/cross-test.sh), where ONNX Runtime is ~200x slower, at a quarter of the pixels.
-    let size = if std::env::var_os("CYCLEGAN_EMULATED").is_some() { "48" } else { "96" };
+    let emulated = std::env::var_os("CYCLEGAN_EMULATED").is_some();
+    let size = if emulated { "48" } else { "96" };
     let out = calib_demo(size, &int8, &rep, &["--trt-cache", cache.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     let ours = report(&rep);
     let theirs = python_check(&demo_model(), &int8, &rep);
     let (a, b) = (ours["int8"]["psnr_db"].as_f64().unwrap(), theirs["psnr_db"].as_f64().unwrap());
-    assert!((a - b).abs() < 0.1, "report says {a} dB, ONNX Runtime measures {b} dB");
+    // Emulated, the report is arm64 ONNX Runtime's and the peer x86_64's, whose INT8 kernels
+    // round differently (0.12 dB apart at 48 pixels).
+    let tolerance = if emulated { 0.3 } else { 0.1 };
+    assert!((a - b).abs() < tolerance, "report says {a} dB, ONNX Runtime measures {b} dB");
     assert!(a > 15.0 && a < 60.0, "{a}");
     // Every layer quantized: one Q/DQ pair per distinct activation (the Pads' residual stream
     // included), one DQ per weight.

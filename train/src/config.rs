@@ -154,7 +154,7 @@ cyclegan_settings::section! {
         /// A Q/DQ model `cyclegan-calib` made from this generator's FP32 export: the starting
         /// activation scales and the layers it kept in float. Empty: calibrate here first.
         calibrated: PathBuf = PathBuf::new(),
-        /// Without `calibrated`: leave the residual Adds' skip inputs in float.
+        /// Without `calibrated`: leave the residual Adds in float (no Q/DQ on their branch input).
         float_residual: bool = false,
         /// Without `calibrated`: source-domain training images the calibration reads at most.
         calibration_images: usize = 128,
