@@ -68,6 +68,7 @@ fn synth_fit_distill_export_calibrate_and_run_the_int8_student_on_video() {
         keep_fp: Vec::new(),
         residual: Residual::Int8,
         target_psnr: None,
+        refine: true,
         report: None,
         save_inputs: false,
         threads: 2,

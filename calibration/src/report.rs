@@ -58,6 +58,8 @@ pub struct Timings {
     pub evaluate_s: f64,
     /// The `--target-psnr` search (0 without it).
     pub sensitivity_s: f64,
+    /// The output-aware refinement of the thresholds (0 without it).
+    pub refine_s: f64,
     /// The Q/DQ rewrite of the written model and writing the files.
     pub rewrite_s: f64,
     pub total_s: f64,
@@ -137,9 +139,10 @@ impl Report {
         }
         let t = &self.timings;
         out.push_str(&format!(
-            "\n| step | load | observe | scales | evaluate | sensitivity | rewrite | total |\n|---|---|---|---|---|---|---|---|\n\
-             | seconds | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
-            t.load_s, t.observe_s, t.scales_s, t.evaluate_s, t.sensitivity_s, t.rewrite_s, t.total_s
+            "\n| step | load | observe | scales | refine | evaluate | sensitivity | rewrite | total |\n\
+             |---|---|---|---|---|---|---|---|---|\n\
+             | seconds | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
+            t.load_s, t.observe_s, t.scales_s, t.refine_s, t.evaluate_s, t.sensitivity_s, t.rewrite_s, t.total_s
         ));
         out.push_str(
             "\n| layer | op | MMAC | threshold | scale | SQNR (dB) | PSNR quantized alone (dB) | kept float |\n\

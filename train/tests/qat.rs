@@ -94,11 +94,13 @@ fn recipe(f: &Fixture, name: &str, calibrated: Option<&Path>) -> TrainConfig {
     c
 }
 
-/// A post-training calibration of the fixture's export on its training images.
+/// A post-training calibration of the fixture's export on its training images, the method's
+/// thresholds unrefined.
 fn calibrated(f: &Fixture, method: Method, out: &Path) -> PathBuf {
     calibrate(&Options {
         num: 64,
         method,
+        refine: false,
         threads: 2,
         quiet: true,
         ..Options::new(f.fp32.clone(), f.data.join("trainA"), out.to_path_buf())

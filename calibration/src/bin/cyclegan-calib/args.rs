@@ -57,6 +57,10 @@ pub struct CalibrateArgs {
     /// (dB, vs FP32 on held-out images).
     #[arg(long)]
     target_psnr: Option<f64>,
+    /// Keep the method's thresholds as they are: no output-aware refinement (which tries each
+    /// threshold at 0.85x and 1.15x, keeping what gives the best output on 4 calibration images).
+    #[arg(long)]
+    no_refine: bool,
     /// Folder for report.json, report.md, compare.png and heldout.safetensors.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -81,6 +85,7 @@ impl CalibrateArgs {
             keep_fp,
             float_residual,
             target_psnr,
+            no_refine,
             report,
             save_inputs,
             quiet,
@@ -97,6 +102,7 @@ impl CalibrateArgs {
             keep_fp,
             residual: if float_residual { Residual::Float } else { Residual::Int8 },
             target_psnr,
+            refine: !no_refine,
             report,
             save_inputs,
             threads: inputs.threads,
