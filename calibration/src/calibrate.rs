@@ -186,11 +186,6 @@ fn refine(
     Ok(())
 }
 
-/// The residual Adds when they stay in float.
-fn residual_float_names(plan: &Plan, float_residual: bool) -> BTreeSet<String> {
-    if float_residual { plan.residual_adds().into_iter().map(String::from).collect() } else { BTreeSet::new() }
-}
-
 /// Runs the calibration `opts` describes, writes the Q/DQ model (and cache and report), and
 /// returns the report.
 pub fn calibrate(opts: &Options) -> Result<Report> {
@@ -204,6 +199,10 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
         return Err(Error::Invalid(format!("--target-psnr {t}: give a PSNR in dB, e.g. 30")));
     }
     let float_residual = opts.residual == Residual::Float;
+    // The layers in float before any search: the residual Adds if asked, and those named.
+    let residual_float: BTreeSet<String> =
+        if float_residual { plan.residual_adds().into_iter().map(String::from).collect() } else { BTreeSet::new() };
+    let fixed: BTreeSet<String> = residual_float.iter().chain(&opts.keep_fp).cloned().collect();
     if float_residual && plan.residual_adds().is_empty() {
         return Err(Error::Invalid(format!(
             "--float-residual: {} has no residual Add to leave in float",
@@ -241,8 +240,7 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
         let reference = outputs(&mut fp32, subset)?;
         drop(fp32);
         let eval = Evaluator { model: &model, plan: &plan, held_out: subset, reference, threads: opts.threads };
-        let keep = residual_float_names(&plan, float_residual);
-        refine(&eval, &plan, &mut activation_scales, &keep, &bar(opts.quiet, "refining thresholds"))?;
+        refine(&eval, &plan, &mut activation_scales, &fixed, &bar(opts.quiet, "refining thresholds"))?;
         for (tensor, scale) in &activation_scales {
             scales.insert(tensor.clone(), *scale);
             thresholds.insert(tensor.clone(), scale * 127.0);
@@ -263,12 +261,8 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
     let eval = Evaluator { model: &model, plan: &plan, held_out: &held_out, reference, threads: opts.threads };
     let with_keep =
         |keep: &BTreeSet<String>| Quantization { activation_scales: activation_scales.clone(), keep_fp: keep.clone() };
-    let residual_float = residual_float_names(&plan, float_residual);
     let (_, int8_all) = eval.run(&with_keep(&residual_float))?;
-    // The layers in float before any search: the residual Adds if asked, and those named.
-    let mut keep = residual_float;
-    keep.extend(opts.keep_fp.iter().cloned());
-    let fixed = keep.clone();
+    let mut keep = fixed.clone();
     timings.evaluate_s = step.elapsed().as_secs_f64();
 
     let mut alone: BTreeMap<String, f64> = BTreeMap::new();
@@ -360,7 +354,7 @@ pub fn calibrate(opts: &Options) -> Result<Report> {
         held_out_images: split.held_out.iter().map(|p| p.display().to_string()).collect(),
         fp16: fp16_quality,
         int8_all,
-        int8_all_mac_share: share.int8(&residual_float_names(&plan, float_residual)),
+        int8_all_mac_share: share.int8(&residual_float),
         no_int8_kernel: plan.float_convs.clone(),
         int8: int8_quality,
         target_psnr_db: opts.target_psnr,

@@ -5,15 +5,17 @@
 //! residual Add reads INT8; no Q/DQ feeds
 //! anything but a convolution, a residual Add or a Pad in front of a convolution, so TensorRT
 //! needs no reformat between a DequantizeLinear and the kernel that consumes it. `qdq::read`
-//! reads Model Optimizer's scales from its file as it reads ours.
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+//! reads Model Optimizer's scales from its file as it reads ours, and its `max` scales are our
+//! `minmax` ones.
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cyclegan_calibration::images::Sample;
 use cyclegan_calibration::qdq::{self, Quantization, placement};
 use cyclegan_calibration::report::write_inputs;
-use cyclegan_calibration::{compare, graph};
+use cyclegan_calibration::scales::{self, Method};
+use cyclegan_calibration::{compare, graph, observe};
 use cyclegan_model::export::{ExportOptions, generator_graph};
 use cyclegan_model::{Direction, Family, GeneratorConfig, NamedTensor, layout};
 use cyclegan_onnx::GeneratorMetadata;
@@ -21,6 +23,7 @@ use cyclegan_onnx::contract::{INPUT_RANGE, OPSET};
 use cyclegan_onnx::pb::ModelProto;
 use cyclegan_onnx::{FloatType, Precision};
 use cyclegan_runtime::preprocess::InferenceSize;
+use indicatif::ProgressBar;
 use rand::{Rng, SeedableRng};
 
 fn workspace() -> PathBuf {
@@ -55,20 +58,24 @@ fn exported(cfg: &GeneratorConfig) -> ModelProto {
     model
 }
 
-/// Model Optimizer's `max` quantization of `model`, calibrated on random inputs.
-fn modelopt(model: &ModelProto, dir: &Path) -> ModelProto {
-    let fp32 = dir.join("fp32.onnx");
-    cyclegan_onnx::io::write_model(&fp32, model).unwrap();
+/// Random inputs in [-1, 1].
+fn random_samples() -> Vec<Sample> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-    let samples: Vec<Sample> = (0..4)
+    (0..4)
         .map(|i| Sample {
             path: format!("random_{i}").into(),
             tensor: (0..3 * 32 * 32).map(|_| rng.random_range(-1.0f32..1.0)).collect(),
             shape: [1, 3, 32, 32],
         })
-        .collect();
+        .collect()
+}
+
+/// Model Optimizer's `max` quantization of `model`, calibrated on `samples`.
+fn modelopt(model: &ModelProto, samples: &[Sample], dir: &Path) -> ModelProto {
+    let fp32 = dir.join("fp32.onnx");
+    cyclegan_onnx::io::write_model(&fp32, model).unwrap();
     let inputs = dir.join("calibration.safetensors");
-    write_inputs(&inputs, &samples).unwrap();
+    write_inputs(&inputs, samples).unwrap();
     let out = Command::new(workspace().join(".venv/bin/python"))
         .arg(workspace().join("calibration/python/modelopt_peer.py"))
         .args([&fp32, &inputs, dir])
@@ -79,20 +86,16 @@ fn modelopt(model: &ModelProto, dir: &Path) -> ModelProto {
     cyclegan_onnx::io::read_model(&dir.join("modelopt-max.onnx")).unwrap()
 }
 
-/// Consumers of each activation DequantizeLinear's output in `model`, by op type.
+/// The op types of the nodes that read an activation's DequantizeLinear in one of our Q/DQ
+/// models (ours quantizes activations only with QuantizeLinear; weights are INT8 initializers).
 fn dequantized_consumers(model: &ModelProto) -> Vec<(String, String)> {
     let g = model.graph.as_ref().unwrap();
-    let initializers: BTreeSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
-    let producer: HashMap<&str, &str> =
-        g.node.iter().flat_map(|n| n.output.iter().map(move |o| (o.as_str(), n.op_type.as_str()))).collect();
+    let quantized: BTreeSet<&str> =
+        g.node.iter().filter(|n| n.op_type == "QuantizeLinear").map(|n| n.output[0].as_str()).collect();
     let activation_dq: BTreeSet<&str> = g
         .node
         .iter()
-        .filter(|n| n.op_type == "DequantizeLinear" && producer.get(n.input[0].as_str()) == Some(&"QuantizeLinear"))
-        .filter(|n| {
-            let q = g.node.iter().find(|q| q.output.contains(&n.input[0])).unwrap();
-            !initializers.contains(q.input[0].as_str())
-        })
+        .filter(|n| n.op_type == "DequantizeLinear" && quantized.contains(n.input[0].as_str()))
         .map(|n| n.output[0].as_str())
         .collect();
     g.node
@@ -130,7 +133,8 @@ fn our_qdq_positions_are_model_optimizers_on_both_families() {
     for cfg in families {
         let dir = tempfile::tempdir().unwrap();
         let model = exported(&cfg);
-        let theirs = modelopt(&model, dir.path());
+        let samples = random_samples();
+        let theirs = modelopt(&model, &samples, dir.path());
 
         let plan = graph::plan(&model, "export").unwrap();
         let scales: BTreeMap<String, f32> = plan.activations().into_iter().map(|a| (a, 0.02)).collect();
@@ -164,12 +168,18 @@ fn our_qdq_positions_are_model_optimizers_on_both_families() {
             assert!(q.activation_scales.contains_key(&l.input), "{}", l.name);
         }
 
-        // Model Optimizer's file reads as a quantization of the same plan: every layer INT8, its
-        // scales the largest magnitudes seen / 127 (what `max` means).
+        // Model Optimizer's file reads as a quantization of the same plan, every layer INT8, and
+        // its `max` scales are our `minmax` ones on the same inputs (to its float16 precision).
         let read = qdq::read(&theirs, &plan, "modelopt-max.onnx").unwrap();
         assert!(read.keep_fp.is_empty(), "{:?}", read.keep_fp);
-        assert_eq!(read.activation_scales.len(), plan.activations().len());
-        assert!(read.activation_scales.values().all(|s| *s > 0.0 && s.is_finite()));
+        let names: Vec<String> = plan.activations().into_iter().collect();
+        let hist = observe::histograms(&model, &names, &samples, 2, &ProgressBar::hidden()).unwrap();
+        let minmax = scales::observed(&hist, Method::MinMax);
+        assert_eq!(read.activation_scales.len(), names.len());
+        for (tensor, theirs) in &read.activation_scales {
+            let ours = minmax[tensor];
+            assert!((theirs / ours - 1.0).abs() < 1e-3, "{cfg:?}: `{tensor}`: Model Optimizer {theirs}, ours {ours}");
+        }
 
         // `evaluate` takes Model Optimizer's file as it is (no metadata of ours), named by its file.
         let opts = compare::Options {

@@ -57,8 +57,9 @@ pub struct CalibrateArgs {
     /// (dB, vs FP32 on held-out images).
     #[arg(long)]
     target_psnr: Option<f64>,
-    /// Keep the method's thresholds as they are: no output-aware refinement (which tries each
-    /// threshold at 0.85x and 1.15x, keeping what gives the best output on 4 calibration images).
+    /// Keep the method's thresholds as they are: no output-aware refinement (each threshold
+    /// tried a little lower and higher, kept where the output on a few calibration images is
+    /// closer to FP32's).
     #[arg(long)]
     no_refine: bool,
     /// Folder for report.json, report.md, compare.png and heldout.safetensors.
