@@ -1,6 +1,7 @@
 //! Makes the binaries find libtorch without LD_LIBRARY_PATH, keeps libtorch_cuda linked so that
 //! CUDA devices are visible when the wheel ships it, and compiles the c10d shim (csrc/) against
-//! the wheel's headers: Gloo always, NCCL where CUDA's and NCCL's headers are found.
+//! the wheel's headers: Gloo always, NCCL where CUDA's and NCCL's headers are found, and the
+//! fused gradient unscaling of mixed precision (csrc/amp.cpp), which tch does not expose.
 use std::path::{Path, PathBuf};
 
 #[path = "build/cuda_headers.rs"]
@@ -57,7 +58,8 @@ fn main() {
         .flag(torch.join("include/torch/csrc/api/include").to_str().expect("a UTF-8 path"))
         .flag_if_supported("-Wno-unused-parameter")
         .flag_if_supported("-Wno-deprecated-declarations")
-        .file(csrc.join("c10d.cpp"));
+        .file(csrc.join("c10d.cpp"))
+        .file(csrc.join("amp.cpp"));
     // The compiler's own folder needs no flag (and -isystem /usr/include breaks its C++ headers).
     if gloo != Path::new("/usr/include") {
         build.flag("-isystem").flag(gloo.to_str().expect("a UTF-8 path"));

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +35,10 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto kHeartbeat = 500ms;
+// The backends' own timeouts are this much longer than the group's, so that cg_group::wait's
+// deadline comes first and the failing rank diagnoses its peers (NCCL's watchdog would abort the
+// process at its own timeout).
+constexpr auto kBackendGrace = 60s;
 
 char* dup(const std::string& s) {
     char* p = static_cast<char*>(std::malloc(s.size() + 1));
@@ -64,6 +69,9 @@ struct cg_group {
     c10::intrusive_ptr<c10d::Store> store;
     c10::intrusive_ptr<c10d::Backend> backend;
     int64_t seq = 0;
+    // A collective timed out: the backend's threads may be stuck on the missing peer, so the
+    // group is not torn down (joining them would hang the exit).
+    bool abandoned = false;
 
     std::thread heartbeat;
     std::mutex mutex;
@@ -98,8 +106,24 @@ struct cg_group {
     // Counts the collective this rank enters, in the store.
     void enter() { seq = store->add(key("seq", rank), 1); }
 
+    // Waits for the works to finish, within the group's timeout. Polling instead of Work::wait()
+    // is what makes a dead or hung peer an error on NCCL too: there wait() only makes the
+    // current CUDA stream wait (unless TORCH_NCCL_BLOCKING_WAIT), so the host would block later,
+    // in some unrelated read, until PyTorch's watchdog kills the process without a word.
     void wait(std::vector<c10::intrusive_ptr<c10d::Work>>& works) {
-        for (auto& w : works) w->wait();
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (auto& w : works) {
+            while (!w->isCompleted()) {
+                if (std::chrono::steady_clock::now() > deadline) {
+                    abandoned = true;
+                    backend->abort();
+                    throw std::runtime_error("the collective did not complete within " +
+                                             std::to_string(timeout.count() / 1000) + " s");
+                }
+                std::this_thread::sleep_for(200us);
+            }
+            w->wait();  // raises the work's own error, if it failed
+        }
     }
 };
 
@@ -146,9 +170,9 @@ cg_group* cg_group_new(const char* addr, uint16_t port, int rank, int world, int
         g->store->add(key("alive", rank), 1);
         g->store->add(key("seq", rank), 0);
         if (backend == CG_NCCL) {
-            g->backend = cg_make_nccl(g->store, rank, world, device_index, g->timeout);
+            g->backend = cg_make_nccl(g->store, rank, world, device_index, g->timeout + kBackendGrace);
         } else {
-            auto opts = c10d::ProcessGroupGloo::Options::create(g->timeout);
+            auto opts = c10d::ProcessGroupGloo::Options::create(g->timeout + kBackendGrace);
             const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
             if (ifname && *ifname) {
                 opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
@@ -172,6 +196,7 @@ cg_group* cg_group_new(const char* addr, uint16_t port, int rank, int world, int
 void cg_group_free(cg_group* g) {
     if (!g) return;
     g->stop_heartbeat();
+    if (g->abandoned) (void)g->backend.release();
     delete g;
 }
 
@@ -247,7 +272,8 @@ int cg_broadcast(cg_group* g, void* const* tensors, size_t n, char** err) {
 int cg_barrier(cg_group* g, char** err) {
     try {
         g->enter();
-        g->backend->barrier()->wait();
+        std::vector<c10::intrusive_ptr<c10d::Work>> works{g->backend->barrier()};
+        g->wait(works);
         return 0;
     } catch (const std::exception& e) {
         *err = dup(message_of(e));

@@ -1,7 +1,7 @@
 //! Data-parallel training on c10d's Gloo over 127.0.0.1: ranks started by `fit --nproc`, by
 //! torchrun (installed with PyTorch) and by hand with torchrun's environment. Two ranks of
-//! batch 1 train as one process of batch 2; a killed rank stops the other with its number;
-//! broken setups are named.
+//! batch 1 train as one process of batch 2; a killed or paused rank stops the other with its
+//! number; broken setups are named.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -210,6 +210,41 @@ fn a_killed_rank_stops_the_other_with_its_number_and_the_run_resumes_on_one() {
     assert!(ok, "{out}");
     assert!(out.contains("resuming a run of 2 rank(s) on 1: the global batch is now 1 (was 2)"), "{out}");
     assert!(out.contains(&format!("{steps} steps done")), "{out}");
+}
+
+/// A paused rank (as a hung GPU or a stuck data loader) holds no connection error: only the
+/// group's own deadline can stop the other, the path NCCL depends on (its wait does not block).
+#[test]
+fn a_paused_rank_is_named_by_the_other_within_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::synth(dir.path(), 8, 32);
+    let mut c = tiny(&data, &dir.path().join("runs"));
+    c.train.n_epochs = 1000;
+    c.output.save_latest_freq = 2;
+    let config = write_config(&c, &dir.path().join("c.toml"));
+    let port = free_port();
+    let args = ["fit", "--config", config.to_str().unwrap(), "--dist-timeout-s", "5", "--quiet"];
+    let spawn = |r| rank(r, 2, port, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (r0, mut r1) = (spawn(0), spawn(1));
+    let run = dir.path().join("runs/run");
+    let start = Instant::now();
+    while !run.join("latest/state.json").exists() {
+        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint after two minutes");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let signal = |name: &str| {
+        let status = Command::new("kill").args([name, &r1.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill {name}");
+    };
+    signal("-STOP");
+    let (ok, out, took) = wait_within(r0, Duration::from_secs(90));
+    signal("-KILL");
+    r1.wait().unwrap();
+    assert!(!ok, "rank 0 went on without rank 1: {out}");
+    assert!(out.contains("rank 1 stopped (no heartbeat"), "{out}");
+    assert!(out.contains("did not complete within 5 s"), "{out}");
+    // The backends' own timeouts are a minute longer: stopping sooner is the group's deadline.
+    assert!(took < Duration::from_secs(25), "rank 0 took {took:?} to stop");
 }
 
 #[test]

@@ -44,8 +44,8 @@ impl Default for DistOptions {
     }
 }
 
-/// Takes a message the shim allocated.
-fn take(p: *mut c_char) -> String {
+/// Takes a message the shim (any of train/csrc) allocated.
+pub(crate) fn take(p: *mut c_char) -> String {
     if p.is_null() {
         return String::new();
     }
