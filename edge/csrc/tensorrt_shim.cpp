@@ -20,6 +20,17 @@ extern "C" {
 
 typedef void (*cg_log_fn)(void* user, int32_t severity, char const* message);
 
+// An engine build's progress (TensorRT's IProgressMonitor): event 0 starts phase `phase` (inside
+// `parent`, or null) of `n` steps, 1 completes step `n` (a zero return cancels the build), 2
+// finishes the phase.
+enum
+{
+    CG_PHASE_START = 0,
+    CG_PHASE_STEP = 1,
+    CG_PHASE_FINISH = 2,
+};
+typedef int32_t (*cg_progress_fn)(void* user, int32_t event, char const* phase, char const* parent, int32_t n);
+
 struct cg_factories
 {
     void* (*create_builder)(void* logger, int32_t version);
@@ -47,6 +58,9 @@ struct cg_build_options
     // TensorRT 10 only: an INT8 calibration cache for models without Q/DQ nodes.
     void const* calibration_cache;
     size_t calibration_cache_size;
+    // Optional: told the build's phases and steps.
+    cg_progress_fn progress;
+    void* progress_user;
 };
 
 // Bytes owned by TensorRT, released with cg_blob_free.
@@ -80,6 +94,32 @@ public:
 
 private:
     cg_log_fn mFn;
+    void* mUser;
+};
+
+class ProgressRelay : public IProgressMonitor
+{
+public:
+    ProgressRelay(cg_progress_fn fn, void* user)
+        : mFn(fn)
+        , mUser(user)
+    {
+    }
+    void phaseStart(char const* phase, char const* parent, int32_t steps) noexcept override
+    {
+        mFn(mUser, CG_PHASE_START, phase, parent, steps);
+    }
+    bool stepComplete(char const* phase, int32_t step) noexcept override
+    {
+        return mFn(mUser, CG_PHASE_STEP, phase, nullptr, step) != 0;
+    }
+    void phaseFinish(char const* phase) noexcept override
+    {
+        mFn(mUser, CG_PHASE_FINISH, phase, nullptr, 0);
+    }
+
+private:
+    cg_progress_fn mFn;
     void* mUser;
 };
 
@@ -196,6 +236,7 @@ int32_t cg_build(cg_factories const* f, void* logger, void const* onnx, size_t o
     ITimingCache* timing = nullptr;
     IHostMemory* plan = nullptr;
     int32_t status = 1;
+    ProgressRelay progress(o->progress, o->progress_user);
 #if NV_TENSORRT_MAJOR < 11
     CacheCalibrator calibrator(o->calibration_cache, o->calibration_cache_size);
 #endif
@@ -219,6 +260,10 @@ int32_t cg_build(cg_factories const* f, void* logger, void const* onnx, size_t o
             break;
         }
         config->setMemoryPoolLimit(MemoryPoolType::kWORKSPACE, o->workspace_bytes);
+        if (o->progress)
+        {
+            config->setProgressMonitor(&progress);
+        }
 #if NV_TENSORRT_MAJOR < 11
         // TensorRT 11 takes precision from the network's types (FP16 tensors, Q/DQ nodes) only.
         if (o->precision == CG_FP16 || o->precision == CG_INT8)

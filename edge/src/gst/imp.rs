@@ -1,7 +1,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
@@ -17,6 +17,7 @@ use gstreamer_video::prelude::*;
 use gstreamer_video::subclass::prelude::*;
 
 use super::{BackendProperty, NOTE_MESSAGE, PrecisionProperty, Stats};
+use crate::backend::tensorrt::Notify;
 use crate::backend::{self, BackendOptions, Opened, TensorrtOptions};
 use crate::config::InferenceConfig;
 use crate::frame::{FrameMut, FrameRef, PixelFormat, YuvMatrix, YuvRange, YuvSpec};
@@ -312,6 +313,15 @@ impl BaseTransformImpl for CycleGan {
                 precision: settings.precision.into(),
                 engine: settings.engine.as_ref().map(PathBuf::from),
                 cache_dir: settings.engine_cache.as_ref().map(PathBuf::from),
+                // Before a build starts, not after (the first frame waits minutes on a Jetson).
+                notify: Some(Notify(Arc::new({
+                    let element = self.obj().downgrade();
+                    move |text: &str| {
+                        if let Some(element) = element.upgrade() {
+                            element.imp().post_note(text);
+                        }
+                    }
+                }))),
                 ..TensorrtOptions::default()
             },
         };

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::library::Version;
-use super::options::{Precision, Profile};
+use super::options::{Precision, Profile, Shape};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -115,6 +115,35 @@ pub fn lookup(engine: &Path, key: &EngineKey) -> Lookup {
     }
 }
 
+/// The engines in `dir` (files with a key beside them), in name order.
+pub fn engines_in(dir: &Path) -> Vec<PathBuf> {
+    let mut engines: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "engine") && key_path(path).is_file())
+        .collect();
+    engines.sort();
+    engines
+}
+
+/// Among `engines`, one built for `key` in everything but its shapes, whose profile covers
+/// `shape` (one tuned for exactly that shape first), and that profile: a prebuilt engine serves
+/// a frame it was built to take instead of being rebuilt for that frame alone.
+pub fn covering(engines: &[PathBuf], key: &EngineKey, shape: Shape) -> Option<(PathBuf, Profile)> {
+    let usable: Vec<(PathBuf, Profile)> = engines
+        .iter()
+        .filter(|engine| engine.is_file())
+        .filter_map(|engine| {
+            let built: EngineKey = serde_json::from_str(&std::fs::read_to_string(key_path(engine)).ok()?).ok()?;
+            let same = built.mismatch(&EngineKey { profile: built.profile, ..key.clone() }).is_none();
+            (same && built.profile.covers(shape)).then(|| (engine.clone(), built.profile))
+        })
+        .collect();
+    usable.iter().find(|(_, profile)| profile.opt == shape).or(usable.first()).cloned()
+}
+
 /// Writes `bytes` atomically (temporary file, sync, rename), creating the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -186,6 +215,36 @@ mod tests {
             assert!(why.contains(expected), "{why}");
             assert_ne!(k.file_name("G"), wanted.file_name("G"));
         }
+    }
+
+    #[test]
+    fn an_engine_whose_profile_covers_the_frame_serves_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let frame = [1, 3, 360, 640];
+        let wide = EngineKey { profile: Profile::parse("256x144:1280x720:1920x1080", "-").unwrap(), ..key() };
+        let tuned = EngineKey { profile: Profile::parse("256x144:640x360:1280x720", "-").unwrap(), ..key() };
+        let small = EngineKey { profile: Profile::fixed([1, 3, 256, 256]), ..key() };
+        let elsewhere = EngineKey { gpu: "Thor".into(), compute_capability: (11, 0), ..wide.clone() };
+        let int8 = EngineKey { precision: Precision::Int8, ..tuned.clone() };
+        for (name, k) in [("a", &wide), ("b", &small), ("c", &elsewhere), ("d", &int8)] {
+            store(&dir.path().join(format!("{name}.engine")), b"plan", k).unwrap();
+        }
+        std::fs::write(dir.path().join("e.engine"), b"plan without a key").unwrap();
+        let engines = engines_in(dir.path());
+        assert_eq!(engines.len(), 4, "{engines:?}");
+        // What the element asks on a 640x360 frame: the key of a fixed engine for it.
+        let wanted = EngineKey { profile: Profile::fixed(frame), ..key() };
+        assert_eq!(covering(&engines, &wanted, frame), Some((dir.path().join("a.engine"), wide.profile)));
+        // One tuned for the frame's shape wins over a merely covering one.
+        store(&dir.path().join("f.engine"), b"plan", &tuned).unwrap();
+        let engines = engines_in(dir.path());
+        assert_eq!(covering(&engines, &wanted, frame), Some((dir.path().join("f.engine"), tuned.profile)));
+        // Only an engine of the same model, precision and GPU serves; nothing covers a 4K frame.
+        let wanted_int8 = EngineKey { precision: Precision::Int8, ..wanted.clone() };
+        assert_eq!(covering(&engines, &wanted_int8, frame), Some((dir.path().join("d.engine"), tuned.profile)));
+        let other_model = EngineKey { onnx_sha256: sha256_hex(b"other"), ..wanted.clone() };
+        assert_eq!(covering(&engines, &other_model, frame), None);
+        assert_eq!(covering(&engines, &wanted, [1, 3, 2160, 3840]), None);
     }
 
     #[test]

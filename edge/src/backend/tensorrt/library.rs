@@ -49,14 +49,25 @@ pub struct Probe {
 
 type VersionFn = unsafe extern "C" fn() -> i32;
 
+/// Opens a TensorRT library that stays in memory when its last handle is dropped: TensorRT does
+/// not document unloading as safe (its initialisers register globals and threads), and a process
+/// may open it several times (doctor probes every candidate, then opens one).
+pub(crate) fn open_resident(path: &Path) -> std::result::Result<Library, libloading::Error> {
+    // SAFETY: loading a shared library runs its initialisers; TensorRT's only set up globals.
+    // The flags are dlopen's default (lazy, local) plus RTLD_NODELETE.
+    unsafe {
+        libloading::os::unix::Library::open(Some(path), libc::RTLD_LAZY | libc::RTLD_LOCAL | libc::RTLD_NODELETE)
+    }
+    .map(Library::from)
+}
+
 /// Opens `path` and asks its version; errors name the file and what is wrong with it.
 pub fn probe(path: &Path) -> Result<Probe> {
     let load_error = |reason: String| Error::TensorrtLoad { path: path.to_path_buf(), reason };
     if !path.exists() {
         return Err(load_error("no such file".into()));
     }
-    // SAFETY: loading a shared library runs its initialisers; TensorRT's only set up globals.
-    let library = unsafe { Library::new(path) }.map_err(|e| load_error(crate::backend::dl_error(&e)))?;
+    let library = open_resident(path).map_err(|e| load_error(crate::backend::dl_error(&e)))?;
     // SAFETY: the symbol is TensorRT's `int32_t getInferLibVersion()`, checked by name.
     let version = unsafe {
         let get: libloading::Symbol<'_, VersionFn> = library
@@ -176,8 +187,7 @@ pub fn onnx_parser_candidates(nvinfer: &Path, major: u32) -> Vec<PathBuf> {
 pub fn open_onnx_parser(candidates: &[PathBuf]) -> Result<(PathBuf, Library)> {
     let mut reasons = Vec::new();
     for path in candidates {
-        // SAFETY: as in `probe`.
-        match unsafe { Library::new(path) } {
+        match open_resident(path) {
             Ok(lib) if unsafe { lib.get::<*const ()>(b"createNvOnnxParser_INTERNAL\0") }.is_ok() => {
                 return Ok((path.clone(), lib));
             }
@@ -290,6 +300,16 @@ mod tests {
         let other =
             format!("{} (TensorRT 11.4.0, but this program was compiled against TensorRT 10.3.0", pip.display());
         assert!(err.contains(&other), "{err}");
+    }
+
+    #[test]
+    fn tensorrt_libraries_stay_loaded_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = fake_nvinfer(dir.path(), "resident", 100300);
+        let mapped = || std::fs::read_to_string("/proc/self/maps").unwrap().contains(lib.to_str().unwrap());
+        assert!(!mapped());
+        drop(probe(&lib).unwrap());
+        assert!(mapped(), "{} was unloaded with its last handle", lib.display());
     }
 
     #[test]

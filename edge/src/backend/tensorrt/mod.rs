@@ -20,7 +20,7 @@ pub use cache::{EngineKey, Lookup, default_dir as default_cache_dir, key_path, l
 pub use library::{Probe, Version, candidates as library_candidates, probe};
 pub use options::{DEFAULT_PRECISION, Precision, Profile, Shape, parse_shape};
 
-pub use shim::{BuildSettings, DataType, Engine, HEADERS, Severity, TensorRt, header_version};
+pub use shim::{BuildSettings, DataType, Engine, HEADERS, Phase, ProgressHook, Severity, TensorRt, header_version};
 
 use super::Backend;
 use super::cuda::device::Gpu;
@@ -50,6 +50,29 @@ pub struct TensorrtOptions {
     /// libnvinfer to use (a file or a folder); default: the usual places.
     pub library: Option<PathBuf>,
     pub device: usize,
+    /// Told a line before an engine build starts (the element posts it on the bus).
+    pub notify: Option<Notify>,
+}
+
+/// Where a line for the person waiting goes (an engine build takes minutes on a Jetson, and the
+/// pipeline shows nothing meanwhile).
+#[derive(Clone)]
+pub struct Notify(pub Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Notify")
+    }
+}
+
+/// The shapes an engine must take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shapes {
+    /// Exactly this profile (`build`, `--profile`).
+    Profile(Profile),
+    /// This frame's shape: an engine already there whose profile covers it serves (one of
+    /// `build --profile`, or of another `--size`), else one for this shape alone is built.
+    Frame(Shape),
 }
 
 impl Default for TensorrtOptions {
@@ -63,6 +86,7 @@ impl Default for TensorrtOptions {
             calibration_cache: None,
             library: None,
             device: 0,
+            notify: None,
         }
     }
 }
@@ -140,18 +164,26 @@ pub struct Built {
     /// None: taken from the cache; Some(why): built, and why (missing, stale ...).
     pub rebuilt: Option<String>,
     pub seconds: f64,
+    /// The shapes the engine takes.
+    pub profile: Profile,
 }
 
-/// Makes sure `engine` holds an engine for `model` with `options`/`profile` on this TensorRT and
-/// GPU: reuses a fresh one, else builds and stores it (with its key) atomically.
+/// Makes sure there is an engine for `model` with `options` and `shapes` on this TensorRT and
+/// GPU: reuses a fresh one, else builds and stores it (with its key) atomically, telling
+/// `options.notify` first and `progress` TensorRT's phases.
 pub fn ensure_engine(
     tensorrt: &TensorRt,
     gpu: &Gpu,
     model: &Model,
     options: &TensorrtOptions,
-    profile: Profile,
+    shapes: Shapes,
     timing_cache: Option<&Path>,
+    progress: Option<&ProgressHook<'_>>,
 ) -> Result<Built> {
+    let profile = match shapes {
+        Shapes::Profile(profile) => profile,
+        Shapes::Frame(shape) => Profile::fixed(shape),
+    };
     let (precision, _) = effective_precision(model, options.precision);
     check_precision(&gpu.name, gpu.compute_capability, precision)?;
     let calibration_cache = match &options.calibration_cache {
@@ -177,10 +209,30 @@ pub fn ensure_engine(
         None => options.cache_dir.clone().unwrap_or_else(default_cache_dir).join(key.file_name(&model_name(model))),
     };
     let why = match lookup(&engine, &key) {
-        Lookup::Fresh => return Ok(Built { engine, rebuilt: None, seconds: 0.0 }),
+        Lookup::Fresh => return Ok(Built { engine, rebuilt: None, seconds: 0.0, profile }),
         Lookup::Missing => "no engine yet".to_string(),
         Lookup::Stale(why) => why,
     };
+    if let Shapes::Frame(shape) = shapes {
+        let places = match &options.engine {
+            Some(path) => vec![path.clone()],
+            None => cache::engines_in(&options.cache_dir.clone().unwrap_or_else(default_cache_dir)),
+        };
+        if let Some((engine, profile)) = cache::covering(&places, &key, shape) {
+            return Ok(Built { engine, rebuilt: None, seconds: 0.0, profile });
+        }
+    }
+    if let Some(Notify(notify)) = &options.notify {
+        notify(&format!(
+            "building a TensorRT {precision} engine for {} from {} on {} with TensorRT {} ({why}): this takes a \
+             minute on a desktop GPU and several on a Jetson; it is kept in {}",
+            profile.describe(),
+            model.origin,
+            gpu.name,
+            tensorrt.version,
+            engine.display()
+        ));
+    }
     let started = std::time::Instant::now();
     // TensorRT works in the thread's current CUDA context: make it this GPU's (the caller may be
     // a GStreamer streaming thread that never touched CUDA).
@@ -196,7 +248,7 @@ pub fn ensure_engine(
         calibration_cache,
     };
     let (plan, new_timing) = tensorrt
-        .build(&onnx, &settings)
+        .build(&onnx, &settings, progress)
         .map_err(|e| Error::Tensorrt(format!("building an engine for {}: {e}", model.origin)))?;
     store(&engine, &plan, &key)?;
     if let Some(path) = timing_cache
@@ -204,7 +256,7 @@ pub fn ensure_engine(
     {
         cache::write_atomic(path, &new_timing)?;
     }
-    Ok(Built { engine, rebuilt: Some(why), seconds: started.elapsed().as_secs_f64() })
+    Ok(Built { engine, rebuilt: Some(why), seconds: started.elapsed().as_secs_f64(), profile })
 }
 
 fn model_name(model: &Model) -> String {
@@ -259,30 +311,29 @@ impl TensorrtBackend {
         backend.options.precision = precision;
         backend.notes.extend(note);
         if let Some(profile) = options.profile {
-            backend.prepare(profile)?;
+            backend.prepare(Shapes::Profile(profile))?;
         }
         Ok(backend)
     }
 
-    fn prepare(&mut self, profile: Profile) -> Result<()> {
+    fn prepare(&mut self, shapes: Shapes) -> Result<()> {
         // Frames in flight may still be using the engine being replaced.
         self.gpu.stream.synchronize().map_err(cuda("finishing the frames in flight"))?;
         self.engine = None;
         self.buffers = None;
-        let mut built = ensure_engine(&self.tensorrt, &self.gpu, &self.model, &self.options, profile, None)?;
+        let mut built = ensure_engine(&self.tensorrt, &self.gpu, &self.model, &self.options, shapes, None, None)?;
         let plan =
             std::fs::read(&built.engine).map_err(|e| Error::Invalid(format!("{}: {e}", built.engine.display())))?;
-        self.gpu.context.bind_to_thread().map_err(cuda("binding the CUDA context"))?;
-        let engine = match self.tensorrt.load(&plan) {
+        let engine = match self.tensorrt.load(&plan, &self.gpu.context) {
             Ok(engine) => engine,
             // A key can match while the plan is damaged: rebuild once rather than fail.
             Err(e) if built.rebuilt.is_none() => {
                 let _ = std::fs::remove_file(key_path(&built.engine));
-                built = ensure_engine(&self.tensorrt, &self.gpu, &self.model, &self.options, profile, None)?;
+                built = ensure_engine(&self.tensorrt, &self.gpu, &self.model, &self.options, shapes, None, None)?;
                 built.rebuilt = Some(format!("the cached engine did not load ({e})"));
                 let plan = std::fs::read(&built.engine)
                     .map_err(|e| Error::Invalid(format!("{}: {e}", built.engine.display())))?;
-                self.tensorrt.load(&plan)?
+                self.tensorrt.load(&plan, &self.gpu.context)?
             }
             Err(e) => return Err(e),
         };
@@ -308,7 +359,7 @@ impl TensorrtBackend {
                 input.data_type, output.data_type
             )));
         }
-        let actual = engine.profile(&input.name).unwrap_or(profile);
+        let actual = engine.profile(&input.name).unwrap_or(built.profile);
         self.engine = Some((engine, actual, input.data_type));
         Ok(())
     }
@@ -343,7 +394,7 @@ impl TensorrtBackend {
                     profile.describe()
                 )));
             }
-            self.prepare(self.options.profile.unwrap_or(Profile::fixed(dims)))?;
+            self.prepare(self.options.profile.map_or(Shapes::Frame(dims), Shapes::Profile))?;
         }
         Ok(matches!(self.engine.as_ref().map(|e| e.2), Some(DataType::Half)))
     }

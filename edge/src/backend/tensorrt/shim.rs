@@ -4,6 +4,7 @@ use std::ffi::{CStr, CString, c_char, c_void};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use cudarc::driver::CudaContext;
 use libloading::Library;
 
 use super::library::{self, Probe, Version};
@@ -33,6 +34,50 @@ struct BuildOptions {
     timing_cache_size: usize,
     calibration_cache: *const c_void,
     calibration_cache_size: usize,
+    progress: Option<ProgressFn>,
+    progress_user: *mut c_void,
+}
+
+type ProgressFn = unsafe extern "C" fn(*mut c_void, i32, *const c_char, *const c_char, i32) -> i32;
+
+/// A step of an engine build, as TensorRT reports it (its IProgressMonitor, TensorRT 10+).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Start { name: String, parent: Option<String>, steps: i32 },
+    Step { name: String, step: i32 },
+    Finish { name: String },
+}
+
+/// What `build` calls with each [`Phase`] (TensorRT may call from its own threads).
+pub type ProgressHook<'a> = Mutex<&'a mut (dyn FnMut(Phase) + Send)>;
+
+/// The shim's `cg_progress_fn`: hands TensorRT's phases to the hook behind `user`.
+unsafe extern "C" fn relay_progress(
+    user: *mut c_void,
+    event: i32,
+    phase: *const c_char,
+    parent: *const c_char,
+    n: i32,
+) -> i32 {
+    let text = |p: *const c_char| {
+        // SAFETY: TensorRT passes NUL-terminated names (or null for no parent) valid for the call.
+        (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    };
+    let name = text(phase).unwrap_or_default();
+    let phase = match event {
+        0 => Phase::Start { name, parent: text(parent), steps: n },
+        1 => Phase::Step { name, step: n },
+        _ => Phase::Finish { name },
+    };
+    // SAFETY: `user` is the hook `build` passed, alive for the whole build.
+    let hook = unsafe { &*(user as *const ProgressHook<'_>) };
+    // A panic must not cross into TensorRT; the build goes on without progress then.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if let Ok(mut hook) = hook.lock() {
+            hook(phase)
+        }
+    }));
+    1
 }
 
 #[repr(C)]
@@ -257,7 +302,13 @@ impl TensorRt {
     }
 
     /// Builds a serialized engine from ONNX bytes; returns it and the updated timing cache.
-    pub fn build(&self, onnx: &[u8], settings: &BuildSettings) -> Result<(Vec<u8>, Vec<u8>)> {
+    /// `progress` hears TensorRT's build phases.
+    pub fn build(
+        &self,
+        onnx: &[u8],
+        settings: &BuildSettings,
+        progress: Option<&ProgressHook<'_>>,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
         let input_name = CString::new(settings.input_name.as_str())
             .map_err(|_| Error::Invalid("the model's input name contains a NUL byte".into()))?;
         let options = BuildOptions {
@@ -271,6 +322,8 @@ impl TensorRt {
             timing_cache_size: settings.timing_cache.len(),
             calibration_cache: settings.calibration_cache.as_ptr().cast(),
             calibration_cache_size: settings.calibration_cache.len(),
+            progress: progress.map(|_| relay_progress as ProgressFn),
+            progress_user: progress.map_or(std::ptr::null_mut(), |p| p as *const ProgressHook<'_> as *mut c_void),
         };
         let (mut engine, mut cache) = (Blob::empty(), Blob::empty());
         let mut err = vec![0 as c_char; 8192];
@@ -296,8 +349,12 @@ impl TensorRt {
         Ok((engine, cache))
     }
 
-    /// Deserializes an engine and creates its execution context.
-    pub fn load(self: &Arc<Self>, plan: &[u8]) -> Result<Engine> {
+    /// Deserializes an engine and creates its execution context, in `context` (bound to this
+    /// thread here, and again when the engine is dropped: its device memory belongs to it).
+    pub fn load(self: &Arc<Self>, plan: &[u8], context: &Arc<CudaContext>) -> Result<Engine> {
+        context
+            .bind_to_thread()
+            .map_err(|source| Error::Driver { what: "binding the CUDA context".into(), source })?;
         let mut err = vec![0 as c_char; 2048];
         self.logger.take_errors();
         // SAFETY: valid pointers for the call; the handle is freed by Engine's Drop.
@@ -314,7 +371,7 @@ impl TensorRt {
         if handle.is_null() {
             return Err(Error::Tensorrt(format!("{}.{}", c_message(&err), self.logger.take_errors())));
         }
-        Ok(Engine { handle, tensorrt: self.clone() })
+        Ok(Engine { handle, tensorrt: self.clone(), context: context.clone() })
     }
 }
 
@@ -342,6 +399,7 @@ pub struct Tensor {
 pub struct Engine {
     handle: *mut c_void,
     tensorrt: Arc<TensorRt>,
+    context: Arc<CudaContext>,
 }
 
 // SAFETY: an engine and its context are used by one thread at a time (`&mut self`), as TensorRT allows.
@@ -411,6 +469,10 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
+        // The engine's device memory is freed in the thread's current context, which may be
+        // none (or another GPU's) in the thread that drops it. A failure to bind leaves nothing
+        // better to do than to free anyway.
+        let _ = self.context.bind_to_thread();
         // SAFETY: created by cg_engine_load, freed once.
         unsafe { cg_engine_free(self.handle) };
     }

@@ -1,11 +1,15 @@
 //! `build`: a TensorRT engine from a generator ONNX, on the machine that will run it.
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use cyclegan_edge::backend::cuda::device::Gpu;
 use cyclegan_edge::backend::tensorrt::{
-    Precision, Profile, Severity, TensorRt, TensorrtOptions, effective_precision, ensure_engine, parse_shape,
+    Notify, Phase, Precision, Profile, Severity, Shapes, TensorRt, TensorrtOptions, effective_precision,
+    ensure_engine, parse_shape,
 };
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use cyclegan_edge::model::Model;
 
 #[derive(clap::Args)]
@@ -69,17 +73,22 @@ pub fn build(args: BuildArgs) -> Result<()> {
         calibration_cache: args.calibration_cache.clone(),
         library: args.tensorrt_lib.clone(),
         device: args.device,
+        notify: Some(Notify(Arc::new(|line: &str| eprintln!("{line}")))),
         ..TensorrtOptions::default()
     };
-    eprintln!(
-        "building {} for {} with TensorRT {} ({profile_text}, {})",
-        args.onnx.display(),
-        gpu.describe(),
-        tensorrt.version,
-        precision,
-        profile_text = profile.describe()
-    );
-    let built = ensure_engine(&tensorrt, &gpu, &model, &options, profile, args.timing_cache.as_deref())?;
+    eprintln!("{}, TensorRT {}, {precision}", gpu.describe(), tensorrt.version);
+    let mut bars = PhaseBars::default();
+    let mut show = |phase| bars.show(phase);
+    let hook = Mutex::new(&mut show as &mut (dyn FnMut(Phase) + Send));
+    let built = ensure_engine(
+        &tensorrt,
+        &gpu,
+        &model,
+        &options,
+        Shapes::Profile(profile),
+        args.timing_cache.as_deref(),
+        Some(&hook),
+    )?;
     let size = std::fs::metadata(&built.engine).map(|m| m.len()).unwrap_or(0);
     match built.rebuilt {
         None => println!("{} is up to date (its key matches)", built.engine.display()),
@@ -88,4 +97,39 @@ pub fn build(args: BuildArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// TensorRT's build phases as progress bars, a nested phase under its parent.
+#[derive(Default)]
+struct PhaseBars {
+    all: MultiProgress,
+    open: HashMap<String, (ProgressBar, usize)>,
+}
+
+impl PhaseBars {
+    fn show(&mut self, phase: Phase) {
+        match phase {
+            Phase::Start { name, parent, steps } => {
+                let depth = parent.as_ref().and_then(|p| self.open.get(p)).map_or(0, |(_, d)| d + 1);
+                let style = ProgressStyle::with_template("{prefix}{msg:<40} [{bar:30}] {pos}/{len} {elapsed}")
+                    .expect("a valid template")
+                    .progress_chars("=> ");
+                let bar = self.all.add(ProgressBar::new(steps.max(0) as u64).with_style(style));
+                bar.set_prefix("  ".repeat(depth));
+                bar.set_message(name.clone());
+                self.open.insert(name, (bar, depth));
+            }
+            Phase::Step { name, step } => {
+                if let Some((bar, _)) = self.open.get(&name) {
+                    bar.set_position(step as u64 + 1);
+                }
+            }
+            Phase::Finish { name } => {
+                if let Some((bar, depth)) = self.open.remove(&name) {
+                    // The top phases stay on screen as a record; nested ones make room.
+                    if depth == 0 { bar.finish() } else { bar.finish_and_clear() }
+                }
+            }
+        }
+    }
 }
