@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::Result;
 use crate::backend::cuda::device::{self, Gpu};
-use crate::backend::cuda::{Kernels, Nvrtc};
+use crate::backend::cuda::{CudaError, Kernels, Nvrtc};
 use crate::backend::tensorrt::{self, Precision, Profile, Severity, TensorRt, TensorrtOptions};
 use crate::backend::{Backend, CpuBackend, CpuOptions, locate_onnxruntime};
 use crate::frame::{Frame, PixelFormat, YuvMatrix, YuvRange, YuvSpec};
@@ -84,16 +84,23 @@ pub fn checks(self_test: bool) -> Vec<Check> {
         out.push(Check::new("GPU", false, "no CUDA driver (libcuda.so.1): the CPU backend only"));
         None
     };
-    let nvrtc = Nvrtc::load();
+    // With a GPU, the NVRTC that can compile for it (of all found); without, the first found.
+    let nvrtc = match &gpu {
+        Some(gpu) => device::driver_version()
+            .map_err(CudaError::from)
+            .and_then(|driver| Nvrtc::load_for(gpu.compute_capability, driver))
+            .map(|(nvrtc, target)| (nvrtc, Some(target))),
+        None => Nvrtc::load().map(|nvrtc| (nvrtc, None)),
+    };
     out.push(match &nvrtc {
-        Ok(n) => {
+        Ok((n, _)) => {
             let (major, minor) = n.version();
             Check::new("NVRTC", true, format!("{major}.{minor} ({})", n.path().display()))
         }
         Err(e) => Check::new("NVRTC", false, e.to_string()),
     });
-    if let (Some(gpu), Ok(nvrtc)) = (&gpu, &nvrtc) {
-        let compiled = Kernels::new(&gpu.context, nvrtc)
+    if let (Some(gpu), Ok((nvrtc, Some(target)))) = (&gpu, &nvrtc) {
+        let compiled = Kernels::new(&gpu.context, nvrtc, target)
             .map(|k| format!("compiled for {}", k.arch()))
             .map_err(crate::Error::Kernels);
         out.push(Check::test("CUDA kernels", compiled));

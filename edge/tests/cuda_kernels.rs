@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaStream};
 use cyclegan_edge::backend::cuda::kernels::{COMPILE_OPTIONS, LUMA_CHANGE, POSTPROCESS, PREPROCESS, SOURCE};
+use cyclegan_edge::backend::cuda::nvrtc::{self, Target};
 use cyclegan_edge::backend::cuda::{FrameLayout, Kernels, Nvrtc, Smoothing, SmoothingState, TensorElement};
 use cyclegan_edge::frame::{Frame, PixelFormat, YuvMatrix, YuvRange, YuvSpec};
 use cyclegan_edge::preprocess::Preprocessor;
@@ -30,6 +31,22 @@ fn nvrtc_compiles_the_kernels_for_orin_and_turing() {
     // What `Kernels::new` asks for on a Jetson Orin: a CUBIN, an ELF file.
     let cubin = nvrtc.compile(SOURCE, "kernels.cu", "sm_87", &COMPILE_OPTIONS).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(&cubin[..4], b"\x7fELF");
+}
+
+/// NVRTC 13 (the project's wheel) dropped the architectures before Turing: a Xavier (sm_72)
+/// needs another NVRTC, and the choice says so from NVRTC's own list.
+#[test]
+#[cfg_attr(not(target_arch = "x86_64"), ignore = "the venv's NVRTC wheel is x86_64")]
+fn nvrtc_lists_the_architectures_it_compiles_for() {
+    let abilities = nvrtc().abilities();
+    let archs = abilities.archs.clone().expect("NVRTC 11.2+ lists its architectures");
+    assert!(archs.contains(&87) && archs.contains(&75), "{archs:?}");
+    let driver = abilities.version;
+    let chosen = nvrtc::choose(std::slice::from_ref(&abilities), 87, driver);
+    assert_eq!(chosen, Ok((0, Target::Cubin("sm_87".into()))));
+    assert!(!archs.contains(&72), "NVRTC {:?} still compiles for sm_72", abilities.version);
+    let why = nvrtc::choose(&[abilities], 72, driver).unwrap_err();
+    assert!(why[0].contains("not sm_72"), "{why:?}");
 }
 
 #[test]
@@ -108,7 +125,7 @@ fn gpu() -> (Arc<CudaStream>, Kernels) {
     let n = CudaContext::device_count().unwrap_or_else(|e| panic!("needs a GPU: {e}"));
     assert!(n > 0, "needs a GPU: the driver reports none");
     let ctx = CudaContext::new(0).expect("CUDA device 0");
-    let kernels = Kernels::new(&ctx, &nvrtc()).unwrap_or_else(|e| panic!("{e}"));
+    let kernels = Kernels::for_context(&ctx).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("kernels compiled for {}", kernels.arch());
     (ctx.default_stream(), kernels)
 }

@@ -2,7 +2,7 @@
 //! device's own frame copy (the memory bound), for each pixel format, as a Markdown table.
 use crate::Result;
 use crate::backend::cuda::device::Gpu;
-use crate::backend::cuda::{FrameLayout, Kernels, Nvrtc, measure_throughput};
+use crate::backend::cuda::{FrameLayout, Kernels, measure_throughput};
 use crate::frame::{PixelFormat, YuvSpec};
 
 /// One format's measurement.
@@ -15,8 +15,7 @@ pub struct KernelRow {
 /// Measures every format at `frame` size with an inference tensor of `size` (FP16, as engines run).
 pub fn run(frame: (usize, usize), size: (usize, usize), iterations: usize) -> Result<(String, Vec<KernelRow>)> {
     let gpu = Gpu::open(0)?;
-    let nvrtc = Nvrtc::load()?;
-    let kernels = Kernels::new(&gpu.context, &nvrtc)?;
+    let kernels = Kernels::for_context(&gpu.context)?;
     let rows = PixelFormat::ALL
         .iter()
         .map(|&format| {

@@ -25,6 +25,14 @@ pub fn driver_present() -> bool {
     unsafe { cudarc::driver::sys::is_culib_present() }
 }
 
+/// The CUDA release the driver supports, (12, 6) for 12.6: what code NVRTC makes it can load.
+pub fn driver_version() -> Result<(i32, i32), cudarc::driver::DriverError> {
+    let mut version = 0;
+    // SAFETY: an out-parameter; callable before cuInit.
+    unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut version) }.result()?;
+    Ok((version / 1000, version % 1000 / 10))
+}
+
 impl Gpu {
     pub fn open(ordinal: usize) -> Result<Self> {
         if !driver_present() {

@@ -13,7 +13,7 @@ use cudarc::driver::{
 use cudarc::nvrtc::Ptx;
 
 use super::CudaError;
-use super::nvrtc::Nvrtc;
+use super::nvrtc::{Nvrtc, Target};
 use crate::frame::{PixelFormat, YuvMatrix, YuvRange, YuvSpec};
 use cyclegan_runtime::{resize, smoothing};
 
@@ -222,23 +222,31 @@ pub struct Kernels {
 }
 
 impl Kernels {
-    /// Compiles [`SOURCE`] for the context's GPU (a CUBIN for `sm_XY`, so that the driver need
-    /// not understand NVRTC's PTX version) and loads it.
-    pub fn new(ctx: &Arc<CudaContext>, nvrtc: &Nvrtc) -> Result<Kernels, CudaError> {
-        let (major, minor) = ctx.compute_capability()?;
-        let arch = format!("sm_{major}{minor}");
-        let binary = nvrtc.compile(SOURCE, "kernels.cu", &arch, &COMPILE_OPTIONS)?;
+    /// Compiles [`SOURCE`] for the context's GPU with the NVRTC that can (see
+    /// [`Nvrtc::load_for`]) and loads it.
+    pub fn for_context(ctx: &Arc<CudaContext>) -> Result<Kernels, CudaError> {
+        let (nvrtc, target) = Nvrtc::load_for(ctx.compute_capability()?, super::device::driver_version()?)?;
+        Self::new(ctx, &nvrtc, &target)
+    }
+
+    /// Compiles [`SOURCE`] to `target` (a CUBIN where NVRTC knows the GPU, so that the driver
+    /// need not read NVRTC's PTX; else PTX the driver compiles) and loads it.
+    pub fn new(ctx: &Arc<CudaContext>, nvrtc: &Nvrtc, target: &Target) -> Result<Kernels, CudaError> {
+        let binary = nvrtc.compile(SOURCE, "kernels.cu", target.arch(), &COMPILE_OPTIONS)?;
         let module = ctx.load_module(Ptx::from_binary(binary))?;
         Ok(Kernels {
             preprocess: module.load_function(PREPROCESS)?,
             postprocess: module.load_function(POSTPROCESS)?,
             luma_change: module.load_function(LUMA_CHANGE)?,
-            arch,
+            arch: match target {
+                Target::Cubin(arch) => arch.clone(),
+                Target::Ptx(arch) => format!("{arch} PTX"),
+            },
             tables: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The architecture the kernels were compiled for (`sm_87`).
+    /// What the kernels were compiled for (`sm_87`, or `compute_90 PTX` on a GPU newer than NVRTC).
     pub fn arch(&self) -> &str {
         &self.arch
     }

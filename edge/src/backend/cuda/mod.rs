@@ -7,4 +7,4 @@ pub mod nvrtc;
 
 pub use error::CudaError;
 pub use kernels::{FrameLayout, Kernels, Smoothing, SmoothingState, TensorElement, Throughput, measure_throughput};
-pub use nvrtc::Nvrtc;
+pub use nvrtc::{Nvrtc, Target};

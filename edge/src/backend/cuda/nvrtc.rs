@@ -25,16 +25,84 @@ type SizeFn = unsafe extern "C" fn(Program, *mut usize) -> Status;
 type BytesFn = unsafe extern "C" fn(Program, *mut c_char) -> Status;
 type DestroyProgramFn = unsafe extern "C" fn(*mut Program) -> Status;
 type ErrorStringFn = unsafe extern "C" fn(Status) -> *const c_char;
+type ArchCountFn = unsafe extern "C" fn(*mut c_int) -> Status;
+type ArchsFn = unsafe extern "C" fn(*mut c_int) -> Status;
 
 const SUCCESS: Status = 0;
 
 /// The shared library names tried in each folder, newest first.
 const LIBRARY_NAMES: [&str; 3] = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"];
 
+/// What the kernels are compiled to for a GPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Machine code for exactly this architecture (`sm_87`): NVRTC supports the GPU.
+    Cubin(String),
+    /// PTX for the newest architecture NVRTC knows below the GPU's (`compute_90` on an sm_120):
+    /// the driver compiles it for the GPU when loading.
+    Ptx(String),
+}
+
+impl Target {
+    /// The architecture option NVRTC takes (`sm_87`, `compute_90`).
+    pub fn arch(&self) -> &str {
+        match self {
+            Self::Cubin(arch) | Self::Ptx(arch) => arch,
+        }
+    }
+}
+
+/// What is known of an NVRTC before choosing it: its CUDA release and the architectures it
+/// compiles for (None where it cannot say: releases before 11.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Abilities {
+    pub version: (i32, i32),
+    pub archs: Option<Vec<i32>>,
+}
+
+/// Which of `candidates` (in search order) compiles for a GPU of compute capability `gpu` (87
+/// for 8.7) whose driver runs CUDA `driver` (12.6 as (12, 6)), and to what: the first that has
+/// the GPU's architecture (a CUBIN, which needs a driver of NVRTC's major or newer), else the
+/// first that has an older one (PTX, which the driver must be at least as new as NVRTC to read).
+/// Err: why each candidate cannot.
+pub fn choose(candidates: &[Abilities], gpu: i32, driver: (i32, i32)) -> Result<(usize, Target), Vec<String>> {
+    let cubin = candidates.iter().position(|c| {
+        c.version.0 <= driver.0 && c.archs.as_ref().is_none_or(|archs| archs.contains(&gpu))
+    });
+    if let Some(i) = cubin {
+        return Ok((i, Target::Cubin(format!("sm_{gpu}"))));
+    }
+    let older = |c: &Abilities| c.archs.as_ref().and_then(|a| a.iter().copied().filter(|&a| a < gpu).max());
+    let ptx = candidates.iter().enumerate().find_map(|(i, c)| (c.version <= driver).then(|| older(c).map(|a| (i, a))).flatten());
+    if let Some((i, arch)) = ptx {
+        return Ok((i, Target::Ptx(format!("compute_{arch}"))));
+    }
+    Err(candidates
+        .iter()
+        .map(|c| {
+            let (major, minor) = c.version;
+            let range = match c.archs.as_deref() {
+                Some([first, .., last]) => format!("sm_{first} to sm_{last}"),
+                Some([only]) => format!("sm_{only}"),
+                _ => "no architecture".into(),
+            };
+            if c.version.0 > driver.0 || (older(c).is_some() && c.version > driver) {
+                format!(
+                    "NVRTC {major}.{minor} makes code newer than the driver's CUDA {}.{} loads",
+                    driver.0, driver.1
+                )
+            } else {
+                format!("NVRTC {major}.{minor} compiles for {range}, not sm_{gpu}")
+            }
+        })
+        .collect())
+}
+
 /// A loaded NVRTC library.
 pub struct Nvrtc {
     path: PathBuf,
     version: (i32, i32),
+    archs: Option<Vec<i32>>,
     create_program: CreateProgramFn,
     compile_program: CompileProgramFn,
     program_log_size: SizeFn,
@@ -93,36 +161,64 @@ impl Nvrtc {
     /// first of [`LIBRARY_NAMES`] found in [`nvrtc_folders`], else those names through the
     /// loader's own search (`LD_LIBRARY_PATH`, the ld.so cache).
     pub fn load() -> Result<Nvrtc, CudaError> {
+        Self::load_all()?.into_iter().next().ok_or_else(Self::missing)
+    }
+
+    /// The NVRTC that compiles for a GPU of compute capability `gpu` under a driver of CUDA
+    /// `driver` (see [`choose`]), of all those [`load`](Self::load) would try, and what to.
+    pub fn load_for(gpu: (i32, i32), driver: (i32, i32)) -> Result<(Nvrtc, Target), CudaError> {
+        let mut all = Self::load_all()?;
+        if all.is_empty() {
+            return Err(Self::missing());
+        }
+        let abilities: Vec<Abilities> = all.iter().map(Nvrtc::abilities).collect();
+        let arch = gpu.0 * 10 + gpu.1;
+        match choose(&abilities, arch, driver) {
+            Ok((i, target)) => Ok((all.swap_remove(i), target)),
+            Err(reasons) => Err(CudaError::NoNvrtcFor {
+                gpu: format!("sm_{arch}"),
+                driver: format!("{}.{}", driver.0, driver.1),
+                tried: all.iter().zip(reasons).map(|(n, why)| format!("{}: {why}", n.path.display())).collect::<Vec<_>>().join("; "),
+            }),
+        }
+    }
+
+    /// Every NVRTC found, in search order (`CYCLEGAN_NVRTC` alone when it is set); libraries
+    /// that do not load are passed over, one copy of each release kept.
+    fn load_all() -> Result<Vec<Nvrtc>, CudaError> {
         if let Some(path) = std::env::var_os("CYCLEGAN_NVRTC") {
             let path = PathBuf::from(path);
             if !path.is_file() {
                 return Err(CudaError::NvrtcLoad { path, reason: "no such file (from CYCLEGAN_NVRTC)".into() });
             }
-            return Self::open(&path, path.clone());
+            return Ok(vec![Self::open(&path, path.clone())?]);
         }
-        let mut looked = Vec::new();
-        for folder in nvrtc_folders() {
-            for name in LIBRARY_NAMES {
-                let path = folder.join(name);
-                if path.is_file() {
-                    return Self::open(&path, path.clone());
-                }
-            }
-            looked.push(folder.display().to_string());
-        }
-        for name in LIBRARY_NAMES {
-            if let Ok(nvrtc) = Self::open(Path::new(name), PathBuf::from(name)) {
-                return Ok(nvrtc);
+        let files = nvrtc_folders()
+            .into_iter()
+            .flat_map(|folder| LIBRARY_NAMES.map(|name| folder.join(name)))
+            .filter(|path| path.is_file())
+            .chain(LIBRARY_NAMES.map(PathBuf::from));
+        let mut found: Vec<Nvrtc> = Vec::new();
+        for file in files {
+            if let Ok(nvrtc) = Self::open(&file, file.clone())
+                && !found.iter().any(|n| n.version == nvrtc.version)
+            {
+                found.push(nvrtc);
             }
         }
-        Err(CudaError::NvrtcMissing {
+        Ok(found)
+    }
+
+    fn missing() -> CudaError {
+        let looked: Vec<String> = nvrtc_folders().iter().map(|f| f.display().to_string()).collect();
+        CudaError::NvrtcMissing {
             looked: format!(
                 "{} in .venv/lib/python3*/site-packages/nvidia/{{cu13,cuda_nvrtc}}/lib (under the working directory, \
                  its parents and the executable's), {} and the loader's search path",
                 LIBRARY_NAMES.join(", "),
                 looked.join(", ")
             ),
-        })
+        }
     }
 
     /// Opens `file` (a path, or a bare name for the loader to search), reported as `path`.
@@ -139,6 +235,7 @@ impl Nvrtc {
         }
         Ok(Nvrtc {
             version: (major, minor),
+            archs: Self::read_archs(&library, &path),
             create_program: symbol(&library, &path, "nvrtcCreateProgram")?,
             compile_program: symbol(&library, &path, "nvrtcCompileProgram")?,
             program_log_size: symbol(&library, &path, "nvrtcGetProgramLogSize")?,
@@ -153,6 +250,19 @@ impl Nvrtc {
             path,
             _library: library,
         })
+    }
+
+    /// The architectures NVRTC compiles for (`nvrtcGetSupportedArchs`, CUDA 11.2+).
+    fn read_archs(library: &Library, path: &Path) -> Option<Vec<i32>> {
+        let count_fn: ArchCountFn = symbol(library, path, "nvrtcGetNumSupportedArchs").ok()?;
+        let archs_fn: ArchsFn = symbol(library, path, "nvrtcGetSupportedArchs").ok()?;
+        let mut count = 0;
+        // SAFETY: an out-parameter, then a buffer of the count it gave, as nvrtc.h declares.
+        if unsafe { count_fn(&mut count) } != SUCCESS || count <= 0 {
+            return None;
+        }
+        let mut archs = vec![0; count as usize];
+        (unsafe { archs_fn(archs.as_mut_ptr()) } == SUCCESS).then_some(archs)
     }
 
     /// NVRTC's builtins library beside `file` (none for a bare name: the loader's search finds
@@ -172,6 +282,11 @@ impl Nvrtc {
     /// (major, minor) of the CUDA release NVRTC comes from.
     pub fn version(&self) -> (i32, i32) {
         self.version
+    }
+
+    /// What it is and compiles for, as [`choose`] weighs it.
+    pub fn abilities(&self) -> Abilities {
+        Abilities { version: self.version, archs: self.archs.clone() }
     }
 
     /// The library loaded (a bare soname where the loader found it).
@@ -272,5 +387,47 @@ impl Drop for ProgramGuard<'_> {
     fn drop(&mut self) {
         // SAFETY: created by nvrtcCreateProgram and destroyed only here.
         unsafe { (self.nvrtc.destroy_program)(&mut self.program) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nvrtc(version: (i32, i32), archs: std::ops::RangeInclusive<i32>) -> Abilities {
+        Abilities { version, archs: Some(archs.collect()) }
+    }
+
+    #[test]
+    fn the_nvrtc_that_knows_the_gpu_compiles_machine_code_for_it() {
+        let venv13 = nvrtc((13, 0), 75..=121);
+        let jetpack = nvrtc((12, 6), 50..=90);
+        // A Xavier (sm_72) with the project's NVRTC 13 found first: JetPack's 12.6 serves.
+        assert_eq!(choose(&[venv13.clone(), jetpack.clone()], 72, (12, 6)), Ok((1, Target::Cubin("sm_72".into()))));
+        // An Orin with a CUDA 13 driver: the first found.
+        assert_eq!(choose(&[venv13.clone(), jetpack.clone()], 87, (13, 0)), Ok((0, Target::Cubin("sm_87".into()))));
+        // An Orin whose driver is CUDA 12: NVRTC 13's code would not load, 12.6's does.
+        assert_eq!(choose(&[venv13.clone(), jetpack.clone()], 87, (12, 6)), Ok((1, Target::Cubin("sm_87".into()))));
+        // An NVRTC that cannot list its architectures (before 11.2) is tried for machine code.
+        let old = Abilities { version: (11, 0), archs: None };
+        assert_eq!(choose(&[old], 87, (12, 6)), Ok((0, Target::Cubin("sm_87".into()))));
+    }
+
+    #[test]
+    fn a_gpu_newer_than_nvrtc_gets_ptx_for_the_newest_architecture_below_it() {
+        let jetpack = nvrtc((12, 6), 50..=90);
+        assert_eq!(choose(&[jetpack.clone()], 120, (12, 8)), Ok((0, Target::Ptx("compute_90".into()))));
+        // PTX of 12.6 needs a driver of 12.6 or newer.
+        let err = choose(&[jetpack], 120, (12, 4)).unwrap_err();
+        assert_eq!(err, vec!["NVRTC 12.6 makes code newer than the driver's CUDA 12.4 loads".to_string()]);
+    }
+
+    #[test]
+    fn none_that_can_is_one_reason_per_nvrtc() {
+        let venv13 = nvrtc((13, 0), 75..=121);
+        let err = choose(&[venv13.clone()], 72, (13, 0)).unwrap_err();
+        assert_eq!(err, vec!["NVRTC 13.0 compiles for sm_75 to sm_121, not sm_72".to_string()]);
+        let err = choose(&[venv13], 87, (12, 2)).unwrap_err();
+        assert_eq!(err, vec!["NVRTC 13.0 makes code newer than the driver's CUDA 12.2 loads".to_string()]);
     }
 }

@@ -11,7 +11,7 @@ use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{CudaEvent, CudaSlice, CudaStream, PinnedHostSlice};
 
 use super::{TensorrtBackend, cuda};
-use crate::backend::cuda::{FrameLayout, Kernels, Nvrtc, Smoothing, SmoothingState};
+use crate::backend::cuda::{FrameLayout, Kernels, Smoothing, SmoothingState};
 use crate::frame::{FrameMut, FrameRef, YuvSpec};
 use crate::smoothing::Step;
 use crate::{Error, Result};
@@ -41,7 +41,7 @@ struct Slot {
 
 impl FramePath {
     fn new(backend: &TensorrtBackend) -> Result<Self> {
-        let kernels = Nvrtc::load().and_then(|nvrtc| Kernels::new(&backend.gpu.context, &nvrtc))?;
+        let kernels = Kernels::for_context(&backend.gpu.context)?;
         let stream = || backend.gpu.context.new_stream().map_err(cuda("creating a CUDA stream"));
         Ok(Self {
             kernels,
