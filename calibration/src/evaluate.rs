@@ -6,16 +6,7 @@ use cyclegan_runtime::cpu::CpuBackend;
 use crate::Result;
 use crate::images::Sample;
 
-/// PSNR of `x` against `reference`, both in [-1,1]; 100 dB when they are equal.
-pub fn psnr(x: &[f32], reference: &[f32]) -> f64 {
-    let mse = x.iter().zip(reference).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>() / x.len().max(1) as f64;
-    if mse == 0.0 { 100.0 } else { 10.0 * (4.0 / mse).log10() }
-}
-
-/// Mean of the per-image PSNRs.
-pub fn mean_psnr(outputs: &[Vec<f32>], reference: &[Vec<f32>]) -> f64 {
-    outputs.iter().zip(reference).map(|(o, r)| psnr(o, r)).sum::<f64>() / outputs.len().max(1) as f64
-}
+pub use cyclegan_runtime::quality::{mean_psnr, psnr};
 
 /// A `[1,3,H,W]` tensor in [-1,1] as 8-bit planes.
 pub fn to_pixels(t: &[f32]) -> Vec<f64> {

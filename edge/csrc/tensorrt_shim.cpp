@@ -58,6 +58,9 @@ struct cg_build_options
     // TensorRT 10 only: an INT8 calibration cache for models without Q/DQ nodes.
     void const* calibration_cache;
     size_t calibration_cache_size;
+    // Nonzero: InstanceNormalization through TensorRT's plugin (libnvinfer_plugin, registered by
+    // the caller) instead of its native layer; which is faster depends on the GPU and version.
+    int32_t instance_norm_plugin;
     // Optional: told the build's phases and steps.
     cg_progress_fn progress;
     void* progress_user;
@@ -246,6 +249,10 @@ int32_t cg_build(cg_factories const* f, void* logger, void const* onnx, size_t o
         {
             set_error(err, err_len, "TensorRT could not create a network, builder config or ONNX parser");
             break;
+        }
+        if (o->instance_norm_plugin)
+        {
+            parser->clearFlag(nvonnxparser::OnnxParserFlag::kNATIVE_INSTANCENORM);
         }
         if (!parser->parse(onnx, onnx_size))
         {

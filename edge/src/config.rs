@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
-use crate::backend::tensorrt::{DEFAULT_PRECISION, Precision};
+use crate::backend::tensorrt::{DEFAULT_PRECISION, PrecisionChoice};
 use crate::{Error, Result};
 
 cyclegan_settings::section! {
@@ -28,8 +28,10 @@ cyclegan_settings::section! {
         temporal_smoothing: f64 = 0.0,
         /// CPU inference threads (0: all cores).
         threads: usize = 0,
-        /// TensorRT engine precision (int8 needs the Q/DQ model of cyclegan-calib).
-        precision: Precision = DEFAULT_PRECISION,
+        /// TensorRT engine precision (int8 needs the Q/DQ model of cyclegan-calib); auto: the
+        /// fastest engine on this device within 35 dB of ONNX Runtime's FP32 output, decided on
+        /// the first frame and kept in the engine cache.
+        precision: PrecisionChoice = PrecisionChoice::from(DEFAULT_PRECISION),
         /// TensorRT engine file to use, e.g. from `cyclegan-edge build` (rebuilt there if it does
         /// not match); none: the cache.
         engine: Option<PathBuf> = None => PathBuf as Some,

@@ -16,6 +16,7 @@ pub mod model;
 pub mod motion;
 pub mod onnxruntime;
 pub mod preprocess;
+pub mod quality;
 pub mod resize;
 pub mod size;
 pub mod smoothing;

@@ -310,7 +310,6 @@ impl BaseTransformImpl for CycleGan {
             threads: settings.threads as usize,
             onnxruntime: None,
             tensorrt: TensorrtOptions {
-                precision: settings.precision.into(),
                 engine: settings.engine.as_ref().map(PathBuf::from),
                 cache_dir: settings.engine_cache.as_ref().map(PathBuf::from),
                 // Before a build starts, not after (the first frame waits minutes on a Jetson).
@@ -323,7 +322,8 @@ impl BaseTransformImpl for CycleGan {
                     }
                 }))),
                 ..TensorrtOptions::default()
-            },
+            }
+            .with_choice(settings.precision.into()),
         };
         let Opened { backend, note } = backend::open(settings.backend.into(), &model, &options)
             .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ("{}", crate::error::chain(&e))))?;

@@ -7,6 +7,7 @@ use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer::subclass::prelude::ObjectSubclassIsExt;
 
+use crate::backend::tensorrt::PrecisionChoice;
 pub use messages::{NOTE_MESSAGE, STATS_MESSAGE, Stats, StatsError};
 
 glib::wrapper! {
@@ -68,30 +69,34 @@ pub enum PrecisionProperty {
     Fp16,
     #[enum_value(name = "INT8 (the Q/DQ model of cyclegan-calib)", nick = "int8")]
     Int8,
+    #[enum_value(name = "The fastest engine on this device that keeps 35 dB (decided on the first frame)", nick = "auto")]
+    Auto,
 }
 
 impl Default for PrecisionProperty {
     fn default() -> Self {
-        crate::backend::tensorrt::DEFAULT_PRECISION.into()
+        PrecisionChoice::from(crate::backend::tensorrt::DEFAULT_PRECISION).into()
     }
 }
 
-impl From<PrecisionProperty> for crate::backend::tensorrt::Precision {
+impl From<PrecisionProperty> for PrecisionChoice {
     fn from(p: PrecisionProperty) -> Self {
         match p {
             PrecisionProperty::Fp32 => Self::Fp32,
             PrecisionProperty::Fp16 => Self::Fp16,
             PrecisionProperty::Int8 => Self::Int8,
+            PrecisionProperty::Auto => Self::Auto,
         }
     }
 }
 
-impl From<crate::backend::tensorrt::Precision> for PrecisionProperty {
-    fn from(p: crate::backend::tensorrt::Precision) -> Self {
+impl From<PrecisionChoice> for PrecisionProperty {
+    fn from(p: PrecisionChoice) -> Self {
         match p {
-            crate::backend::tensorrt::Precision::Fp32 => Self::Fp32,
-            crate::backend::tensorrt::Precision::Fp16 => Self::Fp16,
-            crate::backend::tensorrt::Precision::Int8 => Self::Int8,
+            PrecisionChoice::Fp32 => Self::Fp32,
+            PrecisionChoice::Fp16 => Self::Fp16,
+            PrecisionChoice::Int8 => Self::Int8,
+            PrecisionChoice::Auto => Self::Auto,
         }
     }
 }

@@ -156,7 +156,7 @@ mod tests {
 
     use super::*;
     use crate::backend::BackendKind;
-    use crate::backend::tensorrt::Precision;
+    use crate::backend::tensorrt::PrecisionChoice;
 
     #[test]
     fn every_inference_key_reaches_the_element_property_of_its_name() {
@@ -168,7 +168,7 @@ mod tests {
             strength: 0.5,
             temporal_smoothing: 0.25,
             threads: 3,
-            precision: Precision::Int8,
+            precision: PrecisionChoice::Auto,
             engine: Some(PathBuf::from("g.engine")),
             engine_cache: Some(PathBuf::from("engines")),
             frames_in_flight: 2,
@@ -179,7 +179,7 @@ mod tests {
             ("model", "g.onnx"),
             ("backend", "cpu"),
             ("inference-size", "64x48"),
-            ("precision", "int8"),
+            ("precision", "auto"),
             ("engine", "g.engine"),
             ("engine-cache", "engines"),
         ] {

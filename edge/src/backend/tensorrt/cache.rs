@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::library::Version;
-use super::options::{Precision, Profile, Shape};
+use super::options::{InstanceNorm, Precision, Profile, Shape};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,6 +32,8 @@ pub struct EngineKey {
     /// The builder's workspace limit: a larger one may allow faster tactics.
     #[serde(default)]
     pub workspace_mib: u64,
+    #[serde(default)]
+    pub instance_norm: InstanceNorm,
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -75,6 +77,9 @@ impl EngineKey {
         }
         if self.calibration_cache_sha256 != wanted.calibration_cache_sha256 {
             why.push("built with another INT8 calibration cache".to_string());
+        }
+        if self.instance_norm != wanted.instance_norm {
+            why.push(format!("built with the {:?} InstanceNorm, {:?} asked", self.instance_norm, wanted.instance_norm));
         }
         if self.workspace_mib != wanted.workspace_mib {
             why.push(format!("built with a {} MiB workspace, {} MiB asked", self.workspace_mib, wanted.workspace_mib));
@@ -180,6 +185,7 @@ mod tests {
             profile: Profile::fixed([1, 3, 256, 256]),
             calibration_cache_sha256: None,
             workspace_mib: 1024,
+            instance_norm: InstanceNorm::Native,
         }
     }
 
@@ -209,6 +215,7 @@ mod tests {
                 "another INT8 calibration cache",
             ),
             (EngineKey { workspace_mib: 4096, ..key() }, "1024 MiB workspace, 4096 MiB asked"),
+            (EngineKey { instance_norm: InstanceNorm::Plugin, ..key() }, "the Native InstanceNorm, Plugin asked"),
         ];
         for (wanted, expected) in changes {
             let why = k.mismatch(&wanted).expect("a mismatch");

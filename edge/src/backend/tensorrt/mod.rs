@@ -1,6 +1,7 @@
 //! The TensorRT backend: engines built from our ONNX (or loaded from the engine cache) and run on
 //! the GPU. TensorRT and CUDA are both opened at run time; where either is missing the backend
 //! says so and `auto` falls back to the CPU.
+pub mod auto;
 mod cache;
 mod frames;
 mod library;
@@ -18,7 +19,7 @@ use half::f16;
 
 pub use cache::{EngineKey, Lookup, default_dir as default_cache_dir, key_path, lookup, sha256_hex, store};
 pub use library::{Probe, Version, candidates as library_candidates, probe};
-pub use options::{DEFAULT_PRECISION, Precision, Profile, Shape, parse_shape};
+pub use options::{DEFAULT_PRECISION, InstanceNorm, Precision, PrecisionChoice, Profile, Shape, parse_shape};
 
 pub use shim::{BuildSettings, DataType, Engine, HEADERS, Phase, ProgressHook, Severity, TensorRt, header_version};
 
@@ -38,6 +39,9 @@ pub const OUTPUT: &CStr = cyclegan_onnx::contract::OUTPUT_C;
 #[derive(Debug, Clone)]
 pub struct TensorrtOptions {
     pub precision: Precision,
+    /// `precision auto` with this PSNR floor (dB): `precision` and `instance_norm` are chosen on
+    /// the first frame (or taken from the decision stored in the cache).
+    pub auto: Option<f64>,
     /// Use (and keep up to date) this engine file instead of one in the cache folder.
     pub engine: Option<PathBuf>,
     /// Where cached engines live; default [`default_cache_dir`].
@@ -47,6 +51,7 @@ pub struct TensorrtOptions {
     pub workspace_mib: u64,
     /// TensorRT 10 only: INT8 scales for a model without Q/DQ nodes.
     pub calibration_cache: Option<PathBuf>,
+    pub instance_norm: InstanceNorm,
     /// libnvinfer to use (a file or a folder); default: the usual places.
     pub library: Option<PathBuf>,
     pub device: usize,
@@ -75,15 +80,27 @@ pub enum Shapes {
     Frame(Shape),
 }
 
+impl TensorrtOptions {
+    /// Sets the precision asked (`auto`: with the default PSNR floor).
+    pub fn with_choice(self, choice: PrecisionChoice) -> Self {
+        match choice.fixed() {
+            Some(precision) => Self { precision, auto: None, ..self },
+            None => Self { auto: Some(auto::DEFAULT_PSNR_FLOOR), ..self },
+        }
+    }
+}
+
 impl Default for TensorrtOptions {
     fn default() -> Self {
         Self {
             precision: DEFAULT_PRECISION,
+            auto: None,
             engine: None,
             cache_dir: None,
             profile: None,
             workspace_mib: 1024,
             calibration_cache: None,
+            instance_norm: InstanceNorm::Native,
             library: None,
             device: 0,
             notify: None,
@@ -203,7 +220,16 @@ pub fn ensure_engine(
         profile,
         calibration_cache_sha256: (!calibration_cache.is_empty()).then(|| sha256_hex(&calibration_cache)),
         workspace_mib: options.workspace_mib,
+        instance_norm: options.instance_norm,
     };
+    if options.instance_norm == InstanceNorm::Plugin && !tensorrt.has_plugins() {
+        return Err(Error::Tensorrt(format!(
+            "the InstanceNorm plugin needs TensorRT's plugin library (libnvinfer_plugin.so.{}) beside {}; install \
+             it or use the native InstanceNorm",
+            tensorrt.version.major,
+            tensorrt.path.display()
+        )));
+    }
     let engine = match &options.engine {
         Some(path) => path.clone(),
         None => options.cache_dir.clone().unwrap_or_else(default_cache_dir).join(key.file_name(&model_name(model))),
@@ -246,6 +272,7 @@ pub fn ensure_engine(
         workspace_mib: options.workspace_mib,
         timing_cache: timing,
         calibration_cache,
+        instance_norm: options.instance_norm,
     };
     let (plan, new_timing) = tensorrt
         .build(&onnx, &settings, progress)
@@ -307,9 +334,11 @@ impl TensorrtBackend {
             events: None,
             device_ms: None,
         };
-        let (precision, note) = effective_precision(model, options.precision);
-        backend.options.precision = precision;
-        backend.notes.extend(note);
+        if options.auto.is_none() {
+            let (precision, note) = effective_precision(model, options.precision);
+            backend.options.precision = precision;
+            backend.notes.extend(note);
+        }
         if let Some(profile) = options.profile {
             backend.prepare(Shapes::Profile(profile))?;
         }
@@ -321,6 +350,9 @@ impl TensorrtBackend {
         self.gpu.stream.synchronize().map_err(cuda("finishing the frames in flight"))?;
         self.engine = None;
         self.buffers = None;
+        if let Some(floor) = self.options.auto {
+            self.decide_precision(floor, shapes)?;
+        }
         let mut built = ensure_engine(&self.tensorrt, &self.gpu, &self.model, &self.options, shapes, None, None)?;
         let plan =
             std::fs::read(&built.engine).map_err(|e| Error::Invalid(format!("{}: {e}", built.engine.display())))?;
@@ -361,6 +393,44 @@ impl TensorrtBackend {
         }
         let actual = engine.profile(&input.name).unwrap_or(built.profile);
         self.engine = Some((engine, actual, input.data_type));
+        Ok(())
+    }
+
+    /// `precision auto`: the decision stored for this model, TensorRT, GPU and size, else one
+    /// made now (every candidate built and timed: minutes on a Jetson, said first).
+    fn decide_precision(&mut self, floor: f64, shapes: Shapes) -> Result<()> {
+        let profile = match shapes {
+            Shapes::Profile(profile) => profile,
+            Shapes::Frame(shape) => Profile::fixed(shape),
+        };
+        let cache = self.options.cache_dir.clone().unwrap_or_else(default_cache_dir);
+        let path = auto::decision_path(&cache, &[&self.model], &self.tensorrt, &self.gpu.name, profile.opt);
+        let decision = match auto::Decision::load(&path).filter(|d| d.floor_db == floor) {
+            Some(decision) => decision,
+            None => {
+                let models = auto::Models { float: &self.model, int8: None };
+                let candidates = auto::candidates_for(&models, self.tensorrt.has_plugins());
+                if let Some(Notify(notify)) = &self.options.notify {
+                    notify(&format!(
+                        "precision auto: building and timing {} candidate engines for {} ({}); the choice is kept in {}",
+                        candidates.len(),
+                        profile.describe(),
+                        candidates.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                        path.display()
+                    ));
+                }
+                let base = TensorrtOptions { auto: None, cache_dir: Some(cache), ..self.options.clone() };
+                let inputs = auto::check_inputs(profile.opt, auto::CHECK_IMAGES);
+                let trials = auto::measure(&models, &base, &candidates, profile, &inputs)?;
+                let decision = auto::decide(trials, floor, profile.opt)?;
+                decision.store(&path)?;
+                decision
+            }
+        };
+        self.options.precision = decision.chosen.precision;
+        self.options.instance_norm = decision.chosen.instance_norm;
+        self.options.auto = None;
+        self.notes.push(format!("precision auto chose {} ({}):\n{}", decision.chosen, path.display(), decision.table()));
         Ok(())
     }
 
@@ -443,7 +513,9 @@ impl Backend for TensorrtBackend {
         };
         format!(
             "tensorrt (TensorRT {}, {}, {}{processing})",
-            self.tensorrt.version, self.options.precision, self.gpu.name
+            self.tensorrt.version,
+            if self.options.auto.is_some() { "precision auto".to_string() } else { self.options.precision.to_string() },
+            self.gpu.name
         )
     }
 

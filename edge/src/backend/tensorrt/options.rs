@@ -10,6 +10,60 @@ pub use cyclegan_onnx::Precision;
 /// lose nothing visible in FP16, and every Jetson runs it at full speed.
 pub const DEFAULT_PRECISION: Precision = Precision::Fp16;
 
+/// How TensorRT runs the generator's InstanceNormalization: its native layer (the default of
+/// TensorRT 10's ONNX parser) or the plugin of libnvinfer_plugin, which is faster on some GPUs
+/// and versions (NVIDIA/TensorRT#3962); `precision auto` times both where both exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceNorm {
+    #[default]
+    Native,
+    Plugin,
+}
+
+/// The precision asked of the TensorRT backend (`--precision`, the element's `precision`): one,
+/// or `auto`, chosen on the device by building and timing the candidates (see `auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PrecisionChoice {
+    Fp32,
+    Fp16,
+    Int8,
+    /// The fastest engine on this device that keeps the PSNR floor.
+    Auto,
+}
+
+impl PrecisionChoice {
+    /// The precision asked, None for `auto`.
+    pub fn fixed(self) -> Option<Precision> {
+        match self {
+            Self::Fp32 => Some(Precision::Fp32),
+            Self::Fp16 => Some(Precision::Fp16),
+            Self::Int8 => Some(Precision::Int8),
+            Self::Auto => None,
+        }
+    }
+}
+
+impl From<Precision> for PrecisionChoice {
+    fn from(p: Precision) -> Self {
+        match p {
+            Precision::Fp32 => Self::Fp32,
+            Precision::Fp16 => Self::Fp16,
+            Precision::Int8 => Self::Int8,
+        }
+    }
+}
+
+impl std::fmt::Display for PrecisionChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.fixed() {
+            Some(p) => write!(f, "{p}"),
+            None => f.write_str("auto"),
+        }
+    }
+}
+
 /// An input shape `[N, 3, H, W]`.
 pub type Shape = [i64; 4];
 

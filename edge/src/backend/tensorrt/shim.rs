@@ -2,13 +2,13 @@
 //! from ONNX bytes and loaded for execution. Every call into TensorRT goes through here.
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use cudarc::driver::CudaContext;
 use libloading::Library;
 
 use super::library::{self, Probe, Version};
-use super::options::{Precision, Profile};
+use super::options::{InstanceNorm, Precision, Profile};
 use crate::{Error, Result};
 
 type CreateFn = unsafe extern "C" fn(*mut c_void, i32) -> *mut c_void;
@@ -34,6 +34,7 @@ struct BuildOptions {
     timing_cache_size: usize,
     calibration_cache: *const c_void,
     calibration_cache_size: usize,
+    instance_norm_plugin: i32,
     progress: Option<ProgressFn>,
     progress_user: *mut c_void,
 }
@@ -233,6 +234,29 @@ pub struct TensorRt {
     _libraries: (Probe, Library),
 }
 
+/// TensorRT's plugin library (for the InstanceNorm plugin), opened and registered at most once
+/// per process: its registry is global and keeps the logger it was given, so that logger stays
+/// for the process's life (and the library does, as every TensorRT library, `open_resident`). False where it is not installed.
+fn plugins_registered(nvinfer: &Path, major: u32) -> bool {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    *REGISTERED.get_or_init(|| {
+        let name = format!("libnvinfer_plugin.so.{major}");
+        let candidates = nvinfer.parent().map(|dir| dir.join(&name)).into_iter().chain([PathBuf::from(&name)]);
+        let Some(library) = candidates.filter_map(|path| library::open_resident(&path).ok()).next() else {
+            return false;
+        };
+        type InitFn = unsafe extern "C" fn(*mut c_void, *const c_char) -> bool;
+        // SAFETY: TensorRT's documented `bool initLibNvInferPlugins(void* logger, char const* ns)`.
+        let Ok(init) = (unsafe { library.get::<InitFn>(b"initLibNvInferPlugins\0") }).map(|f| *f) else {
+            return false;
+        };
+        let Ok(logger) = Logger::new(Severity::Warning) else { return false };
+        let logger: &'static Logger = Box::leak(Box::new(logger));
+        // SAFETY: a live ILogger (leaked above) and the default (empty) namespace.
+        unsafe { init(logger.ilogger, c"".as_ptr()) }
+    })
+}
+
 /// The shim's `cg_precision` value.
 fn precision_code(precision: Precision) -> i32 {
     match precision {
@@ -251,6 +275,7 @@ pub struct BuildSettings {
     pub workspace_mib: u64,
     pub timing_cache: Vec<u8>,
     pub calibration_cache: Vec<u8>,
+    pub instance_norm: InstanceNorm,
 }
 
 impl TensorRt {
@@ -301,6 +326,12 @@ impl TensorRt {
         })
     }
 
+    /// Whether TensorRT's plugins (the InstanceNorm plugin among them) are available; the
+    /// first call registers them.
+    pub fn has_plugins(&self) -> bool {
+        plugins_registered(&self.path, self.version.major)
+    }
+
     /// Builds a serialized engine from ONNX bytes; returns it and the updated timing cache.
     /// `progress` hears TensorRT's build phases.
     pub fn build(
@@ -322,6 +353,7 @@ impl TensorRt {
             timing_cache_size: settings.timing_cache.len(),
             calibration_cache: settings.calibration_cache.as_ptr().cast(),
             calibration_cache_size: settings.calibration_cache.len(),
+            instance_norm_plugin: i32::from(settings.instance_norm == InstanceNorm::Plugin),
             progress: progress.map(|_| relay_progress as ProgressFn),
             progress_user: progress.map_or(std::ptr::null_mut(), |p| p as *const ProgressHook<'_> as *mut c_void),
         };

@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use cyclegan_edge::backend::cuda::device::Gpu;
 use cyclegan_edge::backend::tensorrt::{
-    Notify, Phase, Precision, Profile, Severity, Shapes, TensorRt, TensorrtOptions, effective_precision,
-    ensure_engine, parse_shape,
+    EngineKey, Notify, Phase, PrecisionChoice, Profile, Severity, Shapes, TensorRt, TensorrtOptions, auto,
+    default_cache_dir, effective_precision, ensure_engine, key_path, parse_shape, store,
 };
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use cyclegan_edge::model::Model;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
@@ -20,8 +20,24 @@ pub struct BuildArgs {
     /// Engine file to write (with its key beside it, FILE.json).
     #[arg(long)]
     out: PathBuf,
-    #[arg(long, value_enum, default_value_t = Precision::Fp16)]
-    precision: Precision,
+    /// auto: builds every candidate that applies (fp16; int8 with --int8-onnx; TensorRT's native
+    /// and plugin InstanceNorm), times each at the size, checks each against ONNX Runtime's FP32
+    /// output and keeps the fastest above --psnr-floor (the table is printed and kept in FILE.auto.json).
+    #[arg(long, value_enum, default_value_t = PrecisionChoice::Fp16)]
+    precision: PrecisionChoice,
+    /// With --precision auto: the Q/DQ model of --onnx (cyclegan-calib), so that int8 is a candidate.
+    #[arg(long)]
+    int8_onnx: Option<PathBuf>,
+    /// With --precision auto: the least PSNR (dB) against ONNX Runtime's FP32 output a candidate must keep.
+    #[arg(long, default_value_t = auto::DEFAULT_PSNR_FLOOR)]
+    psnr_floor: f64,
+    /// With --precision auto: images to check the candidates on (the first 4; default: built-in
+    /// test images). Frames of your camera make the check yours.
+    #[arg(long)]
+    check_images: Option<PathBuf>,
+    /// With --precision auto: where the candidates' engines are kept (default: the engine cache).
+    #[arg(long)]
+    engine_cache: Option<PathBuf>,
     /// One input size, WxH (multiples of 4): the fastest engine for a fixed camera.
     #[arg(long, conflicts_with = "profile")]
     size: Option<String>,
@@ -58,7 +74,19 @@ pub fn build(args: BuildArgs) -> Result<()> {
         anyhow::bail!("--out {}: name the engine file, e.g. G.engine", args.out.display());
     }
     let model = Model::load(Some(&args.onnx)).with_context(|| format!("--onnx {}", args.onnx.display()))?;
-    let (precision, note) = effective_precision(&model, args.precision);
+    let Some(asked) = args.precision.fixed() else { return build_auto(&args, &model, profile) };
+    if let Some(flag) = [
+        args.int8_onnx.as_ref().map(|_| "--int8-onnx"),
+        args.check_images.as_ref().map(|_| "--check-images"),
+        args.engine_cache.as_ref().map(|_| "--engine-cache"),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+    {
+        anyhow::bail!("{flag} is for --precision auto; --precision {asked} builds one engine");
+    }
+    let (precision, note) = effective_precision(&model, asked);
     if let Some(note) = note {
         eprintln!("note: {note}");
     }
@@ -66,7 +94,7 @@ pub fn build(args: BuildArgs) -> Result<()> {
     let tensorrt = TensorRt::open(args.tensorrt_lib.as_deref(), severity)?;
     let gpu = Gpu::open(args.device)?;
     let options = TensorrtOptions {
-        precision: args.precision,
+        precision: asked,
         engine: Some(args.out.clone()),
         profile: Some(profile),
         workspace_mib: args.workspace,
@@ -96,6 +124,74 @@ pub fn build(args: BuildArgs) -> Result<()> {
             println!("{}: {:.1} MB, built in {:.0} s ({why})", built.engine.display(), size as f64 / 1e6, built.seconds)
         }
     }
+    Ok(())
+}
+
+/// `--precision auto`: every candidate built into the engine cache and measured; the chosen
+/// one's engine copied to `--out` with its key, the decision beside it (`FILE.auto.json`).
+fn build_auto(args: &BuildArgs, model: &Model, profile: Profile) -> Result<()> {
+    let int8 = match &args.int8_onnx {
+        Some(path) => {
+            let int8 = Model::load(Some(path)).with_context(|| format!("--int8-onnx {}", path.display()))?;
+            if !int8.quantized {
+                anyhow::bail!("--int8-onnx {}: no Q/DQ nodes; give the model cyclegan-calib wrote", path.display());
+            }
+            Some(int8)
+        }
+        None => None,
+    };
+    let severity = if args.verbose { Severity::Info } else { Severity::Warning };
+    let tensorrt = TensorRt::open(args.tensorrt_lib.as_deref(), severity)?;
+    let gpu = Gpu::open(args.device)?;
+    let models = auto::Models { float: model, int8: int8.as_ref() };
+    let candidates = auto::candidates_for(&models, tensorrt.has_plugins());
+    let inputs = match &args.check_images {
+        Some(dir) => auto::images_from(dir, profile.opt, auto::CHECK_IMAGES)
+            .with_context(|| format!("--check-images {}", dir.display()))?,
+        None => auto::check_inputs(profile.opt, auto::CHECK_IMAGES),
+    };
+    let base = TensorrtOptions {
+        cache_dir: Some(args.engine_cache.clone().unwrap_or_else(default_cache_dir)),
+        workspace_mib: args.workspace,
+        calibration_cache: args.calibration_cache.clone(),
+        library: args.tensorrt_lib.clone(),
+        device: args.device,
+        notify: Some(Notify(Arc::new(|line: &str| eprintln!("{line}")))),
+        ..TensorrtOptions::default()
+    };
+    eprintln!(
+        "{}, TensorRT {}: precision auto over {} ({} check images, floor {} dB)",
+        gpu.describe(),
+        tensorrt.version,
+        candidates.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        inputs.len(),
+        args.psnr_floor
+    );
+    let trials = auto::measure(&models, &base, &candidates, profile, &inputs)?;
+    let decision = auto::decide(trials, args.psnr_floor, profile.opt)?;
+    println!("{}", decision.table());
+    let chosen = &decision.chosen;
+    let source = if chosen.precision == cyclegan_edge::backend::tensorrt::Precision::Int8 {
+        int8.as_ref().unwrap_or(model)
+    } else {
+        model
+    };
+    let options = TensorrtOptions { precision: chosen.precision, instance_norm: chosen.instance_norm, ..base };
+    let cached = ensure_engine(&tensorrt, &gpu, source, &options, Shapes::Profile(profile), None, None)?;
+    let plan = std::fs::read(&cached.engine).with_context(|| format!("reading {}", cached.engine.display()))?;
+    let key: EngineKey = serde_json::from_str(&std::fs::read_to_string(key_path(&cached.engine))?)
+        .with_context(|| format!("reading {}", key_path(&cached.engine).display()))?;
+    store(&args.out, &plan, &key)?;
+    let mut decided = args.out.as_os_str().to_owned();
+    decided.push(".auto.json");
+    decision.store(&PathBuf::from(&decided))?;
+    println!(
+        "{}: {} ({:.1} MB; the decision in {})",
+        args.out.display(),
+        chosen,
+        plan.len() as f64 / 1e6,
+        PathBuf::from(decided).display()
+    );
     Ok(())
 }
 
