@@ -165,7 +165,8 @@ fn rank_device(name: &str, world: &World) -> Result<Device> {
             let count = tch::Cuda::device_count() as usize;
             if world.local_rank >= count {
                 return Err(Error::Distributed(format!(
-                    "LOCAL_RANK {} has no CUDA device: this machine shows {count} (run at most {count} ranks per                      machine, or check CUDA_VISIBLE_DEVICES)",
+                    "LOCAL_RANK {} has no CUDA device: this machine shows {count} (run at most {count} ranks per \
+                     machine, or check CUDA_VISIBLE_DEVICES)",
                     world.local_rank
                 )));
             }
