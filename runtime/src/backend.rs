@@ -47,6 +47,12 @@ pub trait Backend: Send {
         None
     }
 
+    /// Bytes the last frame was copied through on its way (into page-locked memory, to the
+    /// device and back), where the backend has such copies.
+    fn copied_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// Lines for a person that came up since the last call (an engine built, and why).
     fn take_notes(&mut self) -> Vec<String> {
         Vec::new()

@@ -473,6 +473,7 @@ impl Running {
             // Described afresh: a backend learns things on its first frames (its CUDA kernels).
             backend: self.translator.backend().describe(),
             device_ms: self.translator.backend().device_ms(),
+            copied_bytes: self.translator.backend().copied_bytes(),
         }
     }
 

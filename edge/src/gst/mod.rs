@@ -69,7 +69,10 @@ pub enum PrecisionProperty {
     Fp16,
     #[enum_value(name = "INT8 (the Q/DQ model of cyclegan-calib)", nick = "int8")]
     Int8,
-    #[enum_value(name = "The fastest engine on this device that keeps 35 dB (decided on the first frame)", nick = "auto")]
+    #[enum_value(
+        name = "The fastest engine on this device that keeps 35 dB (decided on the first frame)",
+        nick = "auto"
+    )]
     Auto,
 }
 

@@ -122,7 +122,13 @@ pub fn hardware_encoder(bitrate_kbps: u32) -> Result<Vec<gst::Element>> {
     Ok(chain)
 }
 
-/// `csi://N`: nvarguscamerasrc's NV12 in NVIDIA's memory, converted to BGRx frames we can read.
+/// What nvvidconv hands the element from a CSI camera: NV12 in system memory, the camera's own
+/// format (1.5 bytes a pixel, which the kernels read as they are), not BGRx (4).
+pub fn csi_frame_caps() -> gst::Caps {
+    gst::Caps::builder("video/x-raw").field("format", "NV12").build()
+}
+
+/// `csi://N`: nvarguscamerasrc's NV12 in NVIDIA's memory, copied out as NV12 frames we can read.
 pub fn csi_camera(sensor: u32, width: u32, height: u32, framerate: u32) -> Result<Vec<gst::Element>> {
     require(
         &["nvarguscamerasrc", "nvvidconv"],
@@ -138,7 +144,7 @@ pub fn csi_camera(sensor: u32, width: u32, height: u32, framerate: u32) -> Resul
         .field("framerate", gst::Fraction::new(framerate as i32, 1))
         .field("format", "NV12")
         .build();
-    let to_system = capsfilter(gst::Caps::builder("video/x-raw").field("format", "BGRx").build())?;
+    let to_system = capsfilter(csi_frame_caps())?;
     Ok(vec![src, capsfilter(camera_caps)?, make_element("nvvidconv")?, to_system])
 }
 
@@ -164,6 +170,15 @@ pub fn hint(factory: &str, message: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_element_takes_csi_frames_as_they_come() {
+        crate::pipeline::init().unwrap();
+        let element = gst::ElementFactory::make("cyclegan").build().unwrap();
+        let sink = element.static_pad("sink").unwrap().pad_template_caps();
+        let csi = csi_frame_caps();
+        assert!(sink.can_intersect(&csi), "the element's sink {sink} refuses {csi}: a conversion would run");
+    }
 
     #[test]
     fn auto_falls_back_to_software_with_a_note_and_named_elements_must_exist() {

@@ -38,6 +38,8 @@ pub struct LiveStats {
     pub backend: String,
     /// The last frame's time on the GPU (TensorRT backend, by CUDA events).
     pub device_ms: Option<f64>,
+    /// Bytes the last frame was copied through (TensorRT backend).
+    pub copied_bytes: Option<u64>,
 }
 
 /// What a run tells its caller while it goes.

@@ -103,6 +103,7 @@ pub(super) fn watch(
                         inference_size: (element.inference_width, element.inference_height),
                         backend: element.backend,
                         device_ms: element.device_ms,
+                        copied_bytes: element.copied_bytes,
                     };
                     on_event(Event::Stats(&stats));
                     last = Some(stats);

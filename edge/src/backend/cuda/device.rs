@@ -16,6 +16,9 @@ pub struct Gpu {
     /// Streaming multiprocessors: with the memory, what tells GPUs of one name and compute
     /// capability apart (an Orin Nano has 8, an AGX Orin 16).
     pub multiprocessors: i32,
+    /// The GPU shares the host's memory and can map page-locked host memory (a Jetson): its
+    /// kernels then read and write frames in place, without copies to and from device memory.
+    pub integrated: bool,
 }
 
 /// Whether the CUDA driver library can be loaded at all (asked before any driver call: cudarc
@@ -57,6 +60,14 @@ impl Gpu {
             multiprocessors: context
                 .attribute(cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
                 .map_err(driver("reading the multiprocessor count"))?,
+            integrated: context
+                .attribute(cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_INTEGRATED)
+                .map_err(driver("asking whether the GPU is integrated"))?
+                == 1
+                && context
+                    .attribute(cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY)
+                    .map_err(driver("asking whether the GPU maps host memory"))?
+                    == 1,
             context,
             stream,
         })
@@ -66,6 +77,7 @@ impl Gpu {
     pub fn describe(&self) -> String {
         let (major, minor) = self.compute_capability;
         let gib = self.total_memory as f64 / (1u64 << 30) as f64;
-        format!("{} (compute {major}.{minor}, {} SMs, {gib:.1} GiB)", self.name, self.multiprocessors)
+        let shared = if self.integrated { ", integrated" } else { "" };
+        format!("{} (compute {major}.{minor}, {} SMs, {gib:.1} GiB{shared})", self.name, self.multiprocessors)
     }
 }

@@ -66,14 +66,17 @@ pub struct Abilities {
 /// first that has an older one (PTX, which the driver must be at least as new as NVRTC to read).
 /// Err: why each candidate cannot.
 pub fn choose(candidates: &[Abilities], gpu: i32, driver: (i32, i32)) -> Result<(usize, Target), Vec<String>> {
-    let cubin = candidates.iter().position(|c| {
-        c.version.0 <= driver.0 && c.archs.as_ref().is_none_or(|archs| archs.contains(&gpu))
-    });
+    let cubin = candidates
+        .iter()
+        .position(|c| c.version.0 <= driver.0 && c.archs.as_ref().is_none_or(|archs| archs.contains(&gpu)));
     if let Some(i) = cubin {
         return Ok((i, Target::Cubin(format!("sm_{gpu}"))));
     }
     let older = |c: &Abilities| c.archs.as_ref().and_then(|a| a.iter().copied().filter(|&a| a < gpu).max());
-    let ptx = candidates.iter().enumerate().find_map(|(i, c)| (c.version <= driver).then(|| older(c).map(|a| (i, a))).flatten());
+    let ptx = candidates
+        .iter()
+        .enumerate()
+        .find_map(|(i, c)| (c.version <= driver).then(|| older(c).map(|a| (i, a))).flatten());
     if let Some((i, arch)) = ptx {
         return Ok((i, Target::Ptx(format!("compute_{arch}"))));
     }
@@ -87,10 +90,7 @@ pub fn choose(candidates: &[Abilities], gpu: i32, driver: (i32, i32)) -> Result<
                 _ => "no architecture".into(),
             };
             if c.version.0 > driver.0 || (older(c).is_some() && c.version > driver) {
-                format!(
-                    "NVRTC {major}.{minor} makes code newer than the driver's CUDA {}.{} loads",
-                    driver.0, driver.1
-                )
+                format!("NVRTC {major}.{minor} makes code newer than the driver's CUDA {}.{} loads", driver.0, driver.1)
             } else {
                 format!("NVRTC {major}.{minor} compiles for {range}, not sm_{gpu}")
             }
@@ -178,7 +178,12 @@ impl Nvrtc {
             Err(reasons) => Err(CudaError::NoNvrtcFor {
                 gpu: format!("sm_{arch}"),
                 driver: format!("{}.{}", driver.0, driver.1),
-                tried: all.iter().zip(reasons).map(|(n, why)| format!("{}: {why}", n.path.display())).collect::<Vec<_>>().join("; "),
+                tried: all
+                    .iter()
+                    .zip(reasons)
+                    .map(|(n, why)| format!("{}: {why}", n.path.display()))
+                    .collect::<Vec<_>>()
+                    .join("; "),
             }),
         }
     }

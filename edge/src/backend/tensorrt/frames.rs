@@ -4,6 +4,10 @@
 //! memory and on the device, and events around its GPU work. The engine's tensors are shared:
 //! the compute stream runs one frame at a time. cudarc's event tracking (on once a context has
 //! streams of its own) makes each stream wait for the last writer of what it reads.
+//!
+//! On an integrated GPU (a Jetson: one DRAM for both) the copies to and from device memory only
+//! move bytes within the same memory, so there the slot's page-locked memory is mapped into the
+//! GPU's address space and the kernels read and write it in place (see [`CopyPlan`]).
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -16,9 +20,30 @@ use crate::frame::{FrameMut, FrameRef, YuvSpec};
 use crate::smoothing::Step;
 use crate::{Error, Result};
 
+/// Which copies a frame takes besides into and out of its slot's page-locked memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyPlan {
+    /// Page-locked memory to device memory, and back: a discrete GPU's kernels cannot read host
+    /// memory at full speed; an integrated one's read the mapped page-locked memory directly.
+    pub device_copies: bool,
+}
+
+impl CopyPlan {
+    pub fn for_gpu(integrated: bool) -> Self {
+        Self { device_copies: !integrated }
+    }
+
+    /// Bytes moved per frame of `frame_bytes`: in and out of the slot, and the device copies.
+    pub fn bytes_per_frame(&self, frame_bytes: usize) -> u64 {
+        let copies = if self.device_copies { 4 } else { 2 };
+        (copies * frame_bytes) as u64
+    }
+}
+
 /// The kernels, the copy streams and the frames' slots, made on the first frame.
 pub(super) struct FramePath {
     pub(super) kernels: Kernels,
+    plan: CopyPlan,
     upload: Arc<CudaStream>,
     download: Arc<CudaStream>,
     slots: Vec<Slot>,
@@ -34,9 +59,22 @@ struct Slot {
     layout: FrameLayout,
     plane_lens: [usize; 3],
     staging: PinnedHostSlice<u8>,
-    device: CudaSlice<u8>,
+    /// The frame where the kernels see it: device memory, or `staging` itself mapped for the
+    /// GPU (not owned then: given back with `leak` before `staging` is freed).
+    device: Option<CudaSlice<u8>>,
+    owns_device: bool,
     start: CudaEvent,
     end: CudaEvent,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if !self.owns_device
+            && let Some(mapped) = self.device.take()
+        {
+            mapped.leak();
+        }
+    }
 }
 
 impl FramePath {
@@ -45,6 +83,7 @@ impl FramePath {
         let stream = || backend.gpu.context.new_stream().map_err(cuda("creating a CUDA stream"));
         Ok(Self {
             kernels,
+            plan: CopyPlan::for_gpu(backend.gpu.integrated),
             upload: stream()?,
             download: stream()?,
             slots: Vec::new(),
@@ -78,7 +117,7 @@ impl FramePath {
                 i
             }
             _ => {
-                let slot = Slot::new(backend, layout, plane_lens, bytes)?;
+                let slot = Slot::new(backend, self.plan, layout, plane_lens, bytes)?;
                 match free {
                     Some(i) => {
                         self.slots[i] = slot;
@@ -96,21 +135,47 @@ impl FramePath {
 }
 
 impl Slot {
-    fn new(backend: &TensorrtBackend, layout: FrameLayout, plane_lens: [usize; 3], bytes: usize) -> Result<Self> {
+    fn new(
+        backend: &TensorrtBackend,
+        plan: CopyPlan,
+        layout: FrameLayout,
+        plane_lens: [usize; 3],
+        bytes: usize,
+    ) -> Result<Self> {
         let context = &backend.gpu.context;
         // Page-locked: copies from and to it run at full bus speed, and asynchronously (plain,
-        // not write-combined: the host reads the result back).
-        // SAFETY: every byte is written from a frame before an upload reads it.
-        let staging = unsafe { context.alloc_pinned_with_flags::<u8>(bytes, 0) }.map_err(|source| Error::Driver {
-            what: format!("allocating {bytes} bytes of page-locked host memory"),
-            source,
+        // not write-combined: the host reads the result back); mapped where the GPU reads it.
+        let flags = if plan.device_copies { 0 } else { cudarc::driver::sys::CU_MEMHOSTALLOC_DEVICEMAP };
+        // SAFETY: every byte is written from a frame before the GPU reads it.
+        let mut staging = unsafe { context.alloc_pinned_with_flags::<u8>(bytes, flags) }.map_err(|source| {
+            Error::Driver { what: format!("allocating {bytes} bytes of page-locked host memory"), source }
         })?;
-        let device = backend.gpu.stream.alloc_zeros::<u8>(bytes).map_err(|source| Error::Driver {
-            what: format!("allocating {bytes} bytes on the GPU for a frame"),
-            source,
-        })?;
+        let device = if plan.device_copies {
+            backend.gpu.stream.alloc_zeros::<u8>(bytes).map_err(|source| Error::Driver {
+                what: format!("allocating {bytes} bytes on the GPU for a frame"),
+                source,
+            })?
+        } else {
+            let host = staging.as_mut_ptr().map_err(cuda("reading the page-locked memory's address"))?;
+            let mut address = 0;
+            // SAFETY: `host` is a live DEVICEMAP allocation of `bytes` bytes in this context.
+            unsafe { cudarc::driver::sys::cuMemHostGetDevicePointer_v2(&mut address, host.cast(), 0) }
+                .result()
+                .map_err(cuda("mapping page-locked memory for the GPU"))?;
+            // SAFETY: the mapping covers `bytes` bytes and lives as long as `staging`; Drop gives
+            // the slice back with `leak` instead of freeing it as device memory.
+            unsafe { backend.gpu.stream.upgrade_device_ptr::<u8>(address, bytes) }
+        };
         let event = || context.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(cuda("creating a CUDA event"));
-        Ok(Self { layout, plane_lens, staging, device, start: event()?, end: event()? })
+        Ok(Self {
+            layout,
+            plane_lens,
+            staging,
+            device: Some(device),
+            owns_device: plan.device_copies,
+            start: event()?,
+            end: event()?,
+        })
     }
 }
 
@@ -162,10 +227,15 @@ impl TensorrtBackend {
             let start = slot.layout.offsets[i];
             host[start..start + plane.len()].copy_from_slice(plane);
         }
-        slot.start.record(&path.upload).map_err(cuda("recording a CUDA event"))?;
-        path.upload.memcpy_htod(&slot.staging, &mut slot.device).map_err(cuda("copying the frame to the GPU"))?;
-
         let compute = self.gpu.stream.clone();
+        let device = slot.device.as_mut().expect("a slot's frame lives until it is dropped");
+        if path.plan.device_copies {
+            slot.start.record(&path.upload).map_err(cuda("recording a CUDA event"))?;
+            path.upload.memcpy_htod(&slot.staging, device).map_err(cuda("copying the frame to the GPU"))?;
+        } else {
+            slot.start.record(&compute).map_err(cuda("recording a CUDA event"))?;
+        }
+
         let weight = match smoothing {
             Step::Off => {
                 path.smoothing = None;
@@ -185,18 +255,14 @@ impl TensorrtBackend {
         // SAFETY (transmutes): the byte buffers were sized for `values` elements of this type.
         if half {
             let mut tensor = unsafe { buffers.input.transmute_mut::<u16>(values) }.expect("sized for the tensor");
-            path.kernels
-                .preprocess(&compute, &slot.device.as_view(), &slot.layout, size, &mut tensor)
-                .map_err(kernel)?;
+            path.kernels.preprocess(&compute, &device.as_view(), &slot.layout, size, &mut tensor).map_err(kernel)?;
         } else {
             let mut tensor = unsafe { buffers.input.transmute_mut::<f32>(values) }.expect("sized for the tensor");
-            path.kernels
-                .preprocess(&compute, &slot.device.as_view(), &slot.layout, size, &mut tensor)
-                .map_err(kernel)?;
+            path.kernels.preprocess(&compute, &device.as_view(), &slot.layout, size, &mut tensor).map_err(kernel)?;
         }
         self.enqueue([1, 3, size.1 as i64, size.0 as i64])?;
         let buffers = self.buffers.as_ref().expect("allocated by the caller");
-        let mut view = slot.device.as_view_mut();
+        let mut view = device.as_view_mut();
         let smoothing = weight.map(|weight| Smoothing {
             state: path.smoothing.as_mut().expect("made above"),
             // A state made just now has no past.
@@ -213,8 +279,14 @@ impl TensorrtBackend {
                 .postprocess(&compute, &tensor, size, &mut view, &slot.layout, strength, smoothing)
                 .map_err(kernel)?;
         }
-        path.download.memcpy_dtoh(&slot.device, &mut slot.staging).map_err(cuda("copying the frame back"))?;
-        slot.end.record(&path.download).map_err(cuda("recording a CUDA event"))?;
+        drop(view);
+        if path.plan.device_copies {
+            path.download.memcpy_dtoh(device, &mut slot.staging).map_err(cuda("copying the frame back"))?;
+            slot.end.record(&path.download).map_err(cuda("recording a CUDA event"))?;
+        } else {
+            slot.end.record(&compute).map_err(cuda("recording a CUDA event"))?;
+        }
+        self.copied_bytes = Some(path.plan.bytes_per_frame(slot.staging.len()));
         path.in_flight.push_back(index);
         Ok(())
     }
@@ -237,7 +309,10 @@ impl TensorrtBackend {
                 frame.format, frame.width, frame.height, slot.layout.format, slot.layout.width, slot.layout.height
             )));
         }
-        // Waits for the download: errors of any queued GPU work surface here.
+        // Waits for the frame's last GPU work (the download, or the kernel writing the mapped
+        // memory, which the staging memory's own event does not see): errors of any queued GPU
+        // work surface here.
+        slot.end.synchronize().map_err(cuda("running the engine"))?;
         let host = slot.staging.as_slice().map_err(cuda("running the engine"))?;
         for (i, plane) in frame.planes.iter_mut().enumerate() {
             let start = slot.layout.offsets[i];
@@ -257,5 +332,22 @@ impl TensorrtBackend {
             // The discarded frames went through it: the next frame restarts it anyway.
             path.smoothing = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_integrated_gpu_reads_and_writes_frames_in_place() {
+        let frame = 1920 * 1080 * 3 / 2; // an NV12 1080p frame
+        let discrete = CopyPlan::for_gpu(false);
+        assert!(discrete.device_copies);
+        // Into page-locked memory, to the device, back, out.
+        assert_eq!(discrete.bytes_per_frame(frame), 4 * frame as u64);
+        let jetson = CopyPlan::for_gpu(true);
+        assert!(!jetson.device_copies);
+        assert_eq!(jetson.bytes_per_frame(frame), 2 * frame as u64);
     }
 }

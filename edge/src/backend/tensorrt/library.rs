@@ -55,10 +55,8 @@ type VersionFn = unsafe extern "C" fn() -> i32;
 pub(crate) fn open_resident(path: &Path) -> std::result::Result<Library, libloading::Error> {
     // SAFETY: loading a shared library runs its initialisers; TensorRT's only set up globals.
     // The flags are dlopen's default (lazy, local) plus RTLD_NODELETE.
-    unsafe {
-        libloading::os::unix::Library::open(Some(path), libc::RTLD_LAZY | libc::RTLD_LOCAL | libc::RTLD_NODELETE)
-    }
-    .map(Library::from)
+    unsafe { libloading::os::unix::Library::open(Some(path), libc::RTLD_LAZY | libc::RTLD_LOCAL | libc::RTLD_NODELETE) }
+        .map(Library::from)
 }
 
 /// Opens `path` and asks its version; errors name the file and what is wrong with it.

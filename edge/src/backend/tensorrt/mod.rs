@@ -310,6 +310,8 @@ pub struct TensorrtBackend {
     /// Recorded around each `run`'s GPU work: its time on the device.
     events: Option<(CudaEvent, CudaEvent)>,
     device_ms: Option<f64>,
+    /// The last frame's bytes copied (see `frames::CopyPlan`).
+    copied_bytes: Option<u64>,
     model: Model,
     options: TensorrtOptions,
     tensorrt: Arc<TensorRt>,
@@ -333,6 +335,7 @@ impl TensorrtBackend {
             frames: None,
             events: None,
             device_ms: None,
+            copied_bytes: None,
         };
         if options.auto.is_none() {
             let (precision, note) = effective_precision(model, options.precision);
@@ -430,7 +433,12 @@ impl TensorrtBackend {
         self.options.precision = decision.chosen.precision;
         self.options.instance_norm = decision.chosen.instance_norm;
         self.options.auto = None;
-        self.notes.push(format!("precision auto chose {} ({}):\n{}", decision.chosen, path.display(), decision.table()));
+        self.notes.push(format!(
+            "precision auto chose {} ({}):\n{}",
+            decision.chosen,
+            path.display(),
+            decision.table()
+        ));
         Ok(())
     }
 
@@ -525,6 +533,10 @@ impl Backend for TensorrtBackend {
 
     fn device_ms(&self) -> Option<f64> {
         self.device_ms
+    }
+
+    fn copied_bytes(&self) -> Option<u64> {
+        self.copied_bytes
     }
 
     fn submit_frame(

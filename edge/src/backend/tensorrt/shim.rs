@@ -384,9 +384,7 @@ impl TensorRt {
     /// Deserializes an engine and creates its execution context, in `context` (bound to this
     /// thread here, and again when the engine is dropped: its device memory belongs to it).
     pub fn load(self: &Arc<Self>, plan: &[u8], context: &Arc<CudaContext>) -> Result<Engine> {
-        context
-            .bind_to_thread()
-            .map_err(|source| Error::Driver { what: "binding the CUDA context".into(), source })?;
+        context.bind_to_thread().map_err(|source| Error::Driver { what: "binding the CUDA context".into(), source })?;
         let mut err = vec![0 as c_char; 2048];
         self.logger.take_errors();
         // SAFETY: valid pointers for the call; the handle is freed by Engine's Drop.

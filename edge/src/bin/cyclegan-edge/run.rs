@@ -20,7 +20,11 @@ pub struct RunArgs {
 }
 
 fn stats_line(s: &LiveStats) -> String {
-    let device = s.device_ms.map(|ms| format!(" (GPU {ms:.1} ms)")).unwrap_or_default();
+    let device = match (s.device_ms, s.copied_bytes) {
+        (Some(ms), Some(bytes)) => format!(" (GPU {ms:.1} ms, {:.1} MB copied)", bytes as f64 / 1e6),
+        (Some(ms), None) => format!(" (GPU {ms:.1} ms)"),
+        _ => String::new(),
+    };
     format!(
         "{} frames | {:.1} fps | latency p50 {:.1} ms, p95 {:.1} ms{device} | dropped {} | {}x{} on {}",
         s.frames, s.fps, s.p50_ms, s.p95_ms, s.dropped, s.inference_size.0, s.inference_size.1, s.backend
