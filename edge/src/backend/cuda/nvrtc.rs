@@ -421,7 +421,7 @@ mod tests {
     #[test]
     fn a_gpu_newer_than_nvrtc_gets_ptx_for_the_newest_architecture_below_it() {
         let jetpack = nvrtc((12, 6), 50..=90);
-        assert_eq!(choose(&[jetpack.clone()], 120, (12, 8)), Ok((0, Target::Ptx("compute_90".into()))));
+        assert_eq!(choose(std::slice::from_ref(&jetpack), 120, (12, 8)), Ok((0, Target::Ptx("compute_90".into()))));
         // PTX of 12.6 needs a driver of 12.6 or newer.
         let err = choose(&[jetpack], 120, (12, 4)).unwrap_err();
         assert_eq!(err, vec!["NVRTC 12.6 makes code newer than the driver's CUDA 12.4 loads".to_string()]);
@@ -430,7 +430,7 @@ mod tests {
     #[test]
     fn none_that_can_is_one_reason_per_nvrtc() {
         let venv13 = nvrtc((13, 0), 75..=121);
-        let err = choose(&[venv13.clone()], 72, (13, 0)).unwrap_err();
+        let err = choose(std::slice::from_ref(&venv13), 72, (13, 0)).unwrap_err();
         assert_eq!(err, vec!["NVRTC 13.0 compiles for sm_75 to sm_121, not sm_72".to_string()]);
         let err = choose(&[venv13], 87, (12, 2)).unwrap_err();
         assert_eq!(err, vec!["NVRTC 13.0 makes code newer than the driver's CUDA 12.2 loads".to_string()]);

@@ -279,7 +279,6 @@ impl TensorrtBackend {
                 .postprocess(&compute, &tensor, size, &mut view, &slot.layout, strength, smoothing)
                 .map_err(kernel)?;
         }
-        drop(view);
         if path.plan.device_copies {
             path.download.memcpy_dtoh(device, &mut slot.staging).map_err(cuda("copying the frame back"))?;
             slot.end.record(&path.download).map_err(cuda("recording a CUDA event"))?;
