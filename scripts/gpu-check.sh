@@ -3,25 +3,22 @@
 # writes one Markdown report to attach to a bug report: the machine, then each check passed,
 # FAILED or skipped (with why: what this machine lacks is never counted as passed), its figures and
 # seconds, and a link to its whole output. Without a GPU every check is skipped and it exits 0.
-#   scripts/gpu-check.sh [--out FILE] [--build] [--keep-work]
+#   scripts/gpu-check.sh [--out FILE] [--keep-work]
 # --out FILE   the report (default gpu-check.md); the logs go beside it, in FILE less .md plus -logs/
-# --build      rebuild the release binaries first (default: target/release's, built only if missing)
 # --keep-work  keep the models, engines and videos the checks make (the folder is named at the end)
 # Exit status: 0 when no check failed, 1 when one did, 2 for a usage error.
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 [--out FILE] [--build] [--keep-work]" >&2
+  echo "usage: $0 [--out FILE] [--keep-work]" >&2
   exit 2
 }
 out=gpu-check.md
-build=false
 keep=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
     --out=*) out=${1#--out=}; shift ;;
-    --build) build=true; shift ;;
     --keep-work) keep=true; shift ;;
     *) usage ;;
   esac
@@ -143,7 +140,9 @@ binaries="$release (as found)"
 bin_failed=""
 missing=false
 for b in "$edge" "$calib" "$train"; do [ -x "$b" ] || missing=true; done
-if $build || $missing; then
+# Built from this checkout wherever cargo is (a no-op when up to date), so that the report is of
+# the source it names; without cargo (a machine that only runs) the binaries as found.
+if [ -z "$cargo_lack" ] || $missing; then
   if ready cargo-build "$cargo_lack"; then
     binaries="$release (built by this run)"
     # The first build takes a while (libtorch, GStreamer bindings); afterwards it is a no-op.
@@ -155,7 +154,7 @@ lack_binary() { # BINARY: why it cannot be used here, or nothing
   if [ -n "$bin_failed" ]; then
     echo "$bin_failed"
   elif [ ! -x "$1" ]; then
-    echo "no $1: build it (cargo build --release --locked -p cyclegan-edge -p cyclegan-calibration -p cyclegan-train) or run with --build"
+    echo "no $1: build it (cargo build --release --locked -p cyclegan-edge -p cyclegan-calibration -p cyclegan-train)"
   fi
 }
 edge_lack=$(lack_binary "$edge")
