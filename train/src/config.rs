@@ -186,7 +186,34 @@ cyclegan_settings::section! {
         /// LSGAN against a discriminator of the target domain (the teacher's when its checkpoint
         /// has one); 0 reads no target-domain images.
         lambda_gan: f64 = 0.0,
+        /// Views (teacher and student see the same one): brightness jitter, a factor within
+        /// 1 +- this (0: off).
+        view_brightness: f64 = 0.3,
+        /// Views: contrast jitter, a factor within 1 +- this (0: off).
+        view_contrast: f64 = 0.3,
+        /// Views: saturation jitter, a factor within 1 +- this (0: off).
+        view_saturation: f64 = 0.4,
+        /// Views: hue rotation within +- this share of a full turn (0: off).
+        view_hue: f64 = 0.1,
+        /// Views: random resized crops keeping at least this share of the area, resized back
+        /// (1: off).
+        view_crop_scale: f64 = 0.25,
+        /// Views: the chance of a horizontal flip (0: off).
+        view_flip: f64 = 0.5,
+        /// Views: the chance of mixing the image with another of the source domain, by a weight
+        /// drawn from 0 to 1 (0: off).
+        view_mixup: f64 = 0.5,
+        /// Folders of unlabelled images (any photos, any domain) the teacher labels too, mixed
+        /// into the source domain at `extra_share` (the flag: DIR[,DIR...]).
+        extra_images: Vec<PathBuf> = Vec::new() => String as folders,
+        /// The chance that an image is taken from `extra_images` instead of the dataset.
+        extra_share: f64 = 0.5,
     }
+}
+
+/// `DIR[,DIR...]` as folders (the `--extra-images` flag).
+fn folders(list: String) -> Vec<PathBuf> {
+    list.split(',').filter(|f| !f.is_empty()).map(PathBuf::from).collect()
 }
 
 impl TrainConfig {

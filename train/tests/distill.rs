@@ -9,12 +9,14 @@ use cyclegan_model::Direction;
 use cyclegan_model::Family;
 use cyclegan_onnx::{FloatType, Precision, validate_generator};
 use cyclegan_train::config::{DistillConfig, Preprocess, TrainConfig};
-use cyclegan_train::distill::{LOSSES, distill};
+use cyclegan_train::distill::{Distiller, LOSSES, distill};
 use cyclegan_train::export::{ExportOptions, export_generator};
 use cyclegan_train::imageio::rgb_to_tensor;
 use cyclegan_train::report::LossLog;
-use cyclegan_train::trainer::{FitOptions, fit};
+use cyclegan_train::trainer::{FitOptions, Job, fit};
 use cyclegan_train::translate::Translator;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use tch::{Device, Kind, Tensor};
 
 /// libtorch's random generator is global: trainings in parallel threads would share it.
@@ -144,6 +146,30 @@ fn a_resumed_distillation_repeats_the_uninterrupted_one() {
     common::assert_same_losses(&a, &b);
     assert!(a.iter().all(|r| r.losses[3] > 0.0 && r.losses[4] > 0.0), "the adversarial terms ran");
     assert!(a.iter().all(|r| r.losses[5] > 0.0), "the temporal term ran");
+}
+
+/// Function matching: the teacher labels the very view the student is shown (the sample grid's
+/// first column), which with the default views is not the dataset's image.
+#[test]
+fn teacher_and_student_see_one_augmented_view() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (data, runs) = (common::synth(dir.path(), 4, 32), dir.path().join("runs"));
+    let teacher_dir = teacher(&data, &runs);
+    let c = student(&data, &runs, "views", &teacher_dir);
+    let run_dir = runs.join("views");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let mut job = Distiller::new(&c, &run_dir, Device::Cpu).unwrap();
+    let batch = rgb_to_tensor(&image::open(data.join("trainA/00000.png")).unwrap().to_rgb8());
+    let teacher = Translator::load(&teacher_dir, Direction::A2b, Device::Cpu).unwrap();
+    let mut changed = 0;
+    for seed in 0..4 {
+        let step = job.step(&batch, &batch, &mut StdRng::seed_from_u64(seed)).unwrap();
+        let [view, taught, _student] = &step.samples[0][..] else { panic!("a row of three") };
+        assert!(taught.allclose(&teacher.forward(view), 1e-5, 1e-5, false), "the teacher labelled another image");
+        changed += usize::from(!view.allclose(&batch, 1e-3, 1e-3, false));
+    }
+    assert!(changed >= 3, "only {changed} of 4 views differ from the dataset's image");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! direction's generator name (`G_A` for a2b), so `translate`, `export` and `info` take it as
 //! they take any checkpoint.
 mod ssim;
+pub mod views;
 
 use std::path::{Path, PathBuf};
 
@@ -87,11 +88,14 @@ pub struct Distiller {
     /// `[train] lambda_temporal`: the student's temporal-consistency weight.
     lambda_temporal: f64,
     mixed_precision: bool,
+    views: views::Views,
 }
 
 impl Distiller {
     pub fn new(config: &TrainConfig, run_dir: &Path, device: Device) -> Result<Self> {
         let d = config.distill.clone().expect("distill() checks the section");
+        let source_dir = config.data.dataroot.join(format!("train{}", d.direction.source_domain()));
+        let views = views::Views::new(&d, &source_dir, Augment::from_config(&config.data))?;
         let teacher = load_teacher(&d, run_dir, device)?;
         let t = &config.train;
         let student_cfg = config.model.generator();
@@ -140,6 +144,7 @@ impl Distiller {
             weights: d,
             lambda_temporal: t.lambda_temporal,
             mixed_precision: t.mixed_precision,
+            views,
         };
         distiller.start_critic_from_teacher()?;
         Ok(distiller)
@@ -173,7 +178,10 @@ impl Job for Distiller {
     }
 
     fn step(&mut self, real_a: &Tensor, real_b: &Tensor, rng: &mut StdRng) -> Result<Step> {
-        let (source, target) = self.direction.order(real_a, real_b);
+        let (batch, target) = self.direction.order(real_a, real_b);
+        // Teacher and student see one view; drawn first, so the temporal term's draws follow it.
+        let view = self.views.apply(batch, rng)?;
+        let source = &view;
         let (taught, teacher_features) = self.teacher.forward_with_features(source, &self.teacher_points);
         let w = &self.weights;
         let zero = || Tensor::zeros([], (Kind::Float, source.device()));
