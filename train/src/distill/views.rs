@@ -76,6 +76,13 @@ impl Views {
                     message: format!("{} holds no images", dir.display()),
                 });
             }
+            for file in &found {
+                // As the dataset does: an image the transform cannot take is named now, not
+                // met mid-run.
+                let (w, h) = image::image_dimensions(file)
+                    .map_err(|e| Error::Image { path: file.clone(), message: e.to_string() })?;
+                augment.check_size(w, h).map_err(|message| Error::Image { path: file.clone(), message })?;
+            }
             extra.extend(found);
         }
         let source = if d.view_mixup > 0.0 { list_images(source_dir, 0)? } else { Vec::new() };
@@ -304,6 +311,10 @@ mod tests {
         assert!(err(DistillConfig { extra_images: vec![empty], ..off() }).contains("holds no images"));
         assert!(err(DistillConfig { extra_images: vec![dir.path().join("none")], ..off() }).contains("extra-images"));
         assert!(err(DistillConfig { view_hue: 1.5, ..off() }).contains("--view-hue"));
+        let crop = Augment { preprocess: Preprocess::Crop, load_size: 64, crop_size: 64, flip: false };
+        let small = Views::new(&DistillConfig { extra_images: vec![extra.clone()], ..off() }, &source, crop);
+        let small = small.err().unwrap().to_string();
+        assert!(small.contains("a.png") && small.contains("smaller than data.crop_size"), "{small}");
         assert!(err(DistillConfig { view_crop_scale: 0.0, ..off() }).contains("--view-crop-scale"));
     }
 }
