@@ -3,7 +3,8 @@
 //! labels each batch on the fly, so unpaired images of one domain suffice. The losses follow GAN
 //! Compression (Li et al. 2020): L1 to the teacher's output, the teacher's activations at up to
 //! three points of the residual stage through learned 1x1 adapters, SSIM, and optionally LSGAN
-//! against the target domain's discriminator. A checkpoint holds the student under the
+//! against the target domain's discriminator. Teacher and student see one augmented view of each
+//! batch (`views`: distillation as function matching). A checkpoint holds the student under the
 //! direction's generator name (`G_A` for a2b), so `translate`, `export` and `info` take it as
 //! they take any checkpoint.
 mod ssim;

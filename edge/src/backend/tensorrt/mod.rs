@@ -415,7 +415,8 @@ impl TensorrtBackend {
                 let candidates = auto::candidates_for(&models, self.tensorrt.has_plugins());
                 if let Some(Notify(notify)) = &self.options.notify {
                     notify(&format!(
-                        "precision auto: building and timing {} candidate engines for {} ({}); the choice is kept in {}",
+                        "precision auto: building and timing {} candidate engines for {} ({}); the choice is kept \
+                         in {}",
                         candidates.len(),
                         profile.describe(),
                         candidates.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),

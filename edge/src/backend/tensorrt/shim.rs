@@ -236,7 +236,8 @@ pub struct TensorRt {
 
 /// TensorRT's plugin library (for the InstanceNorm plugin), opened and registered at most once
 /// per process: its registry is global and keeps the logger it was given, so that logger stays
-/// for the process's life (and the library does, as every TensorRT library, `open_resident`). False where it is not installed.
+/// for the process's life (the library does too, as every TensorRT library: `open_resident`).
+/// False where it is not installed.
 fn plugins_registered(nvinfer: &Path, major: u32) -> bool {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     *REGISTERED.get_or_init(|| {
