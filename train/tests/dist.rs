@@ -177,24 +177,31 @@ fn torchrun_starts_the_ranks_and_rank_0_alone_writes() {
     assert_eq!((state.world_size, state.iteration, state.next_batch), (2, 3, 3));
 }
 
-#[test]
-fn a_killed_rank_stops_the_other_with_its_number_and_the_run_resumes_on_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = common::synth(dir.path(), 8, 32);
-    let mut c = tiny(&data, &dir.path().join("runs"));
+/// Two ranks of a long run with `--dist-timeout-s timeout_s`, once the first checkpoint is
+/// written: rank 0, rank 1 and the run folder.
+fn two_ranks_past_a_checkpoint(dir: &Path, timeout_s: &str) -> (Child, Child, PathBuf) {
+    let data = common::synth(dir, 8, 32);
+    let mut c = tiny(&data, &dir.join("runs"));
     c.train.n_epochs = 1000;
     c.output.save_latest_freq = 2;
-    let config = write_config(&c, &dir.path().join("c.toml"));
+    let config = write_config(&c, &dir.join("c.toml"));
     let port = free_port();
-    let args = ["fit", "--config", config.to_str().unwrap(), "--dist-timeout-s", "10", "--quiet"];
+    let args = ["fit", "--config", config.to_str().unwrap(), "--dist-timeout-s", timeout_s, "--quiet"];
     let spawn = |r| rank(r, 2, port, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let (r0, mut r1) = (spawn(0), spawn(1));
-    let run = dir.path().join("runs/run");
+    let (r0, r1) = (spawn(0), spawn(1));
+    let run = dir.join("runs/run");
     let start = Instant::now();
     while !run.join("latest/state.json").exists() {
         assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint after two minutes");
         std::thread::sleep(Duration::from_millis(50));
     }
+    (r0, r1, run)
+}
+
+#[test]
+fn a_killed_rank_stops_the_other_with_its_number_and_the_run_resumes_on_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r0, mut r1, run) = two_ranks_past_a_checkpoint(dir.path(), "10");
     std::thread::sleep(Duration::from_millis(300));
     r1.kill().unwrap();
     r1.wait().unwrap();
@@ -217,21 +224,7 @@ fn a_killed_rank_stops_the_other_with_its_number_and_the_run_resumes_on_one() {
 #[test]
 fn a_paused_rank_is_named_by_the_other_within_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let data = common::synth(dir.path(), 8, 32);
-    let mut c = tiny(&data, &dir.path().join("runs"));
-    c.train.n_epochs = 1000;
-    c.output.save_latest_freq = 2;
-    let config = write_config(&c, &dir.path().join("c.toml"));
-    let port = free_port();
-    let args = ["fit", "--config", config.to_str().unwrap(), "--dist-timeout-s", "5", "--quiet"];
-    let spawn = |r| rank(r, 2, port, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let (r0, mut r1) = (spawn(0), spawn(1));
-    let run = dir.path().join("runs/run");
-    let start = Instant::now();
-    while !run.join("latest/state.json").exists() {
-        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint after two minutes");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (r0, mut r1, _) = two_ranks_past_a_checkpoint(dir.path(), "5");
     let signal = |name: &str| {
         let status = Command::new("kill").args([name, &r1.id().to_string()]).status().unwrap();
         assert!(status.success(), "kill {name}");

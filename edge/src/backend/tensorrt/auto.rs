@@ -216,6 +216,16 @@ pub struct Models<'a> {
     pub int8: Option<&'a Model>,
 }
 
+impl<'a> Models<'a> {
+    /// The model an engine of `precision` is built from.
+    pub fn for_precision(&self, precision: Precision) -> &'a Model {
+        match precision {
+            Precision::Int8 => self.int8.unwrap_or(self.float),
+            _ => self.float,
+        }
+    }
+}
+
 /// Builds (into `base`'s cache) an engine of every candidate for `profile` and measures it on
 /// `inputs` at the profile's optimal shape: mean time per run on the device, mean PSNR against
 /// ONNX Runtime's FP32 output of the float model.
@@ -239,10 +249,7 @@ pub fn measure(
     Ok(candidates
         .iter()
         .map(|&candidate| {
-            let model = match candidate.precision {
-                Precision::Int8 => models.int8.unwrap_or(models.float),
-                _ => models.float,
-            };
+            let model = models.for_precision(candidate.precision);
             let options = TensorrtOptions {
                 precision: candidate.precision,
                 instance_norm: candidate.instance_norm,

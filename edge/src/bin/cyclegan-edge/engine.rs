@@ -64,6 +64,24 @@ pub struct BuildArgs {
     verbose: bool,
 }
 
+impl BuildArgs {
+    /// TensorRT, the GPU, and the settings every engine of this command shares.
+    fn open(&self) -> Result<(TensorRt, Gpu, TensorrtOptions)> {
+        let severity = if self.verbose { Severity::Info } else { Severity::Warning };
+        let tensorrt = TensorRt::open(self.tensorrt_lib.as_deref(), severity)?;
+        let gpu = Gpu::open(self.device)?;
+        let shared = TensorrtOptions {
+            workspace_mib: self.workspace,
+            calibration_cache: self.calibration_cache.clone(),
+            library: self.tensorrt_lib.clone(),
+            device: self.device,
+            notify: Some(Notify(Arc::new(|line: &str| eprintln!("{line}")))),
+            ..TensorrtOptions::default()
+        };
+        Ok((tensorrt, gpu, shared))
+    }
+}
+
 pub fn build(args: BuildArgs) -> Result<()> {
     let profile = match (&args.size, &args.profile) {
         (Some(size), _) => Profile::fixed(parse_shape(size, "--size")?),
@@ -90,20 +108,9 @@ pub fn build(args: BuildArgs) -> Result<()> {
     if let Some(note) = note {
         eprintln!("note: {note}");
     }
-    let severity = if args.verbose { Severity::Info } else { Severity::Warning };
-    let tensorrt = TensorRt::open(args.tensorrt_lib.as_deref(), severity)?;
-    let gpu = Gpu::open(args.device)?;
-    let options = TensorrtOptions {
-        precision: asked,
-        engine: Some(args.out.clone()),
-        profile: Some(profile),
-        workspace_mib: args.workspace,
-        calibration_cache: args.calibration_cache.clone(),
-        library: args.tensorrt_lib.clone(),
-        device: args.device,
-        notify: Some(Notify(Arc::new(|line: &str| eprintln!("{line}")))),
-        ..TensorrtOptions::default()
-    };
+    let (tensorrt, gpu, shared) = args.open()?;
+    let options =
+        TensorrtOptions { precision: asked, engine: Some(args.out.clone()), profile: Some(profile), ..shared };
     eprintln!("{}, TensorRT {}, {precision}", gpu.describe(), tensorrt.version);
     let mut bars = PhaseBars::default();
     let mut show = |phase| bars.show(phase);
@@ -140,9 +147,7 @@ fn build_auto(args: &BuildArgs, model: &Model, profile: Profile) -> Result<()> {
         }
         None => None,
     };
-    let severity = if args.verbose { Severity::Info } else { Severity::Warning };
-    let tensorrt = TensorRt::open(args.tensorrt_lib.as_deref(), severity)?;
-    let gpu = Gpu::open(args.device)?;
+    let (tensorrt, gpu, shared) = args.open()?;
     let models = auto::Models { float: model, int8: int8.as_ref() };
     let candidates = auto::candidates_for(&models, tensorrt.has_plugins());
     let inputs = match &args.check_images {
@@ -150,15 +155,8 @@ fn build_auto(args: &BuildArgs, model: &Model, profile: Profile) -> Result<()> {
             .with_context(|| format!("--check-images {}", dir.display()))?,
         None => auto::check_inputs(profile.opt, auto::CHECK_IMAGES),
     };
-    let base = TensorrtOptions {
-        cache_dir: Some(args.engine_cache.clone().unwrap_or_else(default_cache_dir)),
-        workspace_mib: args.workspace,
-        calibration_cache: args.calibration_cache.clone(),
-        library: args.tensorrt_lib.clone(),
-        device: args.device,
-        notify: Some(Notify(Arc::new(|line: &str| eprintln!("{line}")))),
-        ..TensorrtOptions::default()
-    };
+    let base =
+        TensorrtOptions { cache_dir: Some(args.engine_cache.clone().unwrap_or_else(default_cache_dir)), ..shared };
     eprintln!(
         "{}, TensorRT {}: precision auto over {} ({} check images, floor {} dB)",
         gpu.describe(),
@@ -171,11 +169,7 @@ fn build_auto(args: &BuildArgs, model: &Model, profile: Profile) -> Result<()> {
     let decision = auto::decide(trials, args.psnr_floor, profile.opt)?;
     println!("{}", decision.table());
     let chosen = &decision.chosen;
-    let source = if chosen.precision == cyclegan_edge::backend::tensorrt::Precision::Int8 {
-        int8.as_ref().unwrap_or(model)
-    } else {
-        model
-    };
+    let source = models.for_precision(chosen.precision);
     let options = TensorrtOptions { precision: chosen.precision, instance_norm: chosen.instance_norm, ..base };
     let cached = ensure_engine(&tensorrt, &gpu, source, &options, Shapes::Profile(profile), None, None)?;
     let plan = std::fs::read(&cached.engine).with_context(|| format!("reading {}", cached.engine.display()))?;
