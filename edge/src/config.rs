@@ -40,8 +40,22 @@ cyclegan_settings::section! {
         /// Frames translated at once: 2 overlaps copies with GPU work at one frame more latency, 1
         /// is the lowest latency (0: the backend's choice, 2 on TensorRT, 1 on the CPU).
         frames_in_flight: u32 = 0,
+        /// Streams of one process that use the same model with the same settings share one loaded
+        /// copy, their frames translated in batches (CPU backend; TensorRT engines are per
+        /// stream for now). false: this stream loads its own.
+        share_model: bool = true,
+        /// Milliseconds the oldest waiting frame of a shared model waits for other streams' frames
+        /// of its size to run with it (0: no batching; well under a frame interval).
+        batch_window_ms: f64 = cyclegan_runtime::batch::DEFAULT_WINDOW.as_secs_f64() * 1e3,
+        /// Frames of several streams translated in one batch at most.
+        max_batch: u32 = cyclegan_runtime::batch::DEFAULT_MAX_BATCH as u32,
     }
 }
+
+/// The longest batching window taken: a second is many frames of any camera.
+pub const MAX_BATCH_WINDOW_MS: f64 = 1000.0;
+/// The largest batch taken (the element's `max-batch` property has the same bound).
+pub const MAX_BATCH: u32 = 64;
 
 cyclegan_settings::section! {
     /// The `[input]` section: where frames come from.
@@ -171,6 +185,19 @@ impl EdgeConfig {
             return bad(format!(
                 "--frames-in-flight {}: at most 8 (2 already overlaps copies with GPU work)",
                 self.inference.frames_in_flight
+            ));
+        }
+        let window = self.inference.batch_window_ms;
+        if !(0.0..=MAX_BATCH_WINDOW_MS).contains(&window) {
+            return bad(format!(
+                "--batch-window-ms {window} (batch_window_ms in [inference]): must be between 0 and \
+                 {MAX_BATCH_WINDOW_MS} (a fraction of a frame interval)"
+            ));
+        }
+        if !(1..=MAX_BATCH).contains(&self.inference.max_batch) {
+            return bad(format!(
+                "--max-batch {} (max_batch in [inference]): must be between 1 and {MAX_BATCH}",
+                self.inference.max_batch
             ));
         }
         let i = &self.input;

@@ -20,5 +20,5 @@ pub mod gst;
 #[cfg(feature = "gst")]
 pub mod pipeline;
 
-pub use cyclegan_runtime::{frame, model, preprocess, smoothing, translator};
+pub use cyclegan_runtime::{batch, frame, model, preprocess, smoothing, translator};
 pub use error::{Error, Failure, Result};

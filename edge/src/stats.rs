@@ -8,17 +8,21 @@ pub struct Summary {
     pub fps: f64,
     pub p50_ms: f64,
     pub p95_ms: f64,
+    /// Mean frames per inference of the frames that ran batched with other streams' ones.
+    pub batch_mean: Option<f64>,
 }
 
 #[derive(Debug)]
 pub struct Window {
     started: Instant,
     latencies: Vec<Duration>,
+    /// (frames, batches) of the batch sizes recorded.
+    batches: (u64, u64),
 }
 
 impl Default for Window {
     fn default() -> Self {
-        Self { started: Instant::now(), latencies: Vec::new() }
+        Self { started: Instant::now(), latencies: Vec::new(), batches: (0, 0) }
     }
 }
 
@@ -36,6 +40,12 @@ impl Window {
         self.latencies.push(latency);
     }
 
+    /// A frame ran in a batch of `frames`.
+    pub fn record_batch(&mut self, frames: usize) {
+        self.batches.0 += frames as u64;
+        self.batches.1 += 1;
+    }
+
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
@@ -46,7 +56,9 @@ impl Window {
         let mut ms: Vec<f64> = self.latencies.drain(..).map(|d| d.as_secs_f64() * 1e3).collect();
         ms.sort_by(f64::total_cmp);
         self.started = Instant::now();
+        let (frames, batches) = std::mem::take(&mut self.batches);
         Summary {
+            batch_mean: (batches > 0).then(|| frames as f64 / batches as f64),
             frames: ms.len() as u64,
             fps: if elapsed > 0.0 { ms.len() as f64 / elapsed } else { 0.0 },
             p50_ms: percentile(&ms, 0.5),
@@ -73,5 +85,10 @@ mod tests {
         let s = w.take();
         assert_eq!((s.frames, s.p50_ms, s.p95_ms), (20, 10.0, 19.0));
         assert_eq!(w.take().frames, 0);
+        assert_eq!(s.batch_mean, None);
+        w.record_batch(3);
+        w.record_batch(2);
+        assert_eq!(w.take().batch_mean, Some(2.5));
+        assert_eq!(w.take().batch_mean, None);
     }
 }

@@ -571,3 +571,103 @@ fn temporal_smoothing_is_a_property_from_0_to_1_settable_while_playing() {
     element.set_property("temporal-smoothing", 0.75);
     assert_eq!(element.property::<f64>("temporal-smoothing"), 0.75);
 }
+
+/// What one stream of [`shared_streams`] does: frames at a size, then optionally frames at
+/// another (new caps), then EOS.
+struct Plan {
+    frames: Vec<Frame>,
+    /// After the first frames: frames of another size (new caps on this stream only).
+    then: Vec<Frame>,
+}
+
+/// One pipeline of `plans.len()` branches appsrc -> cyclegan -> appsink, whose elements share
+/// one model (`threads=2`, which no other test uses, keeps it apart from theirs); each branch is
+/// fed by its own thread. Returns each branch's output and the shared model's batch sizes.
+fn shared_streams(plans: &[Plan], window_ms: f64) -> (Vec<Vec<Vec<u8>>>, Vec<u64>) {
+    gst::init().unwrap();
+    cyclegan_edge::pipeline::init().unwrap();
+    let yuv = YuvSpec::default();
+    let branches: Vec<String> = (0..plans.len())
+        .map(|i| {
+            format!(
+                "appsrc name=src{i} format=time ! cyclegan backend=cpu threads=2 inference-size=32 \
+                 batch-window-ms={window_ms} max-batch=4 ! appsink name=sink{i} sync=false"
+            )
+        })
+        .collect();
+    let pipeline = gst::parse::launch(&branches.join(" ")).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let srcs: Vec<gst_app::AppSrc> =
+        (0..plans.len()).map(|i| pipeline.by_name(&format!("src{i}")).unwrap().downcast().unwrap()).collect();
+    let sinks: Vec<gst_app::AppSink> =
+        (0..plans.len()).map(|i| pipeline.by_name(&format!("sink{i}")).unwrap().downcast().unwrap()).collect();
+    for (src, plan) in srcs.iter().zip(plans) {
+        let first = &plan.frames[0];
+        src.set_caps(Some(&caps(first.format, first.width, first.height, yuv)));
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let models = backend::shared::loaded();
+    let model = models.iter().find(|m| m.describe().contains("2 threads")).expect("the elements' shared model");
+    assert_eq!(models.iter().filter(|m| m.describe().contains("2 threads")).count(), 1, "one model loaded");
+    assert_eq!(model.streams(), plans.len(), "each element uses it");
+    std::thread::scope(|scope| {
+        for (src, plan) in srcs.iter().zip(plans) {
+            scope.spawn(move || {
+                for (i, f) in plan.frames.iter().enumerate() {
+                    src.push_buffer(buffer(f, 100 * i as u64)).unwrap();
+                }
+                if let Some(next) = plan.then.first() {
+                    src.set_caps(Some(&caps(next.format, next.width, next.height, yuv)));
+                }
+                for (i, f) in plan.then.iter().enumerate() {
+                    src.push_buffer(buffer(f, 100 * (plan.frames.len() + i) as u64)).unwrap();
+                }
+                src.end_of_stream().unwrap();
+            });
+        }
+    });
+    let outputs: Vec<Vec<Vec<u8>>> = sinks
+        .iter()
+        .zip(plans)
+        .map(|(sink, plan)| {
+            (0..plan.frames.len() + plan.then.len())
+                .map(|_| bytes(&sink.pull_sample().expect("a frame per frame pushed").buffer_owned().unwrap()))
+                .collect()
+        })
+        .collect();
+    let sizes = model.batch_sizes();
+    pipeline.set_state(gst::State::Null).unwrap();
+    (outputs, sizes)
+}
+
+#[test]
+fn streams_sharing_a_model_get_each_frame_translated_as_alone_and_in_order() {
+    let yuv = YuvSpec::default();
+    let frames = |n: usize, (w, h): (usize, usize), seed: usize| -> Vec<Frame> {
+        (0..n).map(|i| Frame::from_rgb(PixelFormat::Bgrx, w, h, &scene(w, h, seed + i * 5), yuv)).collect()
+    };
+    let plans = [
+        // Runs on while the others end or change size.
+        Plan { frames: frames(8, (40, 30), 1), then: Vec::new() },
+        // Ends (EOS) early.
+        Plan { frames: frames(2, (40, 30), 100), then: Vec::new() },
+        // New caps mid-stream: 48x36 frames batch apart from the 40x30 ones.
+        Plan { frames: frames(3, (40, 30), 200), then: frames(3, (48, 36), 300) },
+    ];
+    for window_ms in [200.0, 0.0] {
+        let (outputs, sizes) = shared_streams(&plans, window_ms);
+        for (s, (got, plan)) in outputs.iter().zip(&plans).enumerate() {
+            let mut expected = one_by_one(&plan.frames, "32", yuv);
+            expected.extend(one_by_one(&plan.then, "32", yuv));
+            assert_eq!(got.len(), expected.len(), "stream {s}");
+            for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+                assert!(g == e, "window {window_ms} ms, stream {s}, frame {i}: not the frame's own translation");
+            }
+        }
+        let batched: u64 = sizes.iter().skip(1).sum();
+        if window_ms > 0.0 {
+            assert!(batched > 0, "no batch of several frames with a {window_ms} ms window: {sizes:?}");
+        } else {
+            assert_eq!(sizes, vec![16], "a zero window runs every frame alone");
+        }
+    }
+}

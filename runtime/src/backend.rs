@@ -57,4 +57,15 @@ pub trait Backend: Send {
     fn take_notes(&mut self) -> Vec<String> {
         Vec::new()
     }
+
+    /// Frames in the last inference, where this stream's frames are batched with other streams'
+    /// ([`crate::batch`]).
+    fn batch_size(&self) -> Option<usize> {
+        None
+    }
+
+    /// Streams using the one loaded model, where it is shared ([`crate::batch`]).
+    fn shared_by(&self) -> Option<usize> {
+        None
+    }
 }

@@ -27,6 +27,9 @@ pub enum Error {
     BackendUnavailable(String, String),
     #[error("{0}")]
     Invalid(String),
+    /// A batch of several streams' frames failed; each of its streams gets this.
+    #[error("the shared model failed on a batch of {frames} frames: {reason}")]
+    Shared { frames: usize, reason: String },
     /// A backend outside this crate (TensorRT) failed; its error is the source.
     #[error(transparent)]
     Backend(Box<dyn std::error::Error + Send + Sync>),

@@ -1,5 +1,6 @@
 //! Inference backends: run a generator on a batch of tensors at an inference size.
 pub mod cuda;
+pub mod shared;
 pub mod tensorrt;
 
 use std::fmt;
@@ -74,6 +75,8 @@ impl BackendOptions {
 pub struct Opened {
     pub backend: Box<dyn Backend>,
     pub note: Option<String>,
+    /// What it runs on: `Cpu` or `Tensorrt` (what `auto` resolved to).
+    pub kind: BackendKind,
 }
 
 /// Opens `model` on the backend `kind` asks for; `auto` tries TensorRT where there is a CUDA
@@ -81,17 +84,22 @@ pub struct Opened {
 pub fn open(kind: BackendKind, model: &Model, options: &BackendOptions) -> Result<Opened> {
     let cpu = || -> Result<Box<dyn Backend>> { Ok(Box::new(CpuBackend::open(model, &options.cpu())?)) };
     match kind {
-        BackendKind::Cpu => Ok(Opened { backend: cpu()?, note: None }),
-        BackendKind::Tensorrt => {
-            Ok(Opened { backend: Box::new(TensorrtBackend::open(model, &options.tensorrt)?), note: None })
-        }
+        BackendKind::Cpu => Ok(Opened { backend: cpu()?, note: None, kind: BackendKind::Cpu }),
+        BackendKind::Tensorrt => Ok(Opened {
+            backend: Box::new(TensorrtBackend::open(model, &options.tensorrt)?),
+            note: None,
+            kind: BackendKind::Tensorrt,
+        }),
         // Without a GPU driver there is nothing to say: the CPU is the only choice.
-        BackendKind::Auto if !cuda::device::driver_present() => Ok(Opened { backend: cpu()?, note: None }),
+        BackendKind::Auto if !cuda::device::driver_present() => {
+            Ok(Opened { backend: cpu()?, note: None, kind: BackendKind::Cpu })
+        }
         BackendKind::Auto => match TensorrtBackend::open(model, &options.tensorrt) {
-            Ok(backend) => Ok(Opened { backend: Box::new(backend), note: None }),
+            Ok(backend) => Ok(Opened { backend: Box::new(backend), note: None, kind: BackendKind::Tensorrt }),
             Err(e) => Ok(Opened {
                 backend: cpu()?,
                 note: Some(format!("backend auto: using the CPU, TensorRT is not usable: {e}")),
+                kind: BackendKind::Cpu,
             }),
         },
     }

@@ -19,6 +19,7 @@ use gstreamer_video::subclass::prelude::*;
 use super::{BackendProperty, NOTE_MESSAGE, PrecisionProperty, Stats};
 use crate::backend::tensorrt::Notify;
 use crate::backend::{self, BackendOptions, Opened, TensorrtOptions};
+use crate::batch::BatchOptions;
 use crate::config::InferenceConfig;
 use crate::frame::{FrameMut, FrameRef, PixelFormat, YuvMatrix, YuvRange, YuvSpec};
 use crate::model::Model;
@@ -43,6 +44,9 @@ struct Settings {
     engine_cache: Option<String>,
     /// 0: the backend's choice.
     frames_in_flight: u32,
+    share_model: bool,
+    batch_window_ms: f64,
+    max_batch: u32,
 }
 
 /// Milliseconds between statistics messages unless set.
@@ -64,6 +68,9 @@ impl Default for Settings {
             engine: d.engine.map(|p| p.display().to_string()),
             engine_cache: d.engine_cache.map(|p| p.display().to_string()),
             frames_in_flight: d.frames_in_flight,
+            share_model: d.share_model,
+            batch_window_ms: d.batch_window_ms,
+            max_batch: d.max_batch,
         }
     }
 }
@@ -194,6 +201,35 @@ impl ObjectImpl for CycleGan {
                     .default_value(d.frames_in_flight)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("share-model")
+                    .nick("Share model")
+                    .blurb(
+                        "Share one loaded model with the other cyclegan elements of this process that use the same \
+                         model and settings, translating their frames in batches (CPU backend; TensorRT engines \
+                         are per element for now); false: load its own",
+                    )
+                    .default_value(d.share_model)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("batch-window-ms")
+                    .nick("Batch window")
+                    .blurb(
+                        "Milliseconds the oldest waiting frame of a shared model waits for other elements' frames \
+                         of its size to run with it (0: no batching)",
+                    )
+                    .minimum(0.0)
+                    .maximum(crate::config::MAX_BATCH_WINDOW_MS)
+                    .default_value(d.batch_window_ms)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-batch")
+                    .nick("Maximum batch")
+                    .blurb("Frames of several elements translated in one batch at most")
+                    .minimum(1)
+                    .maximum(crate::config::MAX_BATCH)
+                    .default_value(d.max_batch)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("stats-interval")
                     .nick("Statistics interval")
                     .blurb("Milliseconds between `cyclegan-stats` element messages on the bus (0: none)")
@@ -226,6 +262,9 @@ impl ObjectImpl for CycleGan {
             "threads" => settings.threads = value.get().expect("type checked"),
             "stats-interval" => settings.stats_interval_ms = value.get().expect("type checked"),
             "frames-in-flight" => settings.frames_in_flight = value.get().expect("type checked"),
+            "share-model" => settings.share_model = value.get().expect("type checked"),
+            "batch-window-ms" => settings.batch_window_ms = value.get().expect("type checked"),
+            "max-batch" => settings.max_batch = value.get().expect("type checked"),
             "precision" => settings.precision = value.get().expect("type checked"),
             "engine" => {
                 settings.engine = value.get::<Option<String>>().expect("type checked").filter(|s| !s.is_empty())
@@ -248,6 +287,9 @@ impl ObjectImpl for CycleGan {
             "threads" => settings.threads.to_value(),
             "stats-interval" => settings.stats_interval_ms.to_value(),
             "frames-in-flight" => settings.frames_in_flight.to_value(),
+            "share-model" => settings.share_model.to_value(),
+            "batch-window-ms" => settings.batch_window_ms.to_value(),
+            "max-batch" => settings.max_batch.to_value(),
             "precision" => settings.precision.to_value(),
             "engine" => settings.engine.to_value(),
             "engine-cache" => settings.engine_cache.to_value(),
@@ -325,8 +367,17 @@ impl BaseTransformImpl for CycleGan {
             }
             .with_choice(settings.precision.into()),
         };
-        let Opened { backend, note } = backend::open(settings.backend.into(), &model, &options)
-            .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ("{}", crate::error::chain(&e))))?;
+        let opened = if settings.share_model {
+            let batch = BatchOptions {
+                window: Duration::from_secs_f64(settings.batch_window_ms / 1e3),
+                max_batch: settings.max_batch as usize,
+            };
+            backend::shared::open(settings.backend.into(), &model, &options, batch)
+        } else {
+            backend::open(settings.backend.into(), &model, &options)
+        };
+        let Opened { backend, note, .. } =
+            opened.map_err(|e| gst::error_msg!(gst::LibraryError::Init, ("{}", crate::error::chain(&e))))?;
         gst::info!(CAT, imp = self, "{} on {}", model.describe(), backend.describe());
         if let Some(note) = note {
             self.post_note(&note);
@@ -433,6 +484,9 @@ impl Running {
         };
         self.translator.submit(&view, self.yuv)?;
         drop(frame);
+        if let Some(frames) = self.translator.backend().batch_size() {
+            self.window.record_batch(frames);
+        }
         self.pending.push_back((buffer, arrived));
         Ok(())
     }
@@ -474,6 +528,8 @@ impl Running {
             backend: self.translator.backend().describe(),
             device_ms: self.translator.backend().device_ms(),
             copied_bytes: self.translator.backend().copied_bytes(),
+            batch_mean: summary.batch_mean,
+            shared_by: self.translator.backend().shared_by().map(|n| n as u32),
         }
     }
 

@@ -29,6 +29,11 @@ pub struct Stats {
     /// Bytes the last frame was copied through (TensorRT: 4 frames' worth on a discrete GPU, 2
     /// on a Jetson, whose kernels read and write it in place).
     pub copied_bytes: Option<u64>,
+    /// Mean frames per inference over the window, where the model is shared: above 1 when this
+    /// stream's frames ran in batches with other streams' ones.
+    pub batch_mean: Option<f64>,
+    /// Streams sharing the loaded model, this one included, where it is shared.
+    pub shared_by: Option<u32>,
 }
 
 const FRAMES: &str = "frames";
@@ -41,6 +46,8 @@ const IN_FLIGHT: &str = "frames-in-flight";
 const BACKEND: &str = "backend";
 const DEVICE_MS: &str = "device-ms";
 const COPIED: &str = "copied-bytes";
+const BATCH: &str = "batch-mean";
+const SHARED_BY: &str = "shared-by";
 
 impl From<&Stats> for gst::Structure {
     fn from(s: &Stats) -> Self {
@@ -58,6 +65,12 @@ impl From<&Stats> for gst::Structure {
         }
         if let Some(bytes) = s.copied_bytes {
             b = b.field(COPIED, bytes);
+        }
+        if let Some(mean) = s.batch_mean {
+            b = b.field(BATCH, mean);
+        }
+        if let Some(n) = s.shared_by {
+            b = b.field(SHARED_BY, n);
         }
         b.build()
     }
@@ -84,6 +97,14 @@ where
     s.get::<T>(name).map_err(|e| StatsError::Field { field: name, source: Box::new(e) })
 }
 
+fn optional<'a, T>(s: &'a gst::StructureRef, name: &'static str) -> Result<Option<T>, StatsError>
+where
+    T: FromValue<'a>,
+    <T::Checker as ValueTypeChecker>::Error: std::error::Error + Send + Sync + 'static,
+{
+    s.get_optional::<T>(name).map_err(|e| StatsError::Field { field: name, source: Box::new(e) })
+}
+
 impl TryFrom<&gst::StructureRef> for Stats {
     type Error = StatsError;
 
@@ -100,12 +121,10 @@ impl TryFrom<&gst::StructureRef> for Stats {
             inference_height: field(s, HEIGHT)?,
             frames_in_flight: field(s, IN_FLIGHT)?,
             backend: field(s, BACKEND)?,
-            device_ms: s
-                .get_optional(DEVICE_MS)
-                .map_err(|e| StatsError::Field { field: DEVICE_MS, source: Box::new(e) })?,
-            copied_bytes: s
-                .get_optional(COPIED)
-                .map_err(|e| StatsError::Field { field: COPIED, source: Box::new(e) })?,
+            device_ms: optional(s, DEVICE_MS)?,
+            copied_bytes: optional(s, COPIED)?,
+            batch_mean: optional(s, BATCH)?,
+            shared_by: optional(s, SHARED_BY)?,
         })
     }
 }
@@ -114,7 +133,7 @@ impl TryFrom<&gst::StructureRef> for Stats {
 mod tests {
     use super::*;
 
-    fn stats(device_ms: Option<f64>, copied_bytes: Option<u64>) -> Stats {
+    fn stats(device_ms: Option<f64>, copied_bytes: Option<u64>, shared: Option<(f64, u32)>) -> Stats {
         Stats {
             frames: 29,
             fps: 29.5,
@@ -126,13 +145,15 @@ mod tests {
             backend: "cpu (ONNX Runtime)".into(),
             device_ms,
             copied_bytes,
+            batch_mean: shared.map(|s| s.0),
+            shared_by: shared.map(|s| s.1),
         }
     }
 
     #[test]
     fn stats_round_trip_through_a_structure() {
         gst::init().unwrap();
-        for s in [stats(None, None), stats(Some(3.5), Some(6_220_800))] {
+        for s in [stats(None, None, None), stats(Some(3.5), Some(6_220_800), Some((2.5, 3)))] {
             let structure = gst::Structure::from(&s);
             assert_eq!(structure.name(), STATS_MESSAGE);
             assert_eq!(Stats::try_from(structure.as_ref()).unwrap(), s);
@@ -144,7 +165,7 @@ mod tests {
         gst::init().unwrap();
         let note = gst::Structure::builder(NOTE_MESSAGE).field("text", "hello").build();
         assert!(Stats::try_from(note.as_ref()).unwrap_err().to_string().contains("cyclegan-note"));
-        let mut s = gst::Structure::from(&stats(None, None));
+        let mut s = gst::Structure::from(&stats(None, None, None));
         s.remove_field(FPS);
         let err = Stats::try_from(s.as_ref()).unwrap_err();
         assert_eq!(err.to_string(), "`cyclegan-stats` field `fps`");

@@ -172,6 +172,9 @@ mod tests {
             engine: Some(PathBuf::from("g.engine")),
             engine_cache: Some(PathBuf::from("engines")),
             frames_in_flight: 2,
+            share_model: false,
+            batch_window_ms: 12.5,
+            max_batch: 6,
         };
         let element = cyclegan_element(&inference).unwrap();
         let text = |name: &str| element.property_value(name).serialize().unwrap().to_string();
@@ -189,5 +192,8 @@ mod tests {
         assert_eq!(element.property::<f64>("temporal-smoothing"), 0.25);
         assert_eq!(element.property::<u32>("threads"), 3);
         assert_eq!(element.property::<u32>("frames-in-flight"), 2);
+        assert!(!element.property::<bool>("share-model"));
+        assert_eq!(element.property::<f64>("batch-window-ms"), 12.5);
+        assert_eq!(element.property::<u32>("max-batch"), 6);
     }
 }
