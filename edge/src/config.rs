@@ -77,6 +77,11 @@ cyclegan_settings::section! {
         timeout_s: u64 = 10,
         /// Frames a live input may get ahead of the model before the oldest is dropped.
         queue_frames: u32 = 2,
+        /// A camera or stream (RTSP, v4l2, CSI) that is not there or goes away is tried again, 1 s
+        /// later doubling to 30 s, until Ctrl-C, while the other streams run on; a file output
+        /// gets a new segment (NAME-1.mp4, NAME-2.mp4, ...) each time it comes back. false: the
+        /// stream ends there (exit status 75 for a service manager to restart the run).
+        reconnect: bool = false,
     }
 }
 
@@ -136,12 +141,24 @@ fn find_near(relative: &Path, folder: &Path) -> Option<PathBuf> {
     folder.ancestors().map(|dir| dir.join(relative)).find(|p| p.exists())
 }
 
+/// One `[[stream]]`: an input and where its translation goes; the other `[input]` and `[output]`
+/// keys hold for every stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    pub input: String,
+    pub output: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EdgeConfig {
     pub inference: InferenceConfig,
     pub input: InputConfig,
     pub output: OutputConfig,
+    /// Several streams through the one model (`[[stream]]`); none: `[input] input` to `[output]
+    /// output`.
+    pub stream: Vec<StreamConfig>,
 }
 
 impl EdgeConfig {
@@ -160,10 +177,36 @@ impl EdgeConfig {
         {
             config.input.input = found.to_string_lossy().into_owned();
         }
+        for stream in &mut config.stream {
+            if !stream.input.contains("://")
+                && let Some(found) = find_near(Path::new(&stream.input), folder)
+            {
+                stream.input = found.to_string_lossy().into_owned();
+            }
+        }
         if let Some(found) = config.inference.model.as_deref().and_then(|m| find_near(m, folder)) {
             config.inference.model = Some(found);
         }
         Ok(config)
+    }
+
+    /// The streams of the run: the `[[stream]]`s, or the one of `[input]` and `[output]`.
+    pub fn streams(&self) -> Vec<StreamConfig> {
+        if self.stream.is_empty() {
+            vec![StreamConfig { input: self.input.input.clone(), output: self.output.output.clone() }]
+        } else {
+            self.stream.clone()
+        }
+    }
+
+    /// The configuration of one stream of the run: its input and output in `[input]` and
+    /// `[output]`, and no other streams.
+    pub fn for_stream(&self, stream: &StreamConfig) -> Self {
+        let mut one = self.clone();
+        one.input.input = stream.input.clone();
+        one.output.output = stream.output.clone();
+        one.stream.clear();
+        one
     }
 
     /// Checks values that do not depend on the machine.
@@ -216,6 +259,19 @@ impl EdgeConfig {
         if self.output.bitrate_kbps == 0 {
             return bad("--bitrate-kbps 0: must be positive".into());
         }
+        let streams = self.streams();
+        for (i, stream) in streams.iter().enumerate() {
+            let same = streams[..i].iter().position(|s| s.output == stream.output);
+            if let Some(first) = same.filter(|_| !matches!(stream.output.as_str(), "null://" | "display://")) {
+                return bad(format!(
+                    "streams {} and {} both write {}: give each stream its own output ([[stream]] output or \
+                     --stream INPUT OUTPUT)",
+                    first + 1,
+                    i + 1,
+                    stream.output
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -229,6 +285,10 @@ pub struct Overrides {
     pub input: InputFlags,
     #[command(flatten)]
     pub output: OutputFlags,
+    /// A stream of several through the one model: its input and output (repeat for each stream;
+    /// replaces the config's [[stream]] list, and --input/--output).
+    #[arg(long, num_args = 2, value_names = ["INPUT", "OUTPUT"], help_heading = "Streams")]
+    pub stream: Vec<String>,
 }
 
 impl Overrides {
@@ -236,6 +296,13 @@ impl Overrides {
         self.inference.apply(&mut c.inference);
         self.input.apply(&mut c.input);
         self.output.apply(&mut c.output);
+        if !self.stream.is_empty() {
+            c.stream = self
+                .stream
+                .chunks(2)
+                .map(|pair| StreamConfig { input: pair[0].clone(), output: pair[1].clone() })
+                .collect();
+        }
     }
 }
 
@@ -305,5 +372,34 @@ mod tests {
         }
         let c: EdgeConfig = toml::from_str("[inference]\ntemporal_smoothing = 0.25").unwrap();
         assert_eq!(c.inference.temporal_smoothing, 0.25);
+    }
+
+    #[test]
+    fn streams_come_from_the_config_or_the_flags_and_each_needs_its_own_output() {
+        let mut c: EdgeConfig = toml::from_str(
+            "[output]\nbitrate_kbps = 2000\n[[stream]]\ninput = \"test://ball\"\noutput = \"a.mp4\"\n\
+             [[stream]]\ninput = \"rtsp://cam/1\"\noutput = \"b.mp4\"\n",
+        )
+        .unwrap();
+        let inputs = |c: &EdgeConfig| c.streams().into_iter().map(|s| s.input).collect::<Vec<_>>();
+        assert_eq!(inputs(&c), ["test://ball", "rtsp://cam/1"]);
+        let second = c.for_stream(&c.streams()[1]);
+        assert_eq!((second.input.input.as_str(), second.output.output.as_str()), ("rtsp://cam/1", "b.mp4"));
+        assert_eq!((second.output.bitrate_kbps, second.stream.len()), (2000, 0));
+        c.validate().unwrap();
+        let flags = Overrides {
+            stream: ["test://", "x.mp4", "test://snow", "x.mp4"].map(String::from).to_vec(),
+            ..Default::default()
+        };
+        flags.apply(&mut c);
+        assert_eq!(inputs(&c), ["test://", "test://snow"]);
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("streams 1 and 2 both write x.mp4"), "{err}");
+        c.stream[1].output = "null://".into();
+        c.validate().unwrap();
+        // Without [[stream]]: the one stream of [input] and [output].
+        assert_eq!(inputs(&EdgeConfig::default()), ["test://"]);
+        let err = toml::from_str::<EdgeConfig>("[[stream]]\ninput = \"test://\"\n").unwrap_err().to_string();
+        assert!(err.contains("output"), "{err}");
     }
 }

@@ -1,12 +1,14 @@
 //! The pipelines `cyclegan-edge run` builds (`assemble`):
 //! input -> queue (leaky for live inputs) -> videoconvert -> cyclegan -> output,
-//! and the loop that watches them (`watch`): statistics, frame limit, Ctrl-C (EOS), timeouts.
+//! the loop that watches them (`watch`): statistics, frame limit, Ctrl-C (EOS), timeouts, and
+//! the streams of a run, one such pipeline each (`streams`).
 mod assemble;
 mod elements;
 mod inspect;
 mod jetson;
 mod sink;
 mod source;
+mod streams;
 mod watch;
 
 use std::sync::Once;
@@ -19,6 +21,7 @@ pub use inspect::{VideoSummary, decode_file};
 pub use jetson::available as element_available;
 pub use sink::Output;
 pub use source::Input;
+pub use streams::{StreamOutcome, run_streams, segment_output};
 
 use crate::config::EdgeConfig;
 use crate::{Error, Result};
@@ -40,6 +43,10 @@ pub struct LiveStats {
     pub device_ms: Option<f64>,
     /// Bytes the last frame was copied through (TensorRT backend).
     pub copied_bytes: Option<u64>,
+    /// Mean frames per inference, where the model is shared with other streams.
+    pub batch_mean: Option<f64>,
+    /// Streams sharing the model, where it is shared.
+    pub shared_by: Option<u32>,
 }
 
 /// What a run tells its caller while it goes.

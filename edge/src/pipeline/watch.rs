@@ -104,6 +104,8 @@ pub(super) fn watch(
                         backend: element.backend,
                         device_ms: element.device_ms,
                         copied_bytes: element.copied_bytes,
+                        batch_mean: element.batch_mean,
+                        shared_by: element.shared_by,
                     };
                     on_event(Event::Stats(&stats));
                     last = Some(stats);

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use cyclegan_edge::config::{EdgeConfig, Overrides};
-use cyclegan_edge::pipeline::{self, Event, LiveStats};
+use cyclegan_edge::pipeline::{self, Event, LiveStats, RunReport};
 use cyclegan_edge::pretrained::{self, Fetch};
 
 #[derive(clap::Args)]
@@ -25,8 +25,12 @@ fn stats_line(s: &LiveStats) -> String {
         (Some(ms), None) => format!(" (GPU {ms:.1} ms)"),
         _ => String::new(),
     };
+    let shared = match (s.shared_by, s.batch_mean) {
+        (Some(n), Some(mean)) if n > 1 => format!(" | batches of {mean:.1}, model shared by {n} streams"),
+        _ => String::new(),
+    };
     format!(
-        "{} frames | {:.1} fps | latency p50 {:.1} ms, p95 {:.1} ms{device} | dropped {} | {}x{} on {}",
+        "{} frames | {:.1} fps | latency p50 {:.1} ms, p95 {:.1} ms{device} | dropped {} | {}x{} on {}{shared}",
         s.frames, s.fps, s.p50_ms, s.p95_ms, s.dropped, s.inference_size.0, s.inference_size.1, s.backend
     )
 }
@@ -54,46 +58,77 @@ pub fn run(args: RunArgs) -> Result<()> {
         })
         .context("installing the Ctrl-C handler")?;
     }
-    let tty = std::io::stderr().is_terminal();
+    let several = cfg.streams().len() > 1;
+    // One stream's line is redrawn in place on a terminal; several streams' lines follow each other.
+    let redraw = std::io::stderr().is_terminal() && !several;
+    let label = |i: usize| if several { format!("[{}] ", i + 1) } else { String::new() };
     let show = cfg.output.stats;
-    let report = pipeline::run(&cfg, &interrupt, |event| match event {
-        Event::Note(note) => eprintln!("note: {note}"),
+    let outcomes = pipeline::run_streams(&cfg, &interrupt, |i, event| match event {
+        Event::Note(note) => eprintln!("{}note: {note}", label(i)),
         Event::Stats(s) if show => {
-            if tty {
+            if redraw {
                 eprint!("\r{}\x1b[K", stats_line(s));
             } else {
-                eprintln!("{}", stats_line(s));
+                eprintln!("{}{}", label(i), stats_line(s));
             }
         }
         Event::Stats(_) => {}
     })?;
-    if show && tty {
+    if show && redraw {
         eprintln!();
     }
+    if let Some((_, report)) = outcomes.iter().find_map(|o| o.segments.first()) {
+        eprintln!("model {}", report.model);
+    }
+    let mut failed = None;
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        for (output, report) in &outcome.segments {
+            summarize(&label(i), &outcome.stream.input, output, report)?;
+        }
+        let Some(e) = outcome.error else { continue };
+        let frames: u64 = outcome.segments.iter().map(|(_, r)| r.frames).sum();
+        let e = match e {
+            cyclegan_edge::Error::InputUnavailable(why) if frames > 0 => {
+                cyclegan_edge::Error::InputUnavailable(format!("{why}; the output holds the {frames} frames before"))
+            }
+            e => e,
+        };
+        let e = anyhow::Error::from(e);
+        if several {
+            eprintln!("{}error: {e:#}", label(i));
+        }
+        failed.get_or_insert(if several {
+            e.context(format!("stream {} ({})", i + 1, outcome.stream.input))
+        } else {
+            e
+        });
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// The lines of one segment of a stream: frames, whether the file plays back, latency.
+fn summarize(label: &str, input: &str, output: &str, report: &RunReport) -> Result<()> {
     let fps = report.frames as f64 / report.seconds.max(1e-9);
-    eprintln!("model {}", report.model);
     println!(
-        "{} -> {}: {} frames in {:.1} s ({fps:.1} fps), dropped {}{}",
-        cfg.input.input,
-        cfg.output.output,
+        "{label}{input} -> {output}: {} frames in {:.1} s ({fps:.1} fps), dropped {}{}",
         report.frames,
         report.seconds,
         report.dropped,
         if report.interrupted { ", stopped by Ctrl-C" } else { "" }
     );
-    if let pipeline::Output::File(path) = pipeline::Output::parse(&cfg.output.output)? {
+    if let pipeline::Output::File(path) = pipeline::Output::parse(output)? {
         let video = pipeline::decode_file(&path).with_context(|| format!("checking {}", path.display()))?;
-        println!("{} plays back: {} frames of {}x{}", path.display(), video.frames, video.width, video.height);
+        println!("{label}{} plays back: {} frames of {}x{}", path.display(), video.frames, video.width, video.height);
     }
-    if let Some(last) = report.last {
-        println!("latency p50 {:.1} ms, p95 {:.1} ms (last second) on {}", last.p50_ms, last.p95_ms, last.backend);
+    if let Some(last) = &report.last {
+        let shared = match (last.shared_by, last.batch_mean) {
+            (Some(n), Some(mean)) if n > 1 => format!(", batches of {mean:.1} frames, model shared by {n} streams"),
+            _ => String::new(),
+        };
+        println!(
+            "{label}latency p50 {:.1} ms, p95 {:.1} ms (last second) on {}{shared}",
+            last.p50_ms, last.p95_ms, last.backend
+        );
     }
-    match report.lost {
-        Some(why) => Err(cyclegan_edge::Error::InputUnavailable(format!(
-            "{why}; the output holds the {} frames before",
-            report.frames
-        ))
-        .into()),
-        None => Ok(()),
-    }
+    Ok(())
 }
