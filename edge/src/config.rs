@@ -47,8 +47,9 @@ cyclegan_settings::section! {
         /// Milliseconds the oldest waiting frame of a shared model waits for other streams' frames
         /// of its size to run with it (0: no batching; well under a frame interval).
         batch_window_ms: f64 = cyclegan_runtime::batch::DEFAULT_WINDOW.as_secs_f64() * 1e3,
-        /// Frames of several streams translated in one batch at most.
-        max_batch: u32 = cyclegan_runtime::batch::DEFAULT_MAX_BATCH as u32,
+        /// Frames of several streams translated in one batch at most (0: the backend's choice, 1 on
+        /// the CPU, where a batch runs no faster than its frames one by one and takes more memory).
+        max_batch: u32 = 0,
     }
 }
 
@@ -128,6 +129,9 @@ cyclegan_settings::section! {
         display_sink: DisplaySink = DisplaySink::Auto,
         /// Print the live line (fps, latency, drops) once a second.
         stats: bool = true,
+        /// Write the run's summary here as JSON (per stream: frames, fps, drops, latency
+        /// percentiles, batch sizes; the process's peak memory), for scripts and benchmarks.
+        report: Option<PathBuf> = None => PathBuf as Some,
     }
 }
 
@@ -237,9 +241,9 @@ impl EdgeConfig {
                  {MAX_BATCH_WINDOW_MS} (a fraction of a frame interval)"
             ));
         }
-        if !(1..=MAX_BATCH).contains(&self.inference.max_batch) {
+        if self.inference.max_batch > MAX_BATCH {
             return bad(format!(
-                "--max-batch {} (max_batch in [inference]): must be between 1 and {MAX_BATCH}",
+                "--max-batch {} (max_batch in [inference]): at most {MAX_BATCH} (0: the backend's choice)",
                 self.inference.max_batch
             ));
         }

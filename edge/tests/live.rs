@@ -1,7 +1,10 @@
 //! A live network camera that goes away mid-run, as a service sees it: the run ends within
 //! `--timeout-s` with the restartable exit status, the output file is finished and plays back the
-//! frames that came before, and the same command works again once the camera is back.
+//! frames that came before, and the same command works again once the camera is back. With
+//! `--reconnect true` and a second stream, the run waits for the camera instead, continues it in a
+//! new file, and the other stream misses no frame meanwhile.
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,7 +23,12 @@ struct Camera {
 
 impl Camera {
     fn start(frames: u32) -> Self {
+        // The listener is closed before the server binds the port.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_on(port, frames)
+    }
+
+    fn start_on(port: u16, frames: u32) -> Self {
         let script = common::workspace().join("edge/python/rtsp_server.py");
         // Debian's Python: the RTSP server's bindings are Debian packages (scripts/install.sh).
         let mut child = Command::new("/usr/bin/python3")
@@ -33,6 +41,15 @@ impl Camera {
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         assert_eq!(line.trim(), "ready", "{} did not start", script.display());
         Self { child, url: format!("rtsp://127.0.0.1:{port}/stream") }
+    }
+
+    fn port(&self) -> u16 {
+        self.url.trim_start_matches("rtsp://127.0.0.1:").trim_end_matches("/stream").parse().unwrap()
+    }
+
+    /// Waits until the camera has died on its own (after its frames).
+    fn wait_gone(&mut self) {
+        self.child.wait().unwrap();
     }
 }
 
@@ -113,4 +130,52 @@ fn a_camera_that_goes_away_ends_the_run_restartably_with_a_finished_file() {
     ]);
     assert_eq!(code, Some(0), "{text}");
     assert_eq!(decode_file(&out_path).unwrap().frames, 10, "{text}");
+}
+
+#[test]
+fn a_reconnecting_camera_continues_in_a_new_file_while_another_stream_misses_no_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let (camera_out, other_out) = (dir.path().join("cam.mp4"), dir.path().join("other.mp4"));
+    let mut camera = Camera::start(45);
+    let run = common::own_binary(env!("CARGO_BIN_EXE_cyclegan-edge"))
+        .current_dir(common::workspace())
+        .args(["run", "--reconnect", "true", "--timeout-s", "2", "--inference-size", "64x48", "--stats", "false"])
+        .args(["--live", "true", "--width", "160", "--height", "120", "--framerate", "15"])
+        .args(["--stream", &camera.url, camera_out.to_str().unwrap()])
+        .args(["--stream", "test://ball", other_out.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The camera dies after 3 s; back 1 s later on the same address.
+    camera.wait_gone();
+    std::thread::sleep(Duration::from_secs(1));
+    let _camera = Camera::start_on(camera.port(), 0);
+    // Its second file grows once the run has found it again.
+    let second = dir.path().join(".cam-1.mp4.partial");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while std::fs::metadata(&second).map_or(0, |m| m.len()) < 20_000 {
+        assert!(Instant::now() < deadline, "the camera's second file did not grow");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Ctrl-C finishes every stream's file.
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    let out = run.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("trying again in"), "{text}");
+    let line = |file: &Path| {
+        text.lines().find(|l| l.contains(&format!("-> {}", file.display()))).unwrap_or_else(|| panic!("{text}"))
+    };
+    for file in [&camera_out, &dir.path().join("cam-1.mp4"), &other_out] {
+        let translated = count_before(line(file), "frames in");
+        assert!(translated > 0, "{}: {text}", file.display());
+        assert_eq!(decode_file(file).unwrap().frames, translated, "{}: {text}", file.display());
+    }
+    // The other stream ran through: live at 15 fps for the whole run, none dropped.
+    let other = line(&other_out);
+    assert!(other.contains("dropped 0"), "{text}");
+    let frames = count_before(other, "frames in") as f64;
+    let seconds: f64 = other.split(" frames in ").nth(1).and_then(|t| t.split(' ').next()).unwrap().parse().unwrap();
+    assert!(frames >= 15.0 * seconds * 0.8, "{other}");
 }

@@ -58,6 +58,12 @@ pub trait Backend: Send {
         Vec::new()
     }
 
+    /// Frames of several streams worth running as one batch (`max_batch` 0 in
+    /// [`crate::batch::BatchOptions`]): 1 where a batch runs no faster than its frames one by one.
+    fn batch_gain(&self) -> usize {
+        1
+    }
+
     /// Frames in the last inference, where this stream's frames are batched with other streams'
     /// ([`crate::batch`]).
     fn batch_size(&self) -> Option<usize> {

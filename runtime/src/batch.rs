@@ -21,25 +21,26 @@ pub struct BatchOptions {
     /// How long the oldest waiting frame waits for others of its size; zero: no batching, each
     /// frame runs on its own.
     pub window: Duration,
-    /// Frames in one batch at most.
+    /// Frames in one batch at most; 0: the backend's choice ([`Backend::batch_gain`]).
     pub max_batch: usize,
 }
 
 /// Batching window unless set: well under a frame interval (33 ms at 30 fps).
 pub const DEFAULT_WINDOW: Duration = Duration::from_millis(4);
-/// Frames in a batch at most unless set.
-pub const DEFAULT_MAX_BATCH: usize = 4;
-
 impl Default for BatchOptions {
     fn default() -> Self {
-        Self { window: DEFAULT_WINDOW, max_batch: DEFAULT_MAX_BATCH }
+        Self { window: DEFAULT_WINDOW, max_batch: 0 }
     }
 }
 
 impl BatchOptions {
-    /// The batch size frames are actually gathered up to (1 when the window is zero).
-    pub fn effective_max(&self) -> usize {
-        if self.window.is_zero() { 1 } else { self.max_batch.max(1) }
+    /// The batch size frames are gathered up to on `backend`: 1 when the window is zero.
+    fn effective_max(&self, backend: &dyn Backend) -> usize {
+        match (self.window.is_zero(), self.max_batch) {
+            (true, _) => 1,
+            (false, 0) => backend.batch_gain().max(1),
+            (false, n) => n,
+        }
     }
 }
 
@@ -88,7 +89,9 @@ impl SharedModel {
     /// Starts the worker that runs `backend` for every stream.
     pub fn start(backend: Box<dyn Backend>, options: BatchOptions) -> Result<Arc<Self>> {
         let queue = Arc::new(Queue::default());
-        let batches = Arc::new(Mutex::new(vec![0; options.effective_max()]));
+        let max = options.effective_max(backend.as_ref());
+        let options = BatchOptions { max_batch: max, ..options };
+        let batches = Arc::new(Mutex::new(vec![0; max]));
         let description = backend.describe();
         let worker = std::thread::Builder::new()
             .name("cyclegan-batch".into())
@@ -127,6 +130,7 @@ impl SharedModel {
         self.streams.load(Ordering::Acquire)
     }
 
+    /// The options it runs with (`max_batch` resolved).
     pub fn options(&self) -> BatchOptions {
         self.options
     }
@@ -154,7 +158,7 @@ impl Drop for SharedModel {
 
 /// The worker: gathers a batch, runs it, answers each request, until closed and empty.
 fn work(queue: &Queue, mut backend: Box<dyn Backend>, options: BatchOptions, batches: &Mutex<Vec<u64>>) {
-    let max = options.effective_max();
+    let max = options.max_batch;
     let (mut input, mut output) = (Vec::new(), Vec::new());
     while let Some(batch) = gather(queue, options.window, max) {
         let frames: usize = batch.iter().map(|r| r.shape[0]).sum();

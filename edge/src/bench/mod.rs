@@ -1,11 +1,13 @@
 //! Benchmarks that print a table, ours against a peer: `speed` (our CPU backend against ONNX
 //! Runtime in Python, the pipeline against the backend alone), `int8` (FP16 and INT8 against FP32
 //! on this backend), `temporal` (flicker per temporal-smoothing value), `kernels` (the CUDA frame
-//! kernels against the GPU's own copy).
+//! kernels against the GPU's own copy), `streams` (streams sharing one model against a process
+//! each).
 pub mod int8;
 pub mod kernels;
 #[cfg(feature = "gst")]
 pub mod speed;
+pub mod streams;
 pub mod temporal;
 
 use std::path::PathBuf;

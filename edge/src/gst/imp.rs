@@ -224,8 +224,10 @@ impl ObjectImpl for CycleGan {
                     .build(),
                 glib::ParamSpecUInt::builder("max-batch")
                     .nick("Maximum batch")
-                    .blurb("Frames of several elements translated in one batch at most")
-                    .minimum(1)
+                    .blurb(
+                        "Frames of several elements translated in one batch at most (0: the backend's choice, 1 on \
+                         the CPU, where a batch runs no faster than its frames one by one)",
+                    )
                     .maximum(crate::config::MAX_BATCH)
                     .default_value(d.max_batch)
                     .mutable_ready()

@@ -1,4 +1,5 @@
 //! Building the pipeline `cyclegan-edge run` runs, and the probes that count its frames.
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -10,6 +11,7 @@ use super::elements::{link_error, make_element};
 use super::{Event, Input, Output};
 use crate::config::{EdgeConfig, InferenceConfig};
 use crate::model::Model;
+use crate::stats::Histogram;
 use crate::{Error, Result};
 
 /// The `cyclegan` element with `[inference]` applied by property name, as gst-launch-1.0 applies
@@ -43,7 +45,12 @@ pub(super) struct Counters {
     pub last_arrival: Arc<Mutex<Option<Instant>>>,
     /// Frames the leaky queue of a live input dropped.
     pub dropped: Arc<AtomicU64>,
+    pub latencies: Arc<Mutex<Latencies>>,
 }
+
+/// Each frame's time through the element (its arrival at the element to its departure), and the
+/// frames on their way through, oldest first, by timestamp.
+pub(super) type Latencies = (Histogram, VecDeque<(Option<gst::ClockTime>, Instant)>);
 
 /// The input's part of an assembled pipeline: what its errors come from, and where its frames
 /// enter the rest (so the rest can be finished when the input goes away).
@@ -118,12 +125,30 @@ pub(super) fn assemble(
         });
     }
     {
-        let frames = counters.frames.clone();
-        cyclegan.static_pad("src").expect("cyclegan has src").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        let latencies = counters.latencies.clone();
+        cyclegan.static_pad("sink").expect("cyclegan has sink").add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buffer) = info.buffer() {
+                latencies.lock().unwrap().1.push_back((buffer.pts(), Instant::now()));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    {
+        let (frames, latencies) = (counters.frames.clone(), counters.latencies.clone());
+        cyclegan.static_pad("src").expect("cyclegan has src").add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if limit > 0 && frames.load(Ordering::SeqCst) >= limit {
                 return gst::PadProbeReturn::Drop;
             }
             frames.fetch_add(1, Ordering::SeqCst);
+            let pts = info.buffer().and_then(|b| b.pts());
+            let (histogram, entered) = &mut *latencies.lock().unwrap();
+            // Frames that entered before this one and never left were dropped on the way.
+            while let Some((entered_pts, at)) = entered.pop_front() {
+                if entered_pts == pts {
+                    histogram.record(at.elapsed());
+                    break;
+                }
+            }
             gst::PadProbeReturn::Ok
         });
     }

@@ -70,6 +70,11 @@ pub struct RunReport {
     pub lost: Option<String>,
     pub last: Option<LiveStats>,
     pub model: String,
+    /// Percentiles of every frame's time through the element over the whole run.
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    /// Mean frames per inference over the run, where the model is shared.
+    pub batch_mean: Option<f64>,
 }
 
 /// Registers the element with GStreamer once per process.

@@ -95,9 +95,13 @@ fn run_one(config: &EdgeConfig, interrupt: &AtomicBool, send: &dyn Fn(Owned)) ->
                 if report.frames > 0 {
                     wait = FIRST_WAIT;
                 }
-                outcome.segments.push((segment.output.output, report));
+                outcome.segments.push((segment.output.output.clone(), report));
                 match lost {
-                    Some(why) if retry => send(Owned::Note(format!("{why}; trying again in {} s", wait.as_secs()))),
+                    Some(why) if retry => send(Owned::Note(format!(
+                        "went away ({why}); {} is finished, trying again in {} s",
+                        segment.output.output,
+                        wait.as_secs()
+                    ))),
                     Some(why) => {
                         outcome.error = Some(Error::InputUnavailable(why));
                         return outcome;

@@ -27,7 +27,7 @@ pub(super) fn watch(
     interrupt: &AtomicBool,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<RunReport> {
-    let Counters { frames, arrived, last_arrival, dropped } = counters;
+    let Counters { frames, arrived, last_arrival, dropped, latencies } = counters;
     let limit = config.input.num_frames;
     let bus = pipeline.bus().expect("a pipeline has a bus");
     // An error of a camera or stream that may come back is "not there (yet)", not a failure of
@@ -56,6 +56,8 @@ pub(super) fn watch(
     // Why the input was cut off mid-run (it went away); the output is still finished.
     let mut lost: Option<String> = None;
     let mut last: Option<LiveStats> = None;
+    // (frames, frames x batch mean) of the statistics with a batch mean.
+    let mut batched = (0u64, 0.0f64);
     // Frames elements skipped for being late (QoS), per element: sinks that render in real time
     // and the element itself, which then skips the work.
     let mut late = std::collections::HashMap::<String, u64>::new();
@@ -107,6 +109,10 @@ pub(super) fn watch(
                         batch_mean: element.batch_mean,
                         shared_by: element.shared_by,
                     };
+                    if let Some(mean) = element.batch_mean {
+                        batched.0 += element.frames;
+                        batched.1 += element.frames as f64 * mean;
+                    }
                     on_event(Event::Stats(&stats));
                     last = Some(stats);
                 }
@@ -151,7 +157,11 @@ pub(super) fn watch(
             Some(_) => {}
         }
     }
+    let histogram = &latencies.lock().unwrap().0;
     Ok(RunReport {
+        latency_p50_ms: histogram.percentile_ms(0.5),
+        latency_p95_ms: histogram.percentile_ms(0.95),
+        batch_mean: (batched.0 > 0).then(|| batched.1 / batched.0 as f64),
         frames: frames.load(Ordering::SeqCst),
         dropped: total_dropped(&late),
         seconds: started.elapsed().as_secs_f64(),

@@ -1,11 +1,11 @@
-//! `bench speed|int8|temporal|kernels`: the runtime against its peers, as tables.
+//! `bench speed|int8|temporal|streams|kernels`: the runtime against its peers, as tables.
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Subcommand;
 use cyclegan_edge::backend::BackendKind;
 use cyclegan_edge::bench::speed::SpeedOptions;
-use cyclegan_edge::bench::{self, BenchOptions, kernels, temporal};
+use cyclegan_edge::bench::{self, BenchOptions, kernels, streams, temporal};
 use cyclegan_runtime::size::Size;
 
 #[derive(Subcommand)]
@@ -56,6 +56,32 @@ pub enum BenchCommand {
         backend: BackendKind,
         #[arg(long, default_value_t = 2)]
         threads: usize,
+    },
+    /// Streams sharing one model in one process (frames batched) against a process per stream:
+    /// aggregate fps, latency percentiles, resident memory.
+    Streams {
+        /// Stream counts to compare.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        streams: Vec<usize>,
+        /// Frame size WxH of the test patterns.
+        #[arg(long, default_value = "640x360")]
+        size: Size,
+        /// Frames per stream.
+        #[arg(long, default_value_t = 150)]
+        frames: u64,
+        /// 0: the patterns run as fast as the model takes them; N: live at N fps each, as
+        /// cameras are.
+        #[arg(long, default_value_t = 0)]
+        framerate: u32,
+        /// Generator ONNX (default: the bundled demo).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// The backend: cpu, tensorrt or auto.
+        #[arg(long, default_value = "cpu")]
+        backend: BackendKind,
+        /// `run --max-batch` of the shared side (0: the backend's choice).
+        #[arg(long, default_value_t = 0)]
+        max_batch: u32,
     },
     /// The CUDA frame kernels' throughput against the GPU's own frame copy, per pixel format.
     Kernels {
@@ -124,6 +150,22 @@ pub fn run(command: BenchCommand) -> Result<()> {
                 smoothing,
             };
             temporal::table(&temporal::run(&opts)?)
+        }
+        BenchCommand::Streams { streams, size, frames, framerate, model, backend, max_batch } => {
+            let mut run_args =
+                vec!["--backend".into(), backend.to_string(), "--max-batch".into(), max_batch.to_string()];
+            if let Some(model) = model {
+                run_args.extend(["--model".to_string(), model.display().to_string()]);
+            }
+            let opts = streams::StreamsOptions {
+                exe: std::env::current_exe()?,
+                streams,
+                size: (size.width, size.height),
+                frames,
+                framerate,
+                run_args,
+            };
+            streams::table(&streams::run(&opts)?)
         }
         BenchCommand::Kernels { frame, size, iters } => {
             let (frame, size) = ((frame.width as usize, frame.height as usize), generator_size(size)?);

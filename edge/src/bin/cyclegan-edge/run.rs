@@ -1,13 +1,13 @@
 //! `run`: a video stream through the generator, with live statistics, as a configuration and
 //! flags describe it.
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use cyclegan_edge::config::{EdgeConfig, Overrides};
-use cyclegan_edge::pipeline::{self, Event, LiveStats, RunReport};
+use cyclegan_edge::pipeline::{self, Event, LiveStats, RunReport, StreamOutcome};
 use cyclegan_edge::pretrained::{self, Fetch};
 
 #[derive(clap::Args)]
@@ -80,6 +80,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     if let Some((_, report)) = outcomes.iter().find_map(|o| o.segments.first()) {
         eprintln!("model {}", report.model);
     }
+    if let Some(path) = &cfg.output.report {
+        write_report(path, &outcomes)?;
+    }
     let mut failed = None;
     for (i, outcome) in outcomes.into_iter().enumerate() {
         for (output, report) in &outcome.segments {
@@ -120,15 +123,53 @@ fn summarize(label: &str, input: &str, output: &str, report: &RunReport) -> Resu
         let video = pipeline::decode_file(&path).with_context(|| format!("checking {}", path.display()))?;
         println!("{label}{} plays back: {} frames of {}x{}", path.display(), video.frames, video.width, video.height);
     }
-    if let Some(last) = &report.last {
-        let shared = match (last.shared_by, last.batch_mean) {
+    if let (Some(p50), Some(p95), Some(last)) = (report.latency_p50_ms, report.latency_p95_ms, &report.last) {
+        let shared = match (last.shared_by, report.batch_mean) {
             (Some(n), Some(mean)) if n > 1 => format!(", batches of {mean:.1} frames, model shared by {n} streams"),
             _ => String::new(),
         };
-        println!(
-            "{label}latency p50 {:.1} ms, p95 {:.1} ms (last second) on {}{shared}",
-            last.p50_ms, last.p95_ms, last.backend
-        );
+        println!("{label}latency p50 {p50:.1} ms, p95 {p95:.1} ms on {}{shared}", last.backend);
     }
     Ok(())
+}
+
+/// `--report`: the run as JSON, written whole or not at all.
+fn write_report(path: &Path, outcomes: &[StreamOutcome]) -> Result<()> {
+    let streams: Vec<_> = outcomes
+        .iter()
+        .map(|o| {
+            let segments: Vec<_> = o
+                .segments
+                .iter()
+                .map(|(output, r)| {
+                    serde_json::json!({
+                        "output": output,
+                        "frames": r.frames,
+                        "seconds": r.seconds,
+                        "fps": r.frames as f64 / r.seconds.max(1e-9),
+                        "dropped": r.dropped,
+                        "latency_p50_ms": r.latency_p50_ms,
+                        "latency_p95_ms": r.latency_p95_ms,
+                        "batch_mean": r.batch_mean,
+                        "lost": r.lost,
+                    })
+                })
+                .collect();
+            let error = o.error.as_ref().map(|e| cyclegan_runtime::chain(e));
+            serde_json::json!({ "input": o.stream.input, "segments": segments, "error": error })
+        })
+        .collect();
+    let report = serde_json::json!({ "streams": streams, "peak_rss_mb": peak_rss_mb() });
+    let partial = path.with_extension("json.partial");
+    std::fs::write(&partial, serde_json::to_string_pretty(&report)? + "\n")
+        .and_then(|()| std::fs::rename(&partial, path))
+        .with_context(|| format!("--report {}: cannot write it", path.display()))
+}
+
+/// The process's peak resident memory (VmHWM), in MB.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
