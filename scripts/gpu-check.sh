@@ -378,6 +378,19 @@ check_run() {
   fi
 }
 
+# 4b. Four streams sharing one process against a process each, on TensorRT (engines are per stream
+# so far: the figures show what one process saves before engines are shared and batched).
+check_streams() {
+  if ready bench-streams "$trt_lack"; then
+    if check bench-streams 1200 "$edge" bench streams --backend tensorrt --streams 1,4 --rounds 1; then
+      local log
+      log=$(log_of bench-streams)
+      figure "$(awk -F'|' '$2 ~ /^ 4 / { printf "4 streams: fps%s, memory%s", $3, $6 }' "$log")"
+      detail "bench-streams: \`cyclegan-edge bench streams --backend tensorrt --streams 1,4\`" "$(grep '^|' "$log" || true)"
+    fi
+  fi
+}
+
 # 5. The CUDA frame kernels' throughput against the GPU's own copy.
 check_kernels() {
   if ready bench-kernels "$edge_lack" "$nvrtc_lack"; then
@@ -441,6 +454,7 @@ check_tests
 setup_models
 check_builds
 check_run
+check_streams
 check_kernels
 check_training
 check_nccl

@@ -671,3 +671,57 @@ fn streams_sharing_a_model_get_each_frame_translated_as_alone_and_in_order() {
         }
     }
 }
+
+#[test]
+fn a_flush_on_one_element_leaves_the_other_sharing_its_model_untouched() {
+    gst::init().unwrap();
+    cyclegan_edge::pipeline::init().unwrap();
+    let (w, h) = (40, 30);
+    let yuv = YuvSpec::default();
+    let frames: Vec<Frame> =
+        (0..4).map(|i| Frame::from_rgb(PixelFormat::Rgb, w, h, &scene(w, h, i * 9), yuv)).collect();
+    let expected = one_by_one(&frames, "32", yuv);
+    // Two elements holding two frames each, sharing one model (`threads=3`: no other test's).
+    let harness = || {
+        let element = gst::ElementFactory::make("cyclegan")
+            .property_from_str("backend", "cpu")
+            .property("threads", 3u32)
+            .property("inference-size", "32")
+            .property("frames-in-flight", 2u32)
+            .build()
+            .unwrap();
+        let mut harness = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+        harness.set_src_caps(caps(PixelFormat::Rgb, w, h, yuv));
+        harness
+    };
+    let (mut a, mut b) = (harness(), harness());
+    assert_eq!(
+        backend::shared::loaded()
+            .iter()
+            .filter(|m| m.describe().contains("3 threads"))
+            .map(|m| m.streams())
+            .sum::<usize>(),
+        2,
+        "one model for both"
+    );
+    a.push(buffer(&frames[0], 0)).unwrap();
+    b.push(buffer(&frames[0], 0)).unwrap();
+    b.push(buffer(&frames[1], 100)).unwrap();
+    // A flush on a, while b holds a frame: a forgets frame 0, b's frames come out as before.
+    assert!(a.push_event(gst::event::FlushStart::new()));
+    assert!(a.push_event(gst::event::FlushStop::new(true)));
+    assert!(a.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new())));
+    a.push(buffer(&frames[3], 300)).unwrap();
+    b.push(buffer(&frames[2], 200)).unwrap();
+    assert!(a.push_event(gst::event::Eos::new()));
+    assert!(b.push_event(gst::event::Eos::new()));
+    let pulled = |h: &mut gst_check::Harness| {
+        let mut out = Vec::new();
+        while let Some(buffer) = h.try_pull() {
+            out.push(bytes(&buffer));
+        }
+        out
+    };
+    assert!(pulled(&mut a) == vec![expected[3].clone()], "a: only the frame after the flush");
+    assert!(pulled(&mut b) == expected[..3].to_vec(), "b: its three frames, in order");
+}

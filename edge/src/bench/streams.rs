@@ -20,11 +20,13 @@ pub struct StreamsOptions {
     pub framerate: u32,
     /// Arguments for every run (`--backend cpu`, `--model ...`).
     pub run_args: Vec<String>,
+    /// Interleaved rounds (medians are reported): shared machines drift by tens of percent.
+    pub rounds: usize,
 }
 
 /// One side of one row: the sum of the streams' fps, latency percentiles (the mean of the
 /// streams' p50, the worst p95) and resident memory (summed over the processes).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Side {
     pub fps: f64,
     pub p50_ms: f64,
@@ -45,24 +47,47 @@ const PATTERNS: [&str; 8] = ["ball", "smpte", "snow", "pinwheel", "gamut", "spok
 
 pub fn run(opts: &StreamsOptions) -> Result<Vec<StreamsRow>> {
     let dir = tempfile::tempdir().map_err(|e| Error::Invalid(format!("a temporary folder: {e}")))?;
-    let mut rows = Vec::new();
-    for &n in &opts.streams {
-        let inputs: Vec<String> = (0..n).map(|i| format!("test://{}", PATTERNS[i % PATTERNS.len()])).collect();
-        let report = |name: String| dir.path().join(name);
-        let shared_report = report(format!("shared-{n}.json"));
-        let shared = spawn(opts, &inputs, &shared_report)?;
-        let shared = finish(vec![(shared, shared_report)])?;
-        let separate: Vec<(Child, PathBuf)> = inputs
-            .iter()
-            .enumerate()
-            .map(|(i, input)| {
-                let path = report(format!("separate-{n}-{i}.json"));
-                Ok((spawn(opts, std::slice::from_ref(input), &path)?, path))
-            })
-            .collect::<Result<_>>()?;
-        rows.push(StreamsRow { streams: n, shared, separate: finish(separate)? });
+    let mut measured: Vec<(Vec<Side>, Vec<Side>)> = vec![Default::default(); opts.streams.len()];
+    for _ in 0..opts.rounds.max(1) {
+        for (&n, (shared, separate)) in opts.streams.iter().zip(&mut measured) {
+            let inputs: Vec<String> = (0..n).map(|i| format!("test://{}", PATTERNS[i % PATTERNS.len()])).collect();
+            let report = |name: String| dir.path().join(name);
+            let shared_report = report(format!("shared-{n}.json"));
+            let child = spawn(opts, &inputs, &shared_report)?;
+            shared.push(finish(vec![(child, shared_report)])?);
+            let children: Vec<(Child, PathBuf)> = inputs
+                .iter()
+                .enumerate()
+                .map(|(i, input)| {
+                    let path = report(format!("separate-{n}-{i}.json"));
+                    Ok((spawn(opts, std::slice::from_ref(input), &path)?, path))
+                })
+                .collect::<Result<_>>()?;
+            separate.push(finish(children)?);
+        }
     }
-    Ok(rows)
+    Ok(opts
+        .streams
+        .iter()
+        .zip(measured)
+        .map(|(&streams, (shared, separate))| StreamsRow {
+            streams,
+            shared: median(&shared),
+            separate: median(&separate),
+        })
+        .collect())
+}
+
+/// Each figure's median over the rounds.
+fn median(sides: &[Side]) -> Side {
+    let of = |f: fn(&Side) -> f64| super::median(sides.iter().map(f).collect());
+    Side {
+        fps: of(|s| s.fps),
+        p50_ms: of(|s| s.p50_ms),
+        p95_ms: of(|s| s.p95_ms),
+        rss_mb: of(|s| s.rss_mb),
+        batch_mean: of(|s| s.batch_mean),
+    }
 }
 
 fn spawn(opts: &StreamsOptions, inputs: &[String], report: &Path) -> Result<Child> {
@@ -86,7 +111,7 @@ fn spawn(opts: &StreamsOptions, inputs: &[String], report: &Path) -> Result<Chil
 
 /// Waits for the runs and sums them up as one side.
 fn finish(runs: Vec<(Child, PathBuf)>) -> Result<Side> {
-    let mut side = Side { fps: 0.0, p50_ms: 0.0, p95_ms: 0.0, rss_mb: 0.0, batch_mean: 0.0 };
+    let mut side = Side::default();
     let mut streams = 0;
     for (child, report) in runs {
         let out = child.wait_with_output().map_err(|e| Error::Invalid(format!("waiting for a run: {e}")))?;

@@ -169,6 +169,44 @@ pub fn default_dir() -> PathBuf {
     cyclegan_hub::cache::engines(None)
 }
 
+/// An exclusive hold on building one engine file, across threads and processes (`flock` on
+/// `ENGINE.lock` beside it): streams or camera services that start together with no engine yet
+/// build it once, the others waiting and then loading it. Released when dropped.
+pub struct BuildLock {
+    _file: std::fs::File,
+}
+
+impl BuildLock {
+    /// Takes the lock on `engine`'s build; `waiting` is called first where another holds it.
+    pub fn acquire(engine: &Path, waiting: impl FnOnce()) -> Result<Self> {
+        use std::os::fd::AsRawFd;
+        let path = engine.with_extension("lock");
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        let lock = |flags| {
+            // SAFETY: flock on a descriptor this function owns.
+            let status = unsafe { libc::flock(file.as_raw_fd(), flags) };
+            if status == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+        };
+        match lock(libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
+                waiting();
+                lock(libc::LOCK_EX).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+            }
+            Err(e) => return Err(Error::Invalid(format!("{}: {e}", path.display()))),
+        }
+        Ok(Self { _file: file })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +317,27 @@ mod tests {
         assert!(matches!(lookup(&engine, &key()), Lookup::Stale(why) if why.contains("unreadable")));
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 2, "no temporary files left: {names:?}");
+    }
+
+    #[test]
+    fn one_builder_at_a_time_holds_an_engine_and_the_next_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = dir.path().join("engines/g.engine");
+        let first = BuildLock::acquire(&engine, || panic!("nobody holds it yet")).unwrap();
+        let (told, heard) = std::sync::mpsc::channel();
+        let second = std::thread::spawn({
+            let engine = engine.clone();
+            move || {
+                let _held = BuildLock::acquire(&engine, || told.send("waiting").unwrap()).unwrap();
+                std::time::Instant::now()
+            }
+        });
+        assert_eq!(heard.recv().unwrap(), "waiting");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let released = std::time::Instant::now();
+        drop(first);
+        assert!(second.join().unwrap() >= released, "the second took the lock while the first held it");
+        // Free again: taken without waiting.
+        BuildLock::acquire(&engine, || panic!("released")).unwrap();
     }
 }

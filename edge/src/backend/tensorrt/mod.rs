@@ -234,6 +234,15 @@ pub fn ensure_engine(
         Some(path) => path.clone(),
         None => options.cache_dir.clone().unwrap_or_else(default_cache_dir).join(key.file_name(&model_name(model))),
     };
+    // Streams or services starting together build it once; the others wait, then find it fresh.
+    let _building = cache::BuildLock::acquire(&engine, || {
+        if let Some(Notify(notify)) = &options.notify {
+            notify(&format!(
+                "waiting for the TensorRT engine {} another stream or process is building",
+                engine.display()
+            ));
+        }
+    })?;
     let why = match lookup(&engine, &key) {
         Lookup::Fresh => return Ok(Built { engine, rebuilt: None, seconds: 0.0, profile }),
         Lookup::Missing => "no engine yet".to_string(),

@@ -82,6 +82,9 @@ pub enum BenchCommand {
         /// `run --max-batch` of the shared side (0: the backend's choice).
         #[arg(long, default_value_t = 0)]
         max_batch: u32,
+        /// Interleaved rounds; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// The CUDA frame kernels' throughput against the GPU's own frame copy, per pixel format.
     Kernels {
@@ -151,7 +154,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
             };
             temporal::table(&temporal::run(&opts)?)
         }
-        BenchCommand::Streams { streams, size, frames, framerate, model, backend, max_batch } => {
+        BenchCommand::Streams { streams, size, frames, framerate, model, backend, max_batch, rounds } => {
             let mut run_args =
                 vec!["--backend".into(), backend.to_string(), "--max-batch".into(), max_batch.to_string()];
             if let Some(model) = model {
@@ -164,6 +167,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
                 frames,
                 framerate,
                 run_args,
+                rounds,
             };
             streams::table(&streams::run(&opts)?)
         }
