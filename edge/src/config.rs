@@ -129,6 +129,9 @@ cyclegan_settings::section! {
         display_sink: DisplaySink = DisplaySink::Auto,
         /// Print the live line (fps, latency, drops) once a second.
         stats: bool = true,
+        /// One more output with every stream's translation tiled in a grid, each tile [input]
+        /// width x height: display://, null:// or a .mp4 / .mkv file; none: no mosaic.
+        mosaic: Option<String> = None => String as Some,
         /// Write the run's summary here as JSON (per stream: frames, fps, drops, latency
         /// percentiles, batch sizes; the process's peak memory), for scripts and benchmarks.
         report: Option<PathBuf> = None => PathBuf as Some,
@@ -264,6 +267,12 @@ impl EdgeConfig {
             return bad("--bitrate-kbps 0: must be positive".into());
         }
         let streams = self.streams();
+        if let Some(mosaic) = &self.output.mosaic
+            && streams.iter().any(|s| &s.output == mosaic)
+            && !matches!(mosaic.as_str(), "null://" | "display://")
+        {
+            return bad(format!("--mosaic {mosaic}: a stream writes that file already; give the mosaic its own"));
+        }
         for (i, stream) in streams.iter().enumerate() {
             let same = streams[..i].iter().position(|s| s.output == stream.output);
             if let Some(first) = same.filter(|_| !matches!(stream.output.as_str(), "null://" | "display://")) {
@@ -400,6 +409,10 @@ mod tests {
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("streams 1 and 2 both write x.mp4"), "{err}");
         c.stream[1].output = "null://".into();
+        c.validate().unwrap();
+        c.output.mosaic = Some("x.mp4".into());
+        assert!(c.validate().unwrap_err().to_string().contains("--mosaic x.mp4"));
+        c.output.mosaic = Some("all.mp4".into());
         c.validate().unwrap();
         // Without [[stream]]: the one stream of [input] and [output].
         assert_eq!(inputs(&EdgeConfig::default()), ["test://"]);

@@ -8,6 +8,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::elements::{link_error, make_element};
+use super::mosaic::Tap;
 use super::{Event, Input, Output};
 use crate::config::{EdgeConfig, InferenceConfig};
 use crate::model::Model;
@@ -78,17 +79,19 @@ impl InputPart {
     }
 }
 
-/// Builds input -> queue -> videoconvert -> cyclegan -> output in `pipeline`, with the probes
-/// that count frames and stop at `num_frames`; the output's notes go to `on_event`.
+/// Builds input -> queue -> videoconvert -> cyclegan -> output in `pipeline` (with a branch to
+/// the mosaic's `tap`, where there is one), with the probes that count frames and stop at
+/// `num_frames`; the output's notes go to `on_event`.
 pub(super) fn assemble(
     pipeline: &gst::Pipeline,
     config: &EdgeConfig,
     model: Model,
     input: &Input,
     output: &Output,
-    live: bool,
+    tap: Option<&Tap>,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<(Counters, InputPart)> {
+    let live = input.is_live(&config.input);
     let counters = Counters::default();
     let queue = make_element("queue")?;
     if live {
@@ -110,7 +113,11 @@ pub(super) fn assemble(
     gst::Element::link_many([&queue, &convert, &cyclegan]).map_err(link_error)?;
     let mut notes = Vec::new();
     let sink = output.build(pipeline, &config.output, live, &mut notes)?;
-    cyclegan.link(&sink).map_err(link_error)?;
+    let translated = match tap {
+        Some(tap) => tap.branch(pipeline, &cyclegan)?,
+        None => cyclegan.clone(),
+    };
+    translated.link(&sink).map_err(link_error)?;
     for note in &notes {
         on_event(Event::Note(note));
     }

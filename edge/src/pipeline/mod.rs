@@ -6,6 +6,7 @@ mod assemble;
 mod elements;
 mod inspect;
 mod jetson;
+mod mosaic;
 mod sink;
 mod source;
 mod streams;
@@ -21,7 +22,7 @@ pub use inspect::{VideoSummary, decode_file};
 pub use jetson::available as element_available;
 pub use sink::Output;
 pub use source::Input;
-pub use streams::{StreamOutcome, run_streams, segment_output};
+pub use streams::{StreamOutcome, Streams, run_streams, segment_output};
 
 use crate::config::EdgeConfig;
 use crate::{Error, Result};
@@ -88,7 +89,17 @@ pub fn init() -> Result<()> {
 
 /// Runs the pipeline `config` describes until the input ends, `num_frames` are done, or
 /// `interrupt` is set (then EOS is sent, so files are finished properly).
-pub fn run(config: &EdgeConfig, interrupt: &AtomicBool, mut on_event: impl FnMut(Event<'_>)) -> Result<RunReport> {
+pub fn run(config: &EdgeConfig, interrupt: &AtomicBool, on_event: impl FnMut(Event<'_>)) -> Result<RunReport> {
+    run_tapped(config, interrupt, None, on_event)
+}
+
+/// [`run`], the translated frames also going to a tile of the mosaic.
+fn run_tapped(
+    config: &EdgeConfig,
+    interrupt: &AtomicBool,
+    tap: Option<&mosaic::Tap>,
+    mut on_event: impl FnMut(Event<'_>),
+) -> Result<RunReport> {
     config.validate()?;
     let input = Input::parse(&config.input.input)?;
     let output = Output::parse(&config.output.output)?;
@@ -98,7 +109,7 @@ pub fn run(config: &EdgeConfig, interrupt: &AtomicBool, mut on_event: impl FnMut
     init()?;
     let live = input.is_live(&config.input);
     let pipeline = gst::Pipeline::new();
-    let result = assemble::assemble(&pipeline, config, model, &input, &output, live, &mut on_event).and_then(|parts| {
+    let result = assemble::assemble(&pipeline, config, model, &input, &output, tap, &mut on_event).and_then(|parts| {
         watch::watch(&pipeline, config, &input, live, (&parts.0, &parts.1), interrupt, &mut on_event)
     });
     let _ = pipeline.set_state(gst::State::Null);

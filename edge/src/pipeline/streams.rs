@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use super::mosaic::{Mosaic, Tap};
 use super::{Event, LiveStats, RunReport};
 use crate::config::{EdgeConfig, StreamConfig};
 use crate::{Error, Result};
@@ -22,6 +23,14 @@ pub struct StreamOutcome {
     pub segments: Vec<(String, RunReport)>,
     /// Why the stream ended short: a failure, or an input that went away and did not come back.
     pub error: Option<Error>,
+}
+
+/// How a run of several streams went.
+#[derive(Debug)]
+pub struct Streams {
+    pub outcomes: Vec<StreamOutcome>,
+    /// `[output] mosaic`, where there is one: where it went, or why it failed.
+    pub mosaic: Option<Result<String>>,
 }
 
 /// An [`Event`] sent from a stream's thread.
@@ -43,25 +52,40 @@ pub fn segment_output(output: &str, n: usize) -> String {
     }
 }
 
-/// Runs every stream of `config` until each has ended; `on_event` hears each stream's notes and
-/// statistics with the stream's index. Ctrl-C (`interrupt`) ends them all, finishing their files.
+/// Runs every stream of `config` until each has ended, and the mosaic of them where `[output]
+/// mosaic` asks for one; `on_event` hears each stream's notes and statistics with the stream's
+/// index (the mosaic's notes with the first stream's). Ctrl-C (`interrupt`) ends them all,
+/// finishing their files.
 pub fn run_streams(
     config: &EdgeConfig,
     interrupt: &AtomicBool,
     mut on_event: impl FnMut(usize, Event<'_>),
-) -> Result<Vec<StreamOutcome>> {
+) -> Result<Streams> {
     config.validate()?;
     let streams = config.streams();
+    let mosaic = match &config.output.mosaic {
+        Some(target) => {
+            super::init()?;
+            let (mosaic, notes) = Mosaic::build(config, streams.len(), target)?;
+            notes.iter().for_each(|note| on_event(0, Event::Note(note)));
+            mosaic.start()?;
+            Some(mosaic)
+        }
+        None => None,
+    };
     let (events, heard) = mpsc::channel::<(usize, Owned)>();
-    std::thread::scope(|scope| {
+    let outcomes = std::thread::scope(|scope| {
         let threads: Vec<_> = streams
             .iter()
             .enumerate()
             .map(|(i, stream)| {
                 let (config, events) = (config.for_stream(stream), events.clone());
+                let tap = mosaic.as_ref().map(|m| m.tap(i));
                 std::thread::Builder::new()
                     .name(format!("stream-{i}"))
-                    .spawn_scoped(scope, move || run_one(&config, interrupt, &|e| drop(events.send((i, e)))))
+                    .spawn_scoped(scope, move || {
+                        run_one(&config, interrupt, tap.as_ref(), &|e| drop(events.send((i, e))))
+                    })
                     .map_err(|e| Error::Pipeline(format!("starting stream {}: {e}", i + 1)))
             })
             .collect::<Result<_>>()?;
@@ -72,19 +96,20 @@ pub fn run_streams(
                 Owned::Stats(stats) => on_event(i, Event::Stats(stats)),
             }
         }
-        Ok(threads.into_iter().map(|t| t.join().expect("a stream's thread does not panic")).collect())
-    })
+        Ok::<_, Error>(threads.into_iter().map(|t| t.join().expect("a stream's thread does not panic")).collect())
+    })?;
+    Ok(Streams { outcomes, mosaic: mosaic.map(Mosaic::finish) })
 }
 
 /// One stream, segment after segment while its input comes back.
-fn run_one(config: &EdgeConfig, interrupt: &AtomicBool, send: &dyn Fn(Owned)) -> StreamOutcome {
+fn run_one(config: &EdgeConfig, interrupt: &AtomicBool, tap: Option<&Tap>, send: &dyn Fn(Owned)) -> StreamOutcome {
     let stream = StreamConfig { input: config.input.input.clone(), output: config.output.output.clone() };
     let mut outcome = StreamOutcome { stream, segments: Vec::new(), error: None };
     let mut wait = FIRST_WAIT;
     loop {
         let mut segment = config.clone();
         segment.output.output = segment_output(&config.output.output, outcome.segments.len());
-        let result = super::run(&segment, interrupt, |event| match event {
+        let result = super::run_tapped(&segment, interrupt, tap, |event| match event {
             Event::Note(text) => send(Owned::Note(text.to_string())),
             Event::Stats(stats) => send(Owned::Stats(stats.clone())),
         });
@@ -156,6 +181,64 @@ mod tests {
         assert_eq!(segment_output("null://", 1), "null://");
     }
 
+    /// The frames of a video file as packed RGB, with their size.
+    fn frames(path: &std::path::Path) -> (Vec<Vec<u8>>, usize, usize) {
+        use gstreamer as gst;
+        use gstreamer::prelude::*;
+        let pipeline = gst::parse::launch(&format!(
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false",
+            path.display()
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let sink = pipeline.by_name("sink").unwrap().downcast::<gstreamer_app::AppSink>().unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let (mut frames, mut size) = (Vec::new(), (0, 0));
+        while let Ok(sample) = sink.pull_sample() {
+            let s = sample.caps().unwrap().structure(0).unwrap().to_owned();
+            let (w, h) = (s.get::<i32>("width").unwrap() as usize, s.get::<i32>("height").unwrap() as usize);
+            let map = sample.buffer().unwrap().map_readable().unwrap();
+            let stride = map.len() / h;
+            frames.push((0..h).flat_map(|y| map[y * stride..y * stride + 3 * w].to_vec()).collect());
+            size = (w, h);
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        (frames, size.0, size.1)
+    }
+
+    #[test]
+    fn a_mosaic_tiles_every_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = EdgeConfig::default();
+        config.input.num_frames = 20;
+        (config.input.width, config.input.height) = (64, 48);
+        config.inference.backend = crate::backend::BackendKind::Cpu;
+        config.inference.inference_size = "32".into();
+        let mosaic = dir.path().join("mosaic.mp4");
+        config.output.mosaic = Some(mosaic.to_string_lossy().into_owned());
+        config.stream = ["test://ball", "test://smpte", "test://snow"]
+            .map(|input| StreamConfig { input: input.into(), output: "null://".into() })
+            .to_vec();
+        let streams = run_streams(&config, &AtomicBool::new(false), |_, _| {}).unwrap();
+        assert_eq!(streams.mosaic.unwrap().unwrap(), mosaic.to_string_lossy());
+        // Three tiles of 64x48 in two columns: 128x96, the fourth cell black. A tile is black
+        // until its stream's first frame and after its last: each shows its stream in some frame.
+        let (frames, w, h) = frames(&mosaic);
+        assert_eq!((w, h), (128, 96));
+        let brightest = |x0: usize, y0: usize| {
+            let mean = |rgb: &Vec<u8>| {
+                let values = (y0..y0 + 48).flat_map(|y| rgb[(y * w + x0) * 3..(y * w + x0 + 64) * 3].iter());
+                values.map(|&v| v as f64).sum::<f64>() / (64.0 * 48.0 * 3.0)
+            };
+            frames.iter().map(mean).fold(0.0, f64::max)
+        };
+        for (x, y) in [(0, 0), (64, 0), (0, 48)] {
+            assert!(brightest(x, y) > 40.0, "tile at {x},{y} never shows its stream: {}", brightest(x, y));
+        }
+        assert!(brightest(64, 48) < 20.0, "the cell without a stream: {}", brightest(64, 48));
+    }
+
     #[test]
     fn streams_run_side_by_side_each_to_its_own_output() {
         let dir = tempfile::tempdir().unwrap();
@@ -172,7 +255,7 @@ mod tests {
             StreamConfig { input: "test://snow".into(), output: out("snow.mkv") },
             StreamConfig { input: "test://".into(), output: "null://".into() },
         ];
-        let outcomes = run_streams(&config, &AtomicBool::new(false), |_, _| {}).unwrap();
+        let outcomes = run_streams(&config, &AtomicBool::new(false), |_, _| {}).unwrap().outcomes;
         assert_eq!(outcomes.len(), 3);
         for (outcome, stream) in outcomes.iter().zip(&config.stream) {
             assert!(outcome.error.is_none(), "{:?}", outcome.error);

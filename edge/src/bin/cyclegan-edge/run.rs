@@ -63,7 +63,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let redraw = std::io::stderr().is_terminal() && !several;
     let label = |i: usize| if several { format!("[{}] ", i + 1) } else { String::new() };
     let show = cfg.output.stats;
-    let outcomes = pipeline::run_streams(&cfg, &interrupt, |i, event| match event {
+    let streams = pipeline::run_streams(&cfg, &interrupt, |i, event| match event {
         Event::Note(note) => eprintln!("{}note: {note}", label(i)),
         Event::Stats(s) if show => {
             if redraw {
@@ -77,6 +77,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     if show && redraw {
         eprintln!();
     }
+    let outcomes = streams.outcomes;
     if let Some((_, report)) = outcomes.iter().find_map(|o| o.segments.first()) {
         eprintln!("model {}", report.model);
     }
@@ -105,6 +106,24 @@ pub fn run(args: RunArgs) -> Result<()> {
         } else {
             e
         });
+    }
+    match streams.mosaic {
+        Some(Ok(mosaic)) => {
+            if let pipeline::Output::File(path) = pipeline::Output::parse(&mosaic)? {
+                let video = pipeline::decode_file(&path).with_context(|| format!("checking {}", path.display()))?;
+                println!(
+                    "mosaic {} plays back: {} frames of {}x{}",
+                    path.display(),
+                    video.frames,
+                    video.width,
+                    video.height
+                );
+            }
+        }
+        Some(Err(e)) => {
+            failed.get_or_insert(anyhow::Error::from(e));
+        }
+        None => {}
     }
     failed.map_or(Ok(()), Err)
 }
