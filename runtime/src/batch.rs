@@ -72,6 +72,8 @@ struct Waiting {
 struct Request {
     shape: [usize; 4],
     input: Vec<f32>,
+    /// Where its translation goes: the stream's buffer, filled and sent back (no allocation).
+    output: Vec<f32>,
     arrived: Instant,
     reply: SyncSender<Result<Done>>,
 }
@@ -119,6 +121,7 @@ impl SharedModel {
             reply,
             answers,
             spare: Vec::new(),
+            spare_output: Vec::new(),
             batch: None,
             device_ms: None,
             notes: Vec::new(),
@@ -176,10 +179,12 @@ fn work(queue: &Queue, mut backend: Box<dyn Backend>, options: BatchOptions, bat
         match result {
             Ok(()) => {
                 let mut offset = 0;
-                for request in batch {
+                for mut request in batch {
                     let len = request.input.len();
+                    request.output.clear();
+                    request.output.extend_from_slice(&output[offset..offset + len]);
                     let done = Done {
-                        output: output[offset..offset + len].to_vec(),
+                        output: request.output,
                         input: request.input,
                         batch: frames,
                         device_ms,
@@ -241,8 +246,9 @@ pub struct StreamBackend {
     shared: Arc<SharedModel>,
     reply: SyncSender<Result<Done>>,
     answers: Receiver<Result<Done>>,
-    /// The last request's input buffer, reused.
+    /// The last request's input and output buffers, reused.
     spare: Vec<f32>,
+    spare_output: Vec<f32>,
     batch: Option<usize>,
     device_ms: Option<f64>,
     notes: Vec<String>,
@@ -273,18 +279,21 @@ impl Backend for StreamBackend {
         let mut buffer = std::mem::take(&mut self.spare);
         buffer.clear();
         buffer.extend_from_slice(input);
-        let request = Request { shape, input: buffer, arrived: Instant::now(), reply: self.reply.clone() };
+        let output_buffer = std::mem::take(&mut self.spare_output);
+        let request =
+            Request { shape, input: buffer, output: output_buffer, arrived: Instant::now(), reply: self.reply.clone() };
         {
             let mut waiting = self.shared.queue.waiting.lock().unwrap();
             waiting.requests.push_back(request);
         }
         self.shared.queue.arrived.notify_one();
-        let done = self
+        let mut done = self
             .answers
             .recv()
             .map_err(|_| Error::Invalid("the shared model's worker stopped before answering".into()))??;
-        output.clear();
-        output.extend_from_slice(&done.output);
+        // The caller's buffer becomes the next request's: the translation is not copied again.
+        std::mem::swap(output, &mut done.output);
+        self.spare_output = done.output;
         self.spare = done.input;
         self.batch = Some(done.batch);
         self.device_ms = done.device_ms;
