@@ -191,10 +191,11 @@ cyclegan_settings::section! {
         view_brightness: f64 = 0.3,
         /// Views: contrast jitter, a factor within 1 +- this (0: off).
         view_contrast: f64 = 0.3,
-        /// Views: saturation jitter, a factor within 1 +- this (0: off).
-        view_saturation: f64 = 0.4,
-        /// Views: hue rotation within +- this share of a full turn (0: off).
-        view_hue: f64 = 0.1,
+        /// Views: saturation jitter, a factor within 1 +- this and not below 0 (0: off; up to 4,
+        /// for photos more colourful than the dataset's).
+        view_saturation: f64 = 3.0,
+        /// Views: hue rotation within +- this share of a full turn (0: off; 0.5: any hue).
+        view_hue: f64 = 0.5,
         /// Views: random resized crops keeping at least this share of the area, resized back
         /// (1: off).
         view_crop_scale: f64 = 0.25,

@@ -16,6 +16,9 @@ use crate::data::{Augment, list_images, load_rgb};
 use crate::error::{Error, Result};
 use crate::imageio::rgb_to_tensor;
 
+/// The strongest saturation view: factors up to 1 + this (past it every colour is pure anyway).
+pub const MAX_SATURATION: f64 = 4.0;
+
 /// The views of `[distill]`, and the images mixup and the extra share draw from.
 pub struct Views {
     brightness: f64,
@@ -36,27 +39,28 @@ pub struct Views {
 impl Views {
     /// The views `d` asks for; `source_dir` holds the source domain's training images.
     pub fn new(d: &DistillConfig, source_dir: &Path, augment: Augment) -> Result<Self> {
-        let in_unit = |key: &str, v: f64| {
-            if (0.0..=1.0).contains(&v) {
+        let within = |key: &str, v: f64, max: f64| {
+            if (0.0..=max).contains(&v) {
                 Ok(v)
             } else {
                 Err(Error::InvalidValue {
                     key: format!("--{} (distill.{key})", key.replace('_', "-")),
-                    message: format!("{v} is outside 0 to 1"),
+                    message: format!("{v} is outside 0 to {max}"),
                 })
             }
         };
+        // A saturation factor may go well past 2: photos far more colourful than the dataset's.
+        within("view_saturation", d.view_saturation, MAX_SATURATION)?;
         for (key, v) in [
             ("view_brightness", d.view_brightness),
             ("view_contrast", d.view_contrast),
-            ("view_saturation", d.view_saturation),
             ("view_hue", d.view_hue),
             ("view_crop_scale", d.view_crop_scale),
             ("view_flip", d.view_flip),
             ("view_mixup", d.view_mixup),
             ("extra_share", d.extra_share),
         ] {
-            in_unit(key, v)?;
+            within(key, v, 1.0)?;
         }
         if d.view_crop_scale == 0.0 {
             return Err(Error::InvalidValue {
@@ -148,7 +152,8 @@ impl Views {
         for i in (1..4).rev() {
             order.swap(i, rng.random_range(0..=i));
         }
-        let factor = |strength: f64, rng: &mut StdRng| 1.0 + rng.random_range(-strength..=strength);
+        // As torchvision's: within 1 +- strength, never below 0.
+        let factor = |strength: f64, rng: &mut StdRng| rng.random_range((1.0 - strength).max(0.0)..=1.0 + strength);
         // In [0, 1], where the adjustments are defined.
         let mut p = (x + 1.0) * 0.5;
         for op in order {
@@ -264,6 +269,7 @@ mod tests {
             DistillConfig { view_brightness: 0.5, ..off() },
             DistillConfig { view_contrast: 0.5, ..off() },
             DistillConfig { view_saturation: 0.5, ..off() },
+            DistillConfig { view_saturation: 3.0, ..off() },
             DistillConfig { view_hue: 0.25, ..off() },
             DistillConfig { view_crop_scale: 0.3, ..off() },
             DistillConfig { view_flip: 1.0, ..off() },
@@ -283,6 +289,22 @@ mod tests {
         let gray = Tensor::full([1, 3, 4, 4], 0.25, (Kind::Float, tch::Device::Cpu));
         let turned = rotate_hue(&((&gray + 1.0) * 0.5), 0.3) * 2.0 - 1.0;
         assert!(turned.allclose(&gray, 1e-3, 1e-3, false));
+    }
+
+    #[test]
+    fn a_strong_saturation_view_makes_dull_colours_vivid() {
+        // A dull image (chroma 0.05 around mid gray): factors past 2 occur, up to 1 + 3.
+        let dull = Tensor::from_slice(&[0.1f32, -0.1, 0.0]).view([1, 3, 1, 1]).repeat([1, 1, 4, 4]);
+        let v = views(&DistillConfig { view_saturation: 3.0, ..off() });
+        let gain = |seed| {
+            let y = v.apply(&dull, &mut StdRng::seed_from_u64(seed)).unwrap();
+            let chroma = |t: &Tensor| (t.get(0).get(0) - t.get(0).get(1)).mean(Kind::Float).double_value(&[]);
+            chroma(&y) / chroma(&dull)
+        };
+        let gains: Vec<f64> = (0..40).map(gain).collect();
+        let max = gains.iter().cloned().fold(0.0, f64::max);
+        assert!(max > 3.0 && max <= 4.0 + 1e-4, "{gains:?}");
+        assert!(gains.iter().all(|&g| g >= -1e-4), "{gains:?}");
     }
 
     #[test]
@@ -311,6 +333,7 @@ mod tests {
         assert!(err(DistillConfig { extra_images: vec![empty], ..off() }).contains("holds no images"));
         assert!(err(DistillConfig { extra_images: vec![dir.path().join("none")], ..off() }).contains("extra-images"));
         assert!(err(DistillConfig { view_hue: 1.5, ..off() }).contains("--view-hue"));
+        assert!(err(DistillConfig { view_saturation: 4.5, ..off() }).contains("--view-saturation"));
         let crop = Augment { preprocess: Preprocess::Crop, load_size: 64, crop_size: 64, flip: false };
         let small = Views::new(&DistillConfig { extra_images: vec![extra.clone()], ..off() }, &source, crop);
         let small = small.err().unwrap().to_string();
