@@ -24,7 +24,7 @@ source scripts/lib/resumable.sh
 train fit photos-teacher --dataroot $data/teacher --preprocess crop --crop-size 128 --ngf 32 --ndf 32 \
   --n-blocks 9 --n-epochs 3 --n-epochs-decay 2 --domain-a photo --domain-b cold --num-workers 2 \
   --save-epoch-freq 5 --sample-freq 400 --log-freq 40
-# Two step budgets (about 2000 and 10000 steps of batch 1: ~7 and ~35 min each on two cores), in
+# Two step budgets (about 2000 and 10000 steps of batch 1: ~5 and ~22 min each on two cores), in
 # whole epochs of the distillation crops, each with the views off and with the defaults.
 crops=$(find $data/distill/trainA -name '*.png' | wc -l)
 for steps in 2080 10400; do

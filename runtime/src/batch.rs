@@ -163,11 +163,13 @@ impl Drop for SharedModel {
 fn work(queue: &Queue, mut backend: Box<dyn Backend>, options: BatchOptions, batches: &Mutex<Vec<u64>>) {
     let max = options.max_batch;
     let (mut input, mut output) = (Vec::new(), Vec::new());
-    while let Some(batch) = gather(queue, options.window, max) {
+    while let Some(mut batch) = gather(queue, options.window, max) {
         let frames: usize = batch.iter().map(|r| r.shape[0]).sum();
         let [_, c, h, w] = batch[0].shape;
-        let result = if let [single] = batch.as_slice() {
-            backend.run(&single.input, single.shape, &mut output)
+        let single = batch.len() == 1;
+        let result = if let [one] = batch.as_mut_slice() {
+            // Straight into the stream's own buffer: no copy.
+            backend.run(&one.input, one.shape, &mut one.output)
         } else {
             input.clear();
             batch.iter().for_each(|r| input.extend_from_slice(&r.input));
@@ -181,8 +183,10 @@ fn work(queue: &Queue, mut backend: Box<dyn Backend>, options: BatchOptions, bat
                 let mut offset = 0;
                 for mut request in batch {
                     let len = request.input.len();
-                    request.output.clear();
-                    request.output.extend_from_slice(&output[offset..offset + len]);
+                    if !single {
+                        request.output.clear();
+                        request.output.extend_from_slice(&output[offset..offset + len]);
+                    }
                     let done = Done {
                         output: request.output,
                         input: request.input,
