@@ -33,7 +33,8 @@ for steps in 2080 10400; do
     --dataroot $data/distill --preprocess crop --crop-size 128 --n-epochs $((epochs - epochs / 2))
     --n-epochs-decay $((epochs / 2)) --num-workers 2 --save-epoch-freq 20 --sample-freq 2000 --log-freq 100)
   train distill photos-student-plain-$epochs "${students[@]}" --view-brightness 0 --view-contrast 0 \
-    --view-saturation 0 --view-hue 0 --view-crop-scale 1 --view-flip 0 --view-mixup 0
+    --view-saturation 0 --view-hue 0 --view-crop-scale 1 --view-flip 0 --view-mixup 0 \
+    --view-dead-leaves 0
   train distill photos-student-views-$epochs "${students[@]}"
   for split in in-range out-of-range; do
     echo "== $((epochs * crops)) steps ($epochs epochs of $crops crops), held-out photos: $split"

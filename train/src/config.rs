@@ -204,6 +204,10 @@ cyclegan_settings::section! {
         /// Views: the chance of mixing the image with another of the source domain, by a weight
         /// drawn from 0 to 1 (0: off).
         view_mixup: f64 = 0.5,
+        /// Views: the chance that an image is replaced by a dead-leaves image (discs of random
+        /// colours and power-law sizes, occluding each other as in photos): shapes and colours
+        /// the dataset lacks, for the teacher to label (0: off).
+        view_dead_leaves: f64 = 0.75,
         /// Folders of unlabelled images (any photos, any domain) the teacher labels too, mixed
         /// into the source domain at `extra_share` (the flag: DIR[,DIR...]).
         extra_images: Vec<PathBuf> = Vec::new() => String as folders,

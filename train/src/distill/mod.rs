@@ -7,6 +7,7 @@
 //! batch (`views`: distillation as function matching). A checkpoint holds the student under the
 //! direction's generator name (`G_A` for a2b), so `translate`, `export` and `info` take it as
 //! they take any checkpoint.
+mod dead_leaves;
 mod ssim;
 pub mod views;
 

@@ -1,16 +1,17 @@
 //! Distillation as function matching (Beyer et al. 2022, "Knowledge distillation: A good teacher
 //! is patient and consistent"): the teacher labels any input, so teacher and student are shown
 //! the same, aggressively augmented view of each batch — a random resized crop, a flip, colour
-//! jitter, a mix with another image, or an unlabelled image from elsewhere — and the student
-//! learns the teacher's function where the dataset alone never shows it. Every draw comes from
-//! the step's random stream, so a resumed run sees the same views; with every view off no draw
-//! is made and the batch is used as it is.
+//! jitter, a mix with another image, a dead-leaves image, or an unlabelled image from elsewhere —
+//! and the student learns the teacher's function where the dataset alone never shows it. Every
+//! draw comes from the step's random stream, so a resumed run sees the same views; with every view
+//! off no draw is made and the batch is used as it is.
 use std::path::{Path, PathBuf};
 
 use rand::Rng;
 use rand::rngs::StdRng;
 use tch::{Kind, Tensor};
 
+use super::dead_leaves::dead_leaves;
 use crate::config::DistillConfig;
 use crate::data::{Augment, list_images, load_rgb};
 use crate::error::{Error, Result};
@@ -28,6 +29,7 @@ pub struct Views {
     crop_scale: f64,
     flip: f64,
     mixup: f64,
+    dead_leaves: f64,
     extra_share: f64,
     /// The source domain's training images (mixup partners).
     source: Vec<PathBuf>,
@@ -58,6 +60,7 @@ impl Views {
             ("view_crop_scale", d.view_crop_scale),
             ("view_flip", d.view_flip),
             ("view_mixup", d.view_mixup),
+            ("view_dead_leaves", d.view_dead_leaves),
             ("extra_share", d.extra_share),
         ] {
             within(key, v, 1.0)?;
@@ -98,6 +101,7 @@ impl Views {
             crop_scale: d.view_crop_scale,
             flip: d.view_flip,
             mixup: d.view_mixup,
+            dead_leaves: d.view_dead_leaves,
             extra_share: if extra.is_empty() { 0.0 } else { d.extra_share },
             source,
             extra,
@@ -118,6 +122,8 @@ impl Views {
         let mut x = image.shallow_clone();
         if self.extra_share > 0.0 && rng.random_bool(self.extra_share) {
             x = self.load(&self.extra, rng, (h, w), image)?;
+        } else if self.dead_leaves > 0.0 && rng.random_bool(self.dead_leaves) {
+            x = dead_leaves(h, w, rng).to_device(image.device()).to_kind(image.kind());
         }
         if self.crop_scale < 1.0 {
             x = random_resized_crop(&x, self.crop_scale, rng);
@@ -243,6 +249,7 @@ mod tests {
             view_crop_scale: 1.0,
             view_flip: 0.0,
             view_mixup: 0.0,
+            view_dead_leaves: 0.0,
             ..Default::default()
         }
     }
@@ -273,6 +280,7 @@ mod tests {
             DistillConfig { view_hue: 0.25, ..off() },
             DistillConfig { view_crop_scale: 0.3, ..off() },
             DistillConfig { view_flip: 1.0, ..off() },
+            DistillConfig { view_dead_leaves: 1.0, ..off() },
         ];
         for d in cases {
             let v = views(&d);
@@ -334,6 +342,7 @@ mod tests {
         assert!(err(DistillConfig { extra_images: vec![dir.path().join("none")], ..off() }).contains("extra-images"));
         assert!(err(DistillConfig { view_hue: 1.5, ..off() }).contains("--view-hue"));
         assert!(err(DistillConfig { view_saturation: 4.5, ..off() }).contains("--view-saturation"));
+        assert!(err(DistillConfig { view_dead_leaves: 1.5, ..off() }).contains("--view-dead-leaves"));
         let crop = Augment { preprocess: Preprocess::Crop, load_size: 64, crop_size: 64, flip: false };
         let small = Views::new(&DistillConfig { extra_images: vec![extra.clone()], ..off() }, &source, crop);
         let small = small.err().unwrap().to_string();
