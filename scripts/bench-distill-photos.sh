@@ -6,8 +6,8 @@
 # orange turned violet, the rest cooler and sharper); a ResNet-9 teacher (ngf 32) is trained on it
 # by `fit` (1600 steps, ~35 min on two cores); mobile
 # students (ngf 24, 9 blocks) are distilled from it on the crops with next to no orange
-# only, at two step budgets, each with the views off (the earlier distillation) and with the
-# defaults; `cyclegan-train bench distill` then measures each pair against the teacher on held-out
+# only, at two step budgets, each with the views off and with the defaults (both at the recipe's
+# learning rate); `cyclegan-train bench distill` then measures each pair against the teacher on held-out
 # photos like the distillation set's and on held-out orange photos (a dahlia, a cat). Stopped runs
 # resume.
 set -euo pipefail
@@ -32,9 +32,7 @@ for steps in 2080 10400; do
   students=(--config configs/train/distill-mobile.toml --ngf 24 --teacher checkpoints/photos-teacher
     --dataroot $data/distill --preprocess crop --crop-size 128 --n-epochs $((epochs - epochs / 2))
     --n-epochs-decay $((epochs / 2)) --num-workers 2 --save-epoch-freq 20 --sample-freq 2000 --log-freq 100)
-  train distill photos-student-plain-$epochs "${students[@]}" --view-brightness 0 --view-contrast 0 \
-    --view-saturation 0 --view-hue 0 --view-crop-scale 1 --view-flip 0 --view-mixup 0 \
-    --view-dead-leaves 0
+  train distill photos-student-plain-$epochs "${students[@]}" --view-dead-leaves 0
   train distill photos-student-views-$epochs "${students[@]}"
   for split in in-range out-of-range; do
     echo "== $((epochs * crops)) steps ($epochs epochs of $crops crops), held-out photos: $split"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The distillation benchmark: a teacher of the paper's size (configs/train/paper-synth64.toml:
 # ResNet-9 at ngf 64 on the synthetic task at 64x64, ~25 min on two cores), three mobile students
-# distilled from it (GAN Compression's ngf 32 / 9 blocks from configs/train/distill-mobile.toml, the
-# same at ngf 24, and the bundled demo's ngf 16 / 6 blocks from configs/train/edge-demo-student.toml,
-# ~3 min each), then
+# distilled from it by configs/train/distill-mobile.toml (GAN Compression's ngf 32 / 9 blocks, the
+# same at ngf 24, and the bundled demo's size, ngf 16 / 6 blocks; ~3 min each) and one at ngf 24 with
+# the views off, then
 # `cyclegan-train bench distill`: parameters, GMAC, ONNX Runtime latency, PSNR against the teacher,
 # FID and PSNR against the ground truth, on the 20 held-out pairs. Stopped runs resume.
 set -euo pipefail
@@ -22,7 +22,9 @@ on_teacher=(--teacher checkpoints/paper-synth64 --dataroot $data --preprocess cr
   --n-epochs 8 --n-epochs-decay 7 --num-workers 2 --save-epoch-freq 5 --sample-freq 200 --log-freq 20)
 train distill paper-synth64-mobile32 --config configs/train/distill-mobile.toml "${on_teacher[@]}"
 train distill paper-synth64-mobile24 --config configs/train/distill-mobile.toml --ngf 24 "${on_teacher[@]}"
-train distill paper-synth64-mobile16 --config configs/train/edge-demo-student.toml "${on_teacher[@]}"
+train distill paper-synth64-mobile16 --config configs/train/distill-mobile.toml --ngf 16 --n-blocks 6 "${on_teacher[@]}"
+train distill paper-synth64-mobile24-off --config configs/train/distill-mobile.toml --ngf 24 --view-dead-leaves 0 \
+  "${on_teacher[@]}"
 $bin bench distill --teacher checkpoints/paper-synth64 --dataroot $data \
   --student checkpoints/paper-synth64-mobile32 --student checkpoints/paper-synth64-mobile24 \
-  --student checkpoints/paper-synth64-mobile16
+  --student checkpoints/paper-synth64-mobile16 --student checkpoints/paper-synth64-mobile24-off

@@ -188,26 +188,26 @@ cyclegan_settings::section! {
         lambda_gan: f64 = 0.0,
         /// Views (teacher and student see the same one): brightness jitter, a factor within
         /// 1 +- this (0: off).
-        view_brightness: f64 = 0.3,
+        view_brightness: f64 = 0.0,
         /// Views: contrast jitter, a factor within 1 +- this (0: off).
-        view_contrast: f64 = 0.3,
+        view_contrast: f64 = 0.0,
         /// Views: saturation jitter, a factor within 1 +- this and not below 0 (0: off; up to 4,
         /// for photos more colourful than the dataset's).
-        view_saturation: f64 = 3.0,
+        view_saturation: f64 = 0.0,
         /// Views: hue rotation within +- this share of a full turn (0: off; 0.5: any hue).
-        view_hue: f64 = 0.5,
+        view_hue: f64 = 0.0,
         /// Views: random resized crops keeping at least this share of the area, resized back
         /// (1: off).
-        view_crop_scale: f64 = 0.25,
+        view_crop_scale: f64 = 1.0,
         /// Views: the chance of a horizontal flip (0: off).
-        view_flip: f64 = 0.5,
+        view_flip: f64 = 0.0,
         /// Views: the chance of mixing the image with another of the source domain, by a weight
         /// drawn from 0 to 1 (0: off).
-        view_mixup: f64 = 0.5,
+        view_mixup: f64 = 0.0,
         /// Views: the chance that an image is replaced by a dead-leaves image (discs of random
         /// colours and power-law sizes, occluding each other as in photos): shapes and colours
         /// the dataset lacks, for the teacher to label (0: off).
-        view_dead_leaves: f64 = 0.75,
+        view_dead_leaves: f64 = 0.25,
         /// Folders of unlabelled images (any photos, any domain) the teacher labels too, mixed
         /// into the source domain at `extra_share` (the flag: DIR[,DIR...]).
         extra_images: Vec<PathBuf> = Vec::new() => String as folders,

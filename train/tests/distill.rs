@@ -149,7 +149,7 @@ fn a_resumed_distillation_repeats_the_uninterrupted_one() {
 }
 
 /// Function matching: the teacher labels the very view the student is shown (the sample grid's
-/// first column), which with the default views is not the dataset's image.
+/// first column), which with the default views is a dead-leaves image a quarter of the time.
 #[test]
 fn teacher_and_student_see_one_augmented_view() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -163,13 +163,13 @@ fn teacher_and_student_see_one_augmented_view() {
     let batch = rgb_to_tensor(&image::open(data.join("trainA/00000.png")).unwrap().to_rgb8());
     let teacher = Translator::load(&teacher_dir, Direction::A2b, Device::Cpu).unwrap();
     let mut changed = 0;
-    for seed in 0..4 {
+    for seed in 0..16 {
         let step = job.step(&batch, &batch, &mut StdRng::seed_from_u64(seed)).unwrap();
         let [view, taught, _student] = &step.samples[0][..] else { panic!("a row of three") };
         assert!(taught.allclose(&teacher.forward(view), 1e-5, 1e-5, false), "the teacher labelled another image");
         changed += usize::from(!view.allclose(&batch, 1e-3, 1e-3, false));
     }
-    assert!(changed >= 3, "only {changed} of 4 views differ from the dataset's image");
+    assert!((1..16).contains(&changed), "{changed} of 16 views differ from the dataset's image");
 }
 
 #[test]

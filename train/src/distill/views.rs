@@ -1,10 +1,10 @@
 //! Distillation as function matching (Beyer et al. 2022, "Knowledge distillation: A good teacher
 //! is patient and consistent"): the teacher labels any input, so teacher and student are shown
-//! the same, aggressively augmented view of each batch — a random resized crop, a flip, colour
-//! jitter, a mix with another image, a dead-leaves image, or an unlabelled image from elsewhere —
-//! and the student learns the teacher's function where the dataset alone never shows it. Every
-//! draw comes from the step's random stream, so a resumed run sees the same views; with every view
-//! off no draw is made and the batch is used as it is.
+//! the same view of each batch — by default a dead-leaves image in place of a share of the
+//! dataset's; on request a random resized crop, a flip, colour jitter, a mix with another image,
+//! or an unlabelled image from elsewhere — and the student learns the teacher's function where
+//! the dataset alone never shows it. Every draw comes from the step's random stream, so a resumed
+//! run sees the same views; with every view off no draw is made and the batch is used as it is.
 use std::path::{Path, PathBuf};
 
 use rand::Rng;
