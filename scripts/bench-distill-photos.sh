@@ -4,12 +4,11 @@
 # has no examples? scripts/lib/photo_task.py makes the task from the photos bundled with
 # scikit-image and scikit-learn (a colour-dependent mapping of our own as the target domain:
 # orange turned violet, the rest cooler and sharper); a ResNet-9 teacher (ngf 32) is trained on it
-# by `fit` (1600 steps, ~35 min on two cores); mobile
-# students (ngf 24, 9 blocks) are distilled from it on the crops with next to no orange
-# only, at two step budgets, each with the views off and with the defaults (both at the recipe's
-# learning rate); `cyclegan-train bench distill` then measures each pair against the teacher on held-out
-# photos like the distillation set's and on held-out orange photos (a dahlia, a cat). Stopped runs
-# resume.
+# by `fit` (1600 steps, ~35 min on two cores); mobile students (ngf 24, 9 blocks) are distilled
+# from it on the crops with next to no orange only, at two step budgets, each with the views off
+# and with the defaults (both at the recipe's learning rate); `cyclegan-train bench distill` then
+# measures each pair against the teacher on held-out photos like the distillation set's and on
+# held-out orange photos (a dahlia, a cat). Stopped runs resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
