@@ -26,7 +26,7 @@ cyclegan_settings::section! {
         /// where the input did not change, scaling the flicker by 1 - this (0.5 halves it; 0: off,
         /// each frame on its own). Moving things are not blended, so they leave no trail.
         temporal_smoothing: f64 = 0.0,
-        /// CPU inference threads (0: all cores).
+        /// CPU inference threads of each concurrent batch (0: all cores, split between them).
         threads: usize = 0,
         /// TensorRT engine precision (int8 needs the Q/DQ model of cyclegan-calib); auto: the
         /// fastest engine on this device within 35 dB of ONNX Runtime's FP32 output, decided on
@@ -50,6 +50,11 @@ cyclegan_settings::section! {
         /// Frames of several streams translated in one batch at most (0: the backend's choice, 1 on
         /// the CPU, where a batch runs no faster than its frames one by one and takes more memory).
         max_batch: u32 = 0,
+        /// Batches of a shared model translated at once, each on its own share of the CPU cores
+        /// (the threads split between them) and its own buffers, with one copy of the model: on
+        /// two cores, two frames on one core each translate more frames a second than one on both
+        /// (0: `run` takes one per stream up to the cores, an element on its own 1).
+        concurrent_batches: u32 = 0,
     }
 }
 
@@ -57,6 +62,8 @@ cyclegan_settings::section! {
 pub const MAX_BATCH_WINDOW_MS: f64 = 1000.0;
 /// The largest batch taken (the element's `max-batch` property has the same bound).
 pub const MAX_BATCH: u32 = 64;
+/// The most batches run at once (the element's `concurrent-batches` has the same bound).
+pub const MAX_CONCURRENT_BATCHES: u32 = 16;
 
 cyclegan_settings::section! {
     /// The `[input]` section: where frames come from.
@@ -248,6 +255,13 @@ impl EdgeConfig {
             return bad(format!(
                 "--max-batch {} (max_batch in [inference]): at most {MAX_BATCH} (0: the backend's choice)",
                 self.inference.max_batch
+            ));
+        }
+        if self.inference.concurrent_batches > MAX_CONCURRENT_BATCHES {
+            return bad(format!(
+                "--concurrent-batches {} (concurrent_batches in [inference]): at most {MAX_CONCURRENT_BATCHES} (0: one \
+                 per stream up to the CPU cores)",
+                self.inference.concurrent_batches
             ));
         }
         let i = &self.input;

@@ -583,7 +583,7 @@ struct Plan {
 /// One pipeline of `plans.len()` branches appsrc -> cyclegan -> appsink, whose elements share
 /// one model (`threads=2`, which no other test uses, keeps it apart from theirs); each branch is
 /// fed by its own thread. Returns each branch's output and the shared model's batch sizes.
-fn shared_streams(plans: &[Plan], window_ms: f64) -> (Vec<Vec<Vec<u8>>>, Vec<u64>) {
+fn shared_streams(plans: &[Plan], window_ms: f64, concurrent: usize) -> (Vec<Vec<Vec<u8>>>, Vec<u64>) {
     gst::init().unwrap();
     cyclegan_edge::pipeline::init().unwrap();
     let yuv = YuvSpec::default();
@@ -591,7 +591,8 @@ fn shared_streams(plans: &[Plan], window_ms: f64) -> (Vec<Vec<Vec<u8>>>, Vec<u64
         .map(|i| {
             format!(
                 "appsrc name=src{i} format=time ! cyclegan backend=cpu threads=2 inference-size=32 \
-                 batch-window-ms={window_ms} max-batch=4 ! appsink name=sink{i} sync=false"
+                 batch-window-ms={window_ms} max-batch=4 concurrent-batches={concurrent} ! appsink name=sink{i} \
+                 sync=false"
             )
         })
         .collect();
@@ -609,6 +610,7 @@ fn shared_streams(plans: &[Plan], window_ms: f64) -> (Vec<Vec<Vec<u8>>>, Vec<u64
     let model = models.iter().find(|m| m.describe().contains("2 threads")).expect("the elements' shared model");
     assert_eq!(models.iter().filter(|m| m.describe().contains("2 threads")).count(), 1, "one model loaded");
     assert_eq!(model.streams(), plans.len(), "each element uses it");
+    assert_eq!(model.options().concurrent, concurrent, "batches at once");
     std::thread::scope(|scope| {
         for (src, plan) in srcs.iter().zip(plans) {
             scope.spawn(move || {
@@ -653,14 +655,18 @@ fn streams_sharing_a_model_get_each_frame_translated_as_alone_and_in_order() {
         // New caps mid-stream: 48x36 frames batch apart from the 40x30 ones.
         Plan { frames: frames(3, (40, 30), 200), then: frames(3, (48, 36), 300) },
     ];
-    for window_ms in [200.0, 0.0] {
-        let (outputs, sizes) = shared_streams(&plans, window_ms);
+    // Batched; one frame at a time; two frames at once (each on a fork of the one session).
+    for (window_ms, concurrent) in [(200.0, 1), (0.0, 1), (0.0, 2)] {
+        let (outputs, sizes) = shared_streams(&plans, window_ms, concurrent);
         for (s, (got, plan)) in outputs.iter().zip(&plans).enumerate() {
             let mut expected = one_by_one(&plan.frames, "32", yuv);
             expected.extend(one_by_one(&plan.then, "32", yuv));
             assert_eq!(got.len(), expected.len(), "stream {s}");
             for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-                assert!(g == e, "window {window_ms} ms, stream {s}, frame {i}: not the frame's own translation");
+                assert!(
+                    g == e,
+                    "window {window_ms} ms, {concurrent} at once, stream {s}, frame {i}: not the frame's own translation"
+                );
             }
         }
         let batched: u64 = sizes.iter().skip(1).sum();

@@ -82,3 +82,53 @@ fn a_missing_onnxruntime_library_is_reported_by_path() {
     assert!(found.to_string_lossy().contains("onnxruntime"), "{}", found.display());
     assert!(CpuBackend::open(&model, &CpuOptions::default()).is_ok());
 }
+
+#[test]
+fn forks_of_one_session_translate_at_once_as_the_session_alone() {
+    let model = Model::bundled().unwrap();
+    let mut pre = Preprocessor::default();
+    let frames: Vec<(Vec<f32>, [usize; 4])> = [(0, 132, 76), (3, 100, 60), (5, 132, 76)]
+        .into_iter()
+        .map(|(seed, w, h)| {
+            let mut tensor = Vec::new();
+            pre.to_tensor(&common::scene(200, 120, seed), (200, 120), (w, h), &mut tensor);
+            (tensor, [1, 3, h, w])
+        })
+        .collect();
+    let mut backend = CpuBackend::open(&model, &CpuOptions { threads: 1, ..Default::default() }).unwrap();
+    let alone: Vec<Vec<f32>> = frames
+        .iter()
+        .map(|(tensor, shape)| {
+            let mut out = Vec::new();
+            backend.run(tensor, *shape, &mut out).unwrap();
+            out
+        })
+        .collect();
+    let forks: Vec<Box<dyn Backend>> =
+        (0..3).map(|_| backend.fork().expect("the CPU backend forks").unwrap()).collect();
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = forks
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut fork)| {
+                let frames = &frames;
+                // Each fork runs every frame, starting at a different one, many times over.
+                scope.spawn(move || {
+                    let mut outputs = vec![Vec::new(); frames.len()];
+                    for k in 0..12 {
+                        let j = (i + k) % frames.len();
+                        fork.run(&frames[j].0, frames[j].1, &mut outputs[j]).unwrap();
+                    }
+                    outputs
+                })
+            })
+            .collect();
+        for run in runs {
+            assert!(run.join().unwrap() == alone, "a fork's translation differs from the session's alone");
+        }
+    });
+    // The session still runs on its own after its forks.
+    let mut out = Vec::new();
+    backend.run(&frames[0].0, frames[0].1, &mut out).unwrap();
+    assert!(out == alone[0]);
+}

@@ -8,6 +8,13 @@ pub trait Backend: Send {
     /// Short description for logs and statistics (`cpu (ONNX Runtime 1.31.1, 2 threads)`).
     fn describe(&self) -> String;
 
+    /// Another runner of the same loaded model that may run at the same time as this one, with
+    /// buffers of its own (ONNX Runtime: the session, its own bound tensors). None: the backend
+    /// runs one batch at a time.
+    fn fork(&self) -> Option<Result<Box<dyn Backend>>> {
+        None
+    }
+
     /// Translates `input` of `shape` into `output` (resized to the same length).
     fn run(&mut self, input: &[f32], shape: [usize; 4], output: &mut Vec<f32>) -> Result<()>;
 

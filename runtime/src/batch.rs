@@ -1,6 +1,7 @@
 //! One loaded generator serving several streams: each stream gets a [`Backend`] handle
 //! ([`SharedModel::stream`]), and frames of the same inference size that arrive within a window
-//! of each other run as one batch on a worker thread that owns the real backend.
+//! of each other run as one batch on a worker thread that owns the real backend. Several workers,
+//! each with a fork of the backend ([`Backend::fork`]), run batches at once.
 //!
 //! The window starts when the oldest waiting frame arrived and is never extended for a stream
 //! that is late: a stalled or slow stream adds at most the window to the others' latency. A
@@ -23,13 +24,16 @@ pub struct BatchOptions {
     pub window: Duration,
     /// Frames in one batch at most; 0: the backend's choice ([`Backend::batch_gain`]).
     pub max_batch: usize,
+    /// Batches run at once, each by a worker with its own fork of the backend; 1 where the
+    /// backend has no forks.
+    pub concurrent: usize,
 }
 
 /// Batching window unless set: well under a frame interval (33 ms at 30 fps).
 pub const DEFAULT_WINDOW: Duration = Duration::from_millis(4);
 impl Default for BatchOptions {
     fn default() -> Self {
-        Self { window: DEFAULT_WINDOW, max_batch: 0 }
+        Self { window: DEFAULT_WINDOW, max_batch: 0, concurrent: 1 }
     }
 }
 
@@ -44,11 +48,11 @@ impl BatchOptions {
     }
 }
 
-/// A generator loaded once, run by a worker thread for every stream holding a handle. The
-/// worker stops when the last handle and this are dropped.
+/// A generator loaded once, run by worker threads for every stream holding a handle. The
+/// workers stop when the last handle and this are dropped.
 pub struct SharedModel {
     queue: Arc<Queue>,
-    worker: Mutex<Option<JoinHandle<()>>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
     description: String,
     options: BatchOptions,
     streams: AtomicUsize,
@@ -88,28 +92,45 @@ struct Done {
 }
 
 impl SharedModel {
-    /// Starts the worker that runs `backend` for every stream.
+    /// Starts the workers that run `backend` (and its forks) for every stream.
     pub fn start(backend: Box<dyn Backend>, options: BatchOptions) -> Result<Arc<Self>> {
         let queue = Arc::new(Queue::default());
         let max = options.effective_max(backend.as_ref());
-        let options = BatchOptions { max_batch: max, ..options };
+        let mut runners = vec![backend];
+        while runners.len() < options.concurrent {
+            match runners[0].fork() {
+                Some(fork) => runners.push(fork?),
+                None => break,
+            }
+        }
+        let options = BatchOptions { max_batch: max, concurrent: runners.len(), ..options };
+        let description = match runners.len() {
+            1 => runners[0].describe(),
+            n => format!("{}, {n} batches at once", runners[0].describe()),
+        };
         let batches = Arc::new(Mutex::new(vec![0; max]));
-        let description = backend.describe();
-        let worker = std::thread::Builder::new()
-            .name("cyclegan-batch".into())
-            .spawn({
+        let workers = runners
+            .into_iter()
+            .enumerate()
+            .map(|(i, backend)| {
                 let (queue, batches) = (queue.clone(), batches.clone());
-                move || work(&queue, backend, options, &batches)
+                std::thread::Builder::new()
+                    .name(format!("cyclegan-batch-{i}"))
+                    .spawn(move || work(&queue, backend, options, &batches))
+                    .map_err(|e| Error::Invalid(format!("starting a batching thread: {e}")))
             })
-            .map_err(|e| Error::Invalid(format!("starting the batching thread: {e}")))?;
-        Ok(Arc::new(Self {
+            .collect::<Result<Vec<_>>>();
+        let model = Arc::new(Self {
             queue,
-            worker: Mutex::new(Some(worker)),
+            workers: Mutex::new(Vec::new()),
             description,
             options,
             streams: AtomicUsize::new(0),
             batches,
-        }))
+        });
+        // Dropped on an error, the model stops the workers already started.
+        *model.workers.lock().unwrap() = workers?;
+        Ok(model)
     }
 
     /// A backend for one more stream.
@@ -153,7 +174,7 @@ impl Drop for SharedModel {
     fn drop(&mut self) {
         self.queue.waiting.lock().unwrap().closed = true;
         self.queue.arrived.notify_all();
-        if let Some(worker) = self.worker.lock().unwrap().take() {
+        for worker in self.workers.lock().unwrap().drain(..) {
             let _ = worker.join();
         }
     }
@@ -328,10 +349,15 @@ mod tests {
 
     use super::*;
 
-    /// Doubles its input after `delay` per batch, recording each batch's size.
+    /// Doubles its input after `delay` per batch, recording each batch's size and the most
+    /// batches it and its forks ran at once.
+    #[derive(Clone, Default)]
     struct Doubler {
         delay: Duration,
         sizes: Arc<Mutex<Vec<usize>>>,
+        forks: bool,
+        running: Arc<AtomicUsize>,
+        most_at_once: Arc<AtomicUsize>,
     }
 
     impl Backend for Doubler {
@@ -339,19 +365,26 @@ mod tests {
             "doubler".into()
         }
 
+        fn fork(&self) -> Option<Result<Box<dyn Backend>>> {
+            self.forks.then(|| Ok(Box::new(self.clone()) as Box<dyn Backend>))
+        }
+
         fn run(&mut self, input: &[f32], shape: [usize; 4], output: &mut Vec<f32>) -> Result<()> {
+            let at_once = self.running.fetch_add(1, Ordering::AcqRel) + 1;
+            self.most_at_once.fetch_max(at_once, Ordering::AcqRel);
             self.sizes.lock().unwrap().push(shape[0]);
             std::thread::sleep(self.delay);
             output.clear();
             output.extend(input.iter().map(|v| v * 2.0));
+            self.running.fetch_sub(1, Ordering::AcqRel);
             Ok(())
         }
     }
 
     fn shared(window_ms: u64, max_batch: usize, delay_ms: u64) -> (Arc<SharedModel>, Arc<Mutex<Vec<usize>>>) {
-        let sizes = Arc::new(Mutex::new(Vec::new()));
-        let backend = Doubler { delay: Duration::from_millis(delay_ms), sizes: sizes.clone() };
-        let options = BatchOptions { window: Duration::from_millis(window_ms), max_batch };
+        let backend = Doubler { delay: Duration::from_millis(delay_ms), ..Doubler::default() };
+        let sizes = backend.sizes.clone();
+        let options = BatchOptions { window: Duration::from_millis(window_ms), max_batch, concurrent: 1 };
         (SharedModel::start(Box::new(backend), options).unwrap(), sizes)
     }
 
@@ -411,6 +444,22 @@ mod tests {
         run_streams(&model, 2, 3, [1, 3, 4, 2]);
         small.join().unwrap();
         assert_eq!(sizes.lock().unwrap().iter().sum::<usize>(), 12);
+    }
+
+    #[test]
+    fn forks_run_batches_at_once_and_each_stream_keeps_its_order() {
+        for (forks, concurrent, expected) in [(true, 2, 2), (true, 1, 1), (false, 3, 1)] {
+            let backend = Doubler { delay: Duration::from_millis(20), forks, ..Doubler::default() };
+            let most_at_once = backend.most_at_once.clone();
+            let options = BatchOptions { window: Duration::ZERO, max_batch: 1, concurrent };
+            let model = SharedModel::start(Box::new(backend), options).unwrap();
+            assert_eq!(model.options().concurrent, expected);
+            assert_eq!(model.describe().contains(&format!("{expected} batches at once")), expected > 1);
+            // Every answer is its stream's own frame, in the order sent (checked inside).
+            run_streams(&model, 4, 5, [1, 3, 2, 2]);
+            assert_eq!(most_at_once.load(Ordering::Acquire), expected, "forks {forks}, concurrent {concurrent}");
+            assert_eq!(model.batch_sizes(), vec![20]);
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The portable backend: ONNX Runtime's CPU execution provider, loaded at run time. Measured
 //! 2-4x faster than tract on these generators, and as fast as ONNX Runtime from Python.
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use half::f16;
 use ort::AsPointer;
@@ -26,7 +27,8 @@ pub struct CpuOptions {
 }
 
 pub struct CpuBackend {
-    session: Session,
+    /// Shared with the backend's forks: ONNX Runtime runs one session from several threads at once.
+    session: Arc<Session>,
     io_type: FloatType,
     library: PathBuf,
     threads: usize,
@@ -71,7 +73,7 @@ impl CpuBackend {
             builder = builder.with_intra_threads(options.threads).map_err(|e| bad(e.into()))?;
         }
         let session = builder.commit_from_memory(&model.bytes).map_err(bad)?;
-        Ok(Self { session, io_type: model.io_type, library, threads: options.threads, bound: None })
+        Ok(Self { session: Arc::new(session), io_type: model.io_type, library, threads: options.threads, bound: None })
     }
 }
 
@@ -82,8 +84,10 @@ impl CpuBackend {
         if self.io_type != FloatType::F32 {
             return Err(Error::Invalid("run_all needs a float32 graph".into()));
         }
-        let names: Vec<String> = self.session.outputs().iter().map(|o| o.name().to_string()).collect();
-        let outputs = self.session.run(ort::inputs![TensorRef::from_array_view((shape, input))?])?;
+        let session = Arc::get_mut(&mut self.session)
+            .ok_or_else(|| Error::Invalid("run_all on a session its forks run too".into()))?;
+        let names: Vec<String> = session.outputs().iter().map(|o| o.name().to_string()).collect();
+        let outputs = session.run(ort::inputs![TensorRef::from_array_view((shape, input))?])?;
         names
             .into_iter()
             .map(|name| {
@@ -105,9 +109,23 @@ pub fn run_once(bytes: &[u8], input: &[f32], shape: [usize; 4], options: &CpuOpt
 
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
-        let threads = if self.threads == 0 { "all cores".to_string() } else { format!("{} threads", self.threads) };
+        let threads = match self.threads {
+            0 => "all cores".to_string(),
+            1 => "1 thread".to_string(),
+            n => format!("{n} threads"),
+        };
         let library = self.library.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         format!("cpu ({library}, {threads})")
+    }
+
+    fn fork(&self) -> Option<Result<Box<dyn Backend>>> {
+        Some(Ok(Box::new(Self {
+            session: self.session.clone(),
+            io_type: self.io_type,
+            library: self.library.clone(),
+            threads: self.threads,
+            bound: None,
+        })))
     }
 
     fn run(&mut self, input: &[f32], shape: [usize; 4], output: &mut Vec<f32>) -> Result<()> {
@@ -128,8 +146,9 @@ impl Backend for CpuBackend {
         }
         // `Session::run_binding` wraps each output in a new value per call; the outputs are
         // already ours, so call ONNX Runtime directly.
-        // SAFETY: the session and binding are alive and exclusively borrowed, and the bound
-        // tensors outlive the call.
+        // SAFETY: the session and binding are alive, the binding exclusively borrowed (ONNX
+        // Runtime runs a session from several threads at once: the forks), and the bound tensors
+        // outlive the call.
         unsafe {
             let status =
                 (ort::api().RunWithBinding)(self.session.ptr().cast_mut(), std::ptr::null(), bound.binding.ptr());

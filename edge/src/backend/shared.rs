@@ -42,7 +42,13 @@ pub fn open(kind: BackendKind, model: &Model, options: &BackendOptions, batch: B
         // Only the CPU's backends are shared (below).
         return Ok(Opened { backend: Box::new(shared.stream()), note: None, kind: BackendKind::Cpu });
     }
-    let opened = super::open(kind, model, options)?;
+    let mut options = options.clone();
+    if batch.concurrent > 1 && options.threads == 0 {
+        // The cores split between the batches running at once: ONNX Runtime runs its threads for
+        // each, and more threads than cores only take turns.
+        options.threads = (cores() / batch.concurrent).max(1);
+    }
+    let opened = super::open(kind, model, &options)?;
     if opened.kind == BackendKind::Tensorrt {
         let note = "TensorRT engines are not shared between streams yet: this stream has an engine of its own";
         let note = Some(opened.note.map_or_else(|| note.to_string(), |n| format!("{n}; {note}")));
@@ -51,6 +57,16 @@ pub fn open(kind: BackendKind, model: &Model, options: &BackendOptions, batch: B
     let shared = SharedModel::start(opened.backend, batch)?;
     models.push((key, Arc::downgrade(&shared)));
     Ok(Opened { backend: Box::new(shared.stream()), note: opened.note, kind: opened.kind })
+}
+
+/// `concurrent_batches` 0 for `streams` streams sharing a model: a batch at a time for each, up to
+/// the CPU cores (a lone stream keeps every core for its frames).
+pub fn auto_concurrent_batches(streams: usize) -> u32 {
+    streams.clamp(1, cores()) as u32
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The shared models loaded now, each with the streams using it.

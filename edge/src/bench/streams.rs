@@ -20,6 +20,8 @@ pub struct StreamsOptions {
     pub framerate: u32,
     /// Arguments for every run (`--backend cpu`, `--model ...`).
     pub run_args: Vec<String>,
+    /// Arguments for the shared side's runs only (how it batches).
+    pub shared_args: Vec<String>,
     /// Interleaved rounds (medians are reported): shared machines drift by tens of percent.
     pub rounds: usize,
 }
@@ -53,14 +55,14 @@ pub fn run(opts: &StreamsOptions) -> Result<Vec<StreamsRow>> {
             let inputs: Vec<String> = (0..n).map(|i| format!("test://{}", PATTERNS[i % PATTERNS.len()])).collect();
             let report = |name: String| dir.path().join(name);
             let shared_report = report(format!("shared-{n}.json"));
-            let child = spawn(opts, &inputs, &shared_report)?;
+            let child = spawn(opts, &opts.shared_args, &inputs, &shared_report)?;
             shared.push(finish(vec![(child, shared_report)])?);
             let children: Vec<(Child, PathBuf)> = inputs
                 .iter()
                 .enumerate()
                 .map(|(i, input)| {
                     let path = report(format!("separate-{n}-{i}.json"));
-                    Ok((spawn(opts, std::slice::from_ref(input), &path)?, path))
+                    Ok((spawn(opts, &[], std::slice::from_ref(input), &path)?, path))
                 })
                 .collect::<Result<_>>()?;
             separate.push(finish(children)?);
@@ -90,9 +92,9 @@ fn median(sides: &[Side]) -> Side {
     }
 }
 
-fn spawn(opts: &StreamsOptions, inputs: &[String], report: &Path) -> Result<Child> {
+fn spawn(opts: &StreamsOptions, side_args: &[String], inputs: &[String], report: &Path) -> Result<Child> {
     let mut command = Command::new(&opts.exe);
-    command.arg("run").args(&opts.run_args);
+    command.arg("run").args(&opts.run_args).args(side_args);
     let (w, h) = opts.size;
     command.args(["--width", &w.to_string(), "--height", &h.to_string(), "--num-frames", &opts.frames.to_string()]);
     if opts.framerate > 0 {

@@ -47,6 +47,8 @@ struct Settings {
     share_model: bool,
     batch_window_ms: f64,
     max_batch: u32,
+    /// 0: one.
+    concurrent_batches: u32,
 }
 
 /// Milliseconds between statistics messages unless set.
@@ -71,6 +73,7 @@ impl Default for Settings {
             share_model: d.share_model,
             batch_window_ms: d.batch_window_ms,
             max_batch: d.max_batch,
+            concurrent_batches: d.concurrent_batches,
         }
     }
 }
@@ -167,7 +170,7 @@ impl ObjectImpl for CycleGan {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
-                    .blurb("CPU inference threads (0: all cores)")
+                    .blurb("CPU inference threads of each concurrent batch (0: all cores, split between them)")
                     .maximum(1024)
                     .default_value(d.threads)
                     .mutable_ready()
@@ -232,6 +235,17 @@ impl ObjectImpl for CycleGan {
                     .default_value(d.max_batch)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("concurrent-batches")
+                    .nick("Concurrent batches")
+                    .blurb(
+                        "Batches of a shared model translated at once, each on its share of the CPU cores with \
+                         buffers of its own and one copy of the model (0: one; cyclegan-edge run takes one per \
+                         stream up to the cores)",
+                    )
+                    .maximum(crate::config::MAX_CONCURRENT_BATCHES)
+                    .default_value(d.concurrent_batches)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("stats-interval")
                     .nick("Statistics interval")
                     .blurb("Milliseconds between `cyclegan-stats` element messages on the bus (0: none)")
@@ -267,6 +281,7 @@ impl ObjectImpl for CycleGan {
             "share-model" => settings.share_model = value.get().expect("type checked"),
             "batch-window-ms" => settings.batch_window_ms = value.get().expect("type checked"),
             "max-batch" => settings.max_batch = value.get().expect("type checked"),
+            "concurrent-batches" => settings.concurrent_batches = value.get().expect("type checked"),
             "precision" => settings.precision = value.get().expect("type checked"),
             "engine" => {
                 settings.engine = value.get::<Option<String>>().expect("type checked").filter(|s| !s.is_empty())
@@ -292,6 +307,7 @@ impl ObjectImpl for CycleGan {
             "share-model" => settings.share_model.to_value(),
             "batch-window-ms" => settings.batch_window_ms.to_value(),
             "max-batch" => settings.max_batch.to_value(),
+            "concurrent-batches" => settings.concurrent_batches.to_value(),
             "precision" => settings.precision.to_value(),
             "engine" => settings.engine.to_value(),
             "engine-cache" => settings.engine_cache.to_value(),
@@ -373,6 +389,7 @@ impl BaseTransformImpl for CycleGan {
             let batch = BatchOptions {
                 window: Duration::from_secs_f64(settings.batch_window_ms / 1e3),
                 max_batch: settings.max_batch as usize,
+                concurrent: (settings.concurrent_batches as usize).max(1),
             };
             backend::shared::open(settings.backend.into(), &model, &options, batch)
         } else {

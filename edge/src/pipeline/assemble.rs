@@ -207,6 +207,7 @@ mod tests {
             share_model: false,
             batch_window_ms: 12.5,
             max_batch: 6,
+            concurrent_batches: 2,
         };
         let element = cyclegan_element(&inference).unwrap();
         let text = |name: &str| element.property_value(name).serialize().unwrap().to_string();
@@ -227,5 +228,6 @@ mod tests {
         assert!(!element.property::<bool>("share-model"));
         assert_eq!(element.property::<f64>("batch-window-ms"), 12.5);
         assert_eq!(element.property::<u32>("max-batch"), 6);
+        assert_eq!(element.property::<u32>("concurrent-batches"), 2);
     }
 }

@@ -63,6 +63,11 @@ pub fn run_streams(
 ) -> Result<Streams> {
     config.validate()?;
     let streams = config.streams();
+    let mut config = config.clone();
+    if config.inference.concurrent_batches == 0 {
+        config.inference.concurrent_batches = crate::backend::shared::auto_concurrent_batches(streams.len());
+    }
+    let config = &config;
     let mosaic = match &config.output.mosaic {
         Some(target) => {
             super::init()?;

@@ -82,6 +82,9 @@ pub enum BenchCommand {
         /// `run --max-batch` of the shared side (0: the backend's choice).
         #[arg(long, default_value_t = 0)]
         max_batch: u32,
+        /// `run --concurrent-batches` of the shared side (0: one per stream up to the cores).
+        #[arg(long, default_value_t = 0)]
+        concurrent_batches: u32,
         /// Interleaved rounds; medians are reported.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
@@ -154,9 +157,24 @@ pub fn run(command: BenchCommand) -> Result<()> {
             };
             temporal::table(&temporal::run(&opts)?)
         }
-        BenchCommand::Streams { streams, size, frames, framerate, model, backend, max_batch, rounds } => {
-            let mut run_args =
-                vec!["--backend".into(), backend.to_string(), "--max-batch".into(), max_batch.to_string()];
+        BenchCommand::Streams {
+            streams,
+            size,
+            frames,
+            framerate,
+            model,
+            backend,
+            max_batch,
+            concurrent_batches,
+            rounds,
+        } => {
+            let mut run_args = vec!["--backend".into(), backend.to_string()];
+            let shared_args = vec![
+                "--max-batch".into(),
+                max_batch.to_string(),
+                "--concurrent-batches".into(),
+                concurrent_batches.to_string(),
+            ];
             if let Some(model) = model {
                 run_args.extend(["--model".to_string(), model.display().to_string()]);
             }
@@ -167,6 +185,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
                 frames,
                 framerate,
                 run_args,
+                shared_args,
                 rounds,
             };
             streams::table(&streams::run(&opts)?)
